@@ -1,0 +1,173 @@
+package command
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+var errInvalidJSON = errors.New("invalid JSON")
+
+func jsonValid(s string) bool { return json.Valid([]byte(s)) }
+
+// Result is the typed output of a command: one of [Text], [Empty],
+// [*Table], [Value] or [Gzip]. Transports switch on the concrete type.
+type Result interface{ result() }
+
+// Text is a plain text reply, sent as is.
+type Text string
+
+// Empty is a reply with no body.
+type Empty struct{}
+
+// Value wraps any JSON-marshalable value (usually a struct with json tags).
+type Value struct{ V any }
+
+// Gzip marks a result whose rendering the client asked to be compressed
+// (the manager "zip":"yes" option). Transports that cannot compress render
+// Result unchanged.
+type Gzip struct{ Result Result }
+
+func (Text) result()   {}
+func (Empty) result()  {}
+func (Value) result()  {}
+func (Gzip) result()   {}
+func (*Table) result() {}
+
+// MarshalJSON encodes V.
+func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(v.V) }
+
+// Kind tells which field of a [Cell] holds its value.
+type Kind uint8
+
+// Cell kinds.
+const (
+	KindNull Kind = iota
+	KindString
+	KindInt
+	KindFloat
+	KindBool
+	KindAddr
+	KindTime
+)
+
+// Cell is one table value. It is a small tagged union so that building a
+// table of many rows allocates nothing per cell.
+type Cell struct {
+	Kind  Kind
+	Str   string
+	Int   int64
+	Float float64
+	Bool  bool
+	Addr  netip.Addr
+	Time  time.Time
+}
+
+// Null returns a null Cell.
+func Null() Cell { return Cell{} }
+
+// Str returns a string Cell.
+func Str(s string) Cell { return Cell{Kind: KindString, Str: s} }
+
+// Int returns an integer Cell.
+func Int(n int64) Cell { return Cell{Kind: KindInt, Int: n} }
+
+// Float returns a float Cell.
+func Float(f float64) Cell { return Cell{Kind: KindFloat, Float: f} }
+
+// Bool returns a boolean Cell.
+func Bool(b bool) Cell { return Cell{Kind: KindBool, Bool: b} }
+
+// Addr returns an address Cell, or a null Cell for the zero Addr.
+func Addr(a netip.Addr) Cell {
+	if !a.IsValid() {
+		return Cell{}
+	}
+	return Cell{Kind: KindAddr, Addr: a}
+}
+
+// Time returns a time Cell, or a null Cell for the zero Time.
+func Time(t time.Time) Cell {
+	if t.IsZero() {
+		return Cell{}
+	}
+	return Cell{Kind: KindTime, Time: t}
+}
+
+// Any returns the cell as a plain Go value (nil, string, int64, float64,
+// bool, netip.Addr or time.Time).
+func (c Cell) Any() any {
+	switch c.Kind {
+	case KindString:
+		return c.Str
+	case KindInt:
+		return c.Int
+	case KindFloat:
+		return c.Float
+	case KindBool:
+		return c.Bool
+	case KindAddr:
+		return c.Addr
+	case KindTime:
+		return c.Time
+	}
+	return nil
+}
+
+// Column is one table column: its name and an accessor for row i.
+type Column struct {
+	Name string
+	Cell func(row int) Cell
+}
+
+// Table is a column-oriented result: Len rows, each cell computed by the
+// column accessor. Totals, when non-nil, is a JSON-marshalable summary
+// (listcalls totals). Sort orders rows through Order: when Order is
+// non-nil, row i of the table is accessor row Order[i].
+type Table struct {
+	Columns []Column
+	Len     int
+	Order   []int
+	Totals  any
+}
+
+// Cell returns the cell of displayed row i in column c.
+func (t *Table) Cell(c, i int) Cell {
+	if t.Order != nil {
+		i = t.Order[i]
+	}
+	return t.Columns[c].Cell(i)
+}
+
+// Names returns the column names.
+func (t *Table) Names() []string {
+	n := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		n[i] = c.Name
+	}
+	return n
+}
+
+// Rows materialises the table as plain Go values (see [Cell.Any]). It
+// allocates per cell; transports with a hot path read cells directly.
+func (t *Table) Rows() [][]any {
+	rows := make([][]any, t.Len)
+	for i := range rows {
+		r := make([]any, len(t.Columns))
+		for c := range t.Columns {
+			r[c] = t.Cell(c, i).Any()
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+// MarshalJSON encodes the table as {"columns":[…],"rows":[[…]…],"totals":…}.
+func (t *Table) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Columns []string `json:"columns"`
+		Rows    [][]any  `json:"rows"`
+		Totals  any      `json:"totals,omitempty"`
+	}{t.Names(), t.Rows(), t.Totals})
+}
