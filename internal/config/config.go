@@ -1,0 +1,240 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Default values used by [Default]. Listeners bind to loopback unless the
+// configuration says otherwise.
+const (
+	DefaultSpoolDir    = "/var/spool/voipsensor"
+	DefaultSQLiteFile  = "voipsensor.db" // inside SpoolDir when sqlitepath is empty
+	DefaultManagerIP   = "127.0.0.1"
+	DefaultManagerPort = 5029
+	DefaultServerPort  = 60024
+	DefaultWebPort     = 8090
+	DefaultMySQLPort   = 3306
+)
+
+// Secret is a configuration value that must not appear in logs: a password,
+// an AES key or IV. Its String, GoString, LogValue and MarshalText all
+// return "REDACTED"; [Secret.Reveal] returns the value itself.
+type Secret string
+
+// String returns "REDACTED", so fmt's %v and %s never print the value.
+func (s Secret) String() string { return "REDACTED" }
+
+// GoString returns "REDACTED", so %#v never prints the value.
+func (s Secret) GoString() string { return "REDACTED" }
+
+// LogValue implements [slog.LogValuer]: a Secret logs as "REDACTED".
+func (s Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// MarshalText returns "REDACTED", so JSON and text encodings of a [Config]
+// never carry the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+
+// Reveal returns the secret value. Call it only where the value is used.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether the secret is non-empty.
+func (s Secret) IsSet() bool { return s != "" }
+
+// PortRange is an inclusive range of ports; a single port has Lo == Hi.
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+// String returns "5060" or "5080-5090".
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+}
+
+// PortRanges is a list of [PortRange], as given by repeated `sipport` lines.
+type PortRanges []PortRange
+
+// Contains reports whether port p is in one of the ranges.
+func (rs PortRanges) Contains(p uint16) bool {
+	for _, r := range rs {
+		if p >= r.Lo && p <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the ranges as a comma list, the form `sipport` accepts.
+func (rs PortRanges) String() string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Config is the whole sensor configuration. The comment on each field names
+// its configuration key. Build one with [Default], [Load] or [Parse]; a
+// Config is a plain value and is not safe for concurrent mutation.
+type Config struct {
+	// Capture.
+	Interface string     // interface: capture device, "any" for all
+	SIPPorts  PortRanges // sipport: ports treated as SIP (comma lists, ranges, may repeat)
+	Filter    string     // filter: extra BPF filter expression
+	IDSensor  int        // id_sensor: sensor id stored in CDRs, -1 when unset
+	SpoolDir  string     // spooldir: directory for the database, spill files and captures
+	Promisc   bool       // promisc: put the interface in promiscuous mode
+	Ringbuf   int        // ringbuffer: kernel capture ring size in MB
+
+	// CDR storage.
+	SQLDriver     string        // sqldriver: "sqlite" or "mysql"
+	SQLitePath    string        // sqlitepath: database file; empty means SpoolDir/voipsensor.db
+	MySQLHost     string        // mysqlhost
+	MySQLPort     int           // mysqlport
+	MySQLDB       string        // mysqldb
+	MySQLUsername string        // mysqlusername
+	MySQLPassword Secret        // mysqlpassword
+	CDRBatchSize  int           // cdr_batch_size: records per INSERT transaction
+	CDRBatchEvery time.Duration // cdr_batch_interval: longest time a record waits (≤ 1 s)
+	CDRQueueSize  int           // cdr_queue_size: in-memory records before spilling to SpoolDir
+	SIPRegister   bool          // sip-register: track REGISTER and store registration states
+
+	// VoIPmonitor manager API.
+	ManagerIP                string // managerip: TCP bind address
+	ManagerPort              int    // managerport: TCP port, 0 disables TCP
+	ManagerSocket            string // managersocket: unix socket path, empty disables
+	ManagerAESKey            Secret // manager_aes_key: base64 AES key
+	ManagerAESIV             Secret // manager_aes_iv: base64 AES IV
+	ManagerEnableUnencrypted bool   // manager_enable_unencrypted: accept plaintext even with a key
+
+	// Other management transports.
+	AMIConfig  string   // amiconfig: path of an Asterisk manager.conf-style file, empty disables AMI
+	MIHTTP     string   // mi_http: host:port of the OpenSIPS MI JSON-RPC listener, empty disables
+	MIFIFO     string   // mi_fifo: path of the MI FIFO, empty disables
+	MIDatagram []string // mi_datagram: "udp:IP:port" or a unix path (may repeat)
+	WebBind    string   // web_bind: bind address of the web UI
+	WebPort    int      // web_port: port of the web UI, 0 disables
+
+	// VoIPmonitor server API.
+	ServerBind            string   // server_bind: listener address, empty disables
+	ServerBindPort        int      // server_bind_port
+	ServerPassword        Secret   // server_password
+	ServerDestination     []string // server_destination: servers to send to, failover order
+	ServerDestinationPort int      // server_destination_port
+
+	// Call tracking.
+	RTPTimeout           time.Duration // rtptimeout: end a call after this long without RTP
+	SIPWithoutRTPTimeout time.Duration // sipwithoutrtptimeout: end a call with no RTP at all
+	AbsoluteTimeout      time.Duration // absolute_timeout: end any call after this long
+	CallsLimit           int           // callslimit: maximum concurrent calls, 0 = unlimited
+	LogLevel             slog.Level    // loglevel: debug, info, warn or error
+
+	// Sections lists the [section] headers in the order they were read.
+	Sections []string
+	// Raw lists every key/value line read, in order, with its section,
+	// including unknown keys. Secret values are replaced by "REDACTED".
+	Raw []Entry
+
+	origin map[string]position // key → where it was last set
+}
+
+// Entry is one `key = value` line as read from a file.
+type Entry struct {
+	Section string // enclosing [section], "" before the first header
+	Key     string // lower-cased key
+	Value   string // value after trimming and unquoting; "REDACTED" for secrets
+	Line    int    // 1-based line number
+}
+
+type position struct {
+	file string
+	line int
+}
+
+// Default returns a Config that runs without a file: capture on "any",
+// SIP on 5060, SQLite in [DefaultSpoolDir], manager on 127.0.0.1:5029, the
+// web UI on 127.0.0.1:8090, everything else disabled.
+func Default() *Config {
+	return &Config{
+		Interface:             "any",
+		SIPPorts:              PortRanges{{5060, 5060}},
+		IDSensor:              -1,
+		SpoolDir:              DefaultSpoolDir,
+		Promisc:               true,
+		Ringbuf:               50,
+		SQLDriver:             "sqlite",
+		MySQLHost:             "127.0.0.1",
+		MySQLPort:             DefaultMySQLPort,
+		MySQLDB:               "voipmonitor",
+		MySQLUsername:         "root",
+		CDRBatchSize:          500,
+		CDRBatchEvery:         time.Second,
+		CDRQueueSize:          100000,
+		SIPRegister:           true,
+		ManagerIP:             DefaultManagerIP,
+		ManagerPort:           DefaultManagerPort,
+		WebBind:               "127.0.0.1",
+		WebPort:               DefaultWebPort,
+		ServerBindPort:        DefaultServerPort,
+		ServerDestinationPort: DefaultServerPort,
+		RTPTimeout:            300 * time.Second,
+		SIPWithoutRTPTimeout:  3600 * time.Second,
+		AbsoluteTimeout:       14400 * time.Second,
+		LogLevel:              slog.LevelInfo,
+	}
+}
+
+// SQLiteFile returns the SQLite database path: SQLitePath, or
+// SpoolDir/voipsensor.db when it is empty.
+func (c *Config) SQLiteFile() string {
+	if c.SQLitePath != "" {
+		return c.SQLitePath
+	}
+	return filepath.Join(c.SpoolDir, DefaultSQLiteFile)
+}
+
+// DSN returns the data source name for SQLDriver: the SQLite file path, or
+// a go-sql-driver/mysql DSN. The result contains the MySQL password in clear:
+// pass it to the driver, never to a logger.
+func (c *Config) DSN() string {
+	if c.SQLDriver != "mysql" {
+		return c.SQLiteFile()
+	}
+	host := net.JoinHostPort(c.MySQLHost, strconv.Itoa(c.MySQLPort))
+	userinfo := c.MySQLUsername
+	if c.MySQLPassword.IsSet() {
+		userinfo += ":" + c.MySQLPassword.Reveal()
+	}
+	return userinfo + "@tcp(" + host + ")/" + c.MySQLDB + "?parseTime=true&loc=UTC"
+}
+
+// ManagerAddr returns ManagerIP:ManagerPort, or "" when ManagerPort is 0.
+func (c *Config) ManagerAddr() string {
+	if c.ManagerPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(c.ManagerIP, strconv.Itoa(c.ManagerPort))
+}
+
+// WebAddr returns WebBind:WebPort, or "" when WebPort is 0.
+func (c *Config) WebAddr() string {
+	if c.WebPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(c.WebBind, strconv.Itoa(c.WebPort))
+}
+
+// ServerAddr returns ServerBind:ServerBindPort, or "" when ServerBind is empty.
+func (c *Config) ServerAddr() string {
+	if c.ServerBind == "" {
+		return ""
+	}
+	return net.JoinHostPort(c.ServerBind, strconv.Itoa(c.ServerBindPort))
+}
