@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine (idempotent; root).
+# Real peers and oracles: tshark (reference statistics), sipp (real SIP
+# traffic), tcpdump (filter reference), netcat-openbsd and socat (clients),
+# sox and espeak-ng (audio references), mariadb-server (real database),
+# GNU time and bc (bench.sh).
+set -euo pipefail
+pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+go mod download

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need, starts a throw-away
+# MariaDB on 127.0.0.1, runs go vet and every Go test (unit, fuzz seed
+# corpora, golden tests against tshark and the generator, end-to-end tests
+# with real clients), then stops the database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+export VOIPSENSOR_TEST_MYSQL_DSN
+VOIPSENSOR_TEST_MYSQL_DSN=$(scripts/mariadb-test.sh start)
+export VOIPSENSOR_TEST_MYSQL_CTL=$PWD/scripts/mariadb-test.sh
+trap 'scripts/mariadb-test.sh stop >/dev/null 2>&1 || true' EXIT
+
+go vet ./...
+go test -count=1 -timeout 20m ./...
