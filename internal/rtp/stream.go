@@ -1,0 +1,515 @@
+package rtp
+
+import (
+	"math"
+	"time"
+)
+
+// RFC 3550 A.1 constants.
+const (
+	maxDropout  = 3000
+	maxMisorder = 100
+	seqMod      = 1 << 16
+)
+
+// seenBits is the width of the duplicate-detection window in extended seqs.
+const seenBits = 128
+
+// mosInterval is the stream time after which an interval MOS is computed
+// (VoIPmonitor computes one every 10 s).
+const mosInterval = 10 * time.Second
+
+// StreamConfig describes what signalling (SDP) says about a [Stream].
+type StreamConfig struct {
+	// ClockRate is the RTP clock of the voice payload in Hz. Zero means
+	// "derive it from the first static payload type"; if that fails jitter is
+	// not computed (tshark does the same).
+	ClockRate uint32
+	// Codec names the voice payload; empty means "from the static table".
+	Codec string
+	// EventPT is the dynamic RFC 4733 telephone-event payload type, -1 none.
+	EventPT int
+	// CNPT is a dynamic comfort-noise payload type, -1 none. The static CN
+	// types 13 and 19 are always recognised.
+	CNPT int
+}
+
+// Stream accumulates the statistics of one RTP stream: one SSRC on one Flow.
+// The zero value is unusable; call [Stream.Init] first. A Stream is a plain
+// value of fixed size that never allocates; it is not safe for concurrent
+// use.
+type Stream struct {
+	cfg      StreamConfig
+	pt       uint8
+	started  bool
+	voiceSet bool // first voice packet seen
+
+	// RFC 3550 A.1 sequence state.
+	maxSeq      uint16
+	badSeq      uint32 // RTP_SEQ_MOD+1 when unset
+	cycles      int64
+	base        int64 // extended seq of the first packet of the current run
+	priorExp    int64 // expected in runs before a restart
+	received    int64
+	dups        int64
+	reordered   int64
+	seen        [seenBits / 64]uint64
+	lastExt     int64 // extended seq of the previous voice packet
+	lastVoiceTS uint32
+
+	events  uint32
+	ptimeTS uint32 // timestamp units per packet
+
+	// Wireshark tap-rtp-analysis state (times in ms relative to firstNs).
+	firstNs  int64
+	lastNs   int64
+	tsFirst  uint32
+	lastTime float64
+	lastNom  float64
+	jitter   float64
+	meanJ    float64
+	maxJ     float64
+	maxDelta float64
+	voiceN   int64 // voice packets analysed, Wireshark's total_nr
+	prevPT   uint8
+	resume   bool // next voice frame follows a DTMF event
+
+	lossBursts [10]uint32
+	delay      [7]uint32
+
+	// extended timestamp for the jitter-buffer simulation
+	extTS  int64
+	lastTS uint32
+
+	jb      [3]jbuf
+	ivStart int64 // start of the current MOS interval (ns)
+	ivRecv  int32
+	mosSum  [3]float64
+	mosMin  [3]float64
+	mosDur  float64
+
+	srs  [4]srEntry
+	srN  uint8
+	rtcp rtcpAcc
+}
+
+// StreamStats is a snapshot of a [Stream]'s statistics.
+type StreamStats struct {
+	PayloadType uint8
+	Codec       string
+	// PtimeMS is the packetization time derived from timestamp deltas
+	// between consecutive voice packets.
+	PtimeMS int
+	// Received counts every RTP packet of the stream, duplicates and
+	// telephone events included, like tshark's "Pkts" column.
+	Received int64
+	// Expected is ext_max − base + 1 (RFC 3550 A.1), summed over restarts.
+	Expected int64
+	// LostRFC is Expected − Received; negative with duplicates. It equals
+	// tshark's "Lost" column.
+	LostRFC int64
+	// Lost is max(0, LostRFC+Duplicates): packets never seen.
+	Lost int64
+	// Duplicates counts packets whose extended seq was already seen.
+	Duplicates int64
+	// Reordered counts packets that arrived below the highest seq and were
+	// not duplicates.
+	Reordered int64
+	// JitterMeanMS, JitterMaxMS and MaxDeltaMS follow tshark 4.0's
+	// "-z rtp,streams" Mean Jitter, Max Jitter and Max Delta.
+	JitterMeanMS, JitterMaxMS, MaxDeltaMS float64
+	// MOS of the simulated fixed 50 ms (F1), fixed 200 ms (F2) and adaptive
+	// (≤500 ms) jitter buffers: time-weighted average and minimum over
+	// 10 s intervals, VoIPmonitor formula. 4.5 is perfect.
+	MOSF1, MOSF2, MOSAdapt, MOSF1Min, MOSF2Min, MOSAdaptMin float64
+	// LossBursts counts sequence-gap bursts by length: [0] is one packet,
+	// [9] ten or more (VoIPmonitor sl1..sl10).
+	LossBursts [10]uint32
+	// Delay counts voice packets by |D| (ms) in the VoIPmonitor buckets
+	// [50,70) [70,90) [90,120) [120,150) [150,200) [200,300) ≥300.
+	Delay [7]uint32
+	// Events counts RFC 4733 telephone-event packets; they are part of
+	// Received and of sequence accounting but not of jitter or MOS.
+	Events      uint32
+	First, Last time.Time
+	// RTCP is what receivers reported about this stream.
+	RTCP RTCPStats
+}
+
+// Init resets s for a new stream described by cfg.
+func (s *Stream) Init(cfg StreamConfig) {
+	*s = Stream{cfg: cfg, badSeq: seqMod + 1}
+	s.jb[0].init(50, 100)
+	s.jb[1].init(200, 200)
+	s.jb[2].init(500, 500)
+	for i := range s.mosMin {
+		s.mosMin[i] = 4.5
+	}
+}
+
+func (s *Stream) isEvent(pt uint8) bool { return s.cfg.EventPT >= 0 && int(pt) == s.cfg.EventPT }
+func (s *Stream) isCN(pt uint8) bool {
+	return pt == PTCN || pt == PTCNOld || (s.cfg.CNPT >= 0 && int(pt) == s.cfg.CNPT)
+}
+
+// Add accounts one received RTP packet of this stream (same Flow and SSRC),
+// captured at arrival. It allocates nothing.
+func (s *Stream) Add(h *Header, arrival time.Time) {
+	now := arrival.UnixNano()
+	if !s.started {
+		s.started = true
+		s.firstNs = now
+		s.initSeq(h.Seq)
+		s.received = 1
+		s.markSeen(s.base)
+		s.lastNs = now
+		s.voice(h, now, s.base, false)
+		return
+	}
+	s.lastNs = now
+	ext, dup, ok := s.updateSeq(h.Seq)
+	s.received++
+	if !ok {
+		return
+	}
+	s.voice(h, now, ext, dup)
+}
+
+// initSeq starts a new run at seq (RFC 3550 A.1 init_seq).
+func (s *Stream) initSeq(seq uint16) {
+	s.maxSeq = seq
+	s.badSeq = seqMod + 1
+	s.base = s.cycles + int64(seq)
+	s.seen = [seenBits / 64]uint64{}
+}
+
+// updateSeq is RFC 3550 A.1 update_seq without probation. It returns the
+// packet's extended seq, whether it is a duplicate, and false when the packet
+// is the first after a huge jump (kept out of the statistics until the next
+// packet confirms the restart).
+func (s *Stream) updateSeq(seq uint16) (ext int64, dup, ok bool) {
+	udelta := seq - s.maxSeq
+	switch {
+	case udelta == 0:
+		// A copy of the highest packet (e.g. RFC 4733 end-of-event resends).
+		ext = s.cycles + int64(seq)
+		s.badSeq = seqMod + 1
+		if s.isSeen(ext) {
+			s.dups++
+			return ext, true, true
+		}
+		s.markSeen(ext)
+		return ext, false, true
+	case udelta < maxDropout:
+		high := s.cycles + int64(s.maxSeq)
+		if seq < s.maxSeq {
+			s.cycles += seqMod
+		}
+		ext = s.cycles + int64(seq)
+		s.advanceSeen(high, ext)
+		s.maxSeq = seq
+		s.badSeq = seqMod + 1
+		return ext, false, true
+	case int(udelta) <= seqMod-maxMisorder:
+		if uint32(seq) == s.badSeq {
+			// Two sequential packets after a big jump: the source restarted.
+			// Keep what was expected so far and start a new run whose base
+			// includes the packet that announced the jump.
+			s.priorExp += s.cycles + int64(s.maxSeq) - s.base + 1
+			s.cycles = 0
+			s.maxSeq = seq
+			s.badSeq = seqMod + 1
+			s.base = int64(seq) - 1
+			s.seen = [seenBits / 64]uint64{}
+			s.markSeen(s.base)
+			s.markSeen(int64(seq))
+			s.lastExt = int64(seq) - 1
+			return int64(seq), false, true
+		}
+		s.badSeq = uint32(seq+1) & (seqMod - 1)
+		return 0, false, false
+	default:
+		// Duplicate or reordered: behind maxSeq by < MAX_MISORDER.
+		ext = s.cycles + int64(seq)
+		if seq > s.maxSeq {
+			ext -= seqMod
+		}
+		high := s.cycles + int64(s.maxSeq)
+		if high-ext < seenBits && s.isSeen(ext) {
+			s.dups++
+			return ext, true, true
+		}
+		if ext != high {
+			s.reordered++
+		}
+		s.markSeen(ext)
+		return ext, false, true
+	}
+}
+
+func (s *Stream) isSeen(ext int64) bool {
+	i := uint64(ext) % seenBits
+	return s.seen[i/64]&(1<<(i%64)) != 0
+}
+
+func (s *Stream) markSeen(ext int64) {
+	i := uint64(ext) % seenBits
+	s.seen[i/64] |= 1 << (i % 64)
+}
+
+// advanceSeen moves the window from the previous highest extended seq high
+// to ext, clearing the entries of the seqs that were skipped, and counts a
+// loss burst for them.
+func (s *Stream) advanceSeen(high, ext int64) {
+	gap := ext - high - 1
+	if gap > 0 {
+		s.lossBursts[min(gap, 10)-1]++
+	}
+	if gap >= seenBits {
+		s.seen = [seenBits / 64]uint64{}
+	} else {
+		for e := high + 1; e < ext; e++ {
+			i := uint64(e) % seenBits
+			s.seen[i/64] &^= 1 << (i % 64)
+		}
+	}
+	s.markSeen(ext)
+}
+
+// voice runs the per-packet jitter, delay and MOS analysis.
+func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
+	pt := h.PayloadType
+	if s.isEvent(pt) {
+		s.events++
+		s.resume = true
+		return
+	}
+	rate := s.cfg.ClockRate
+	if !s.voiceSet {
+		s.voiceSet = true
+		s.pt = pt
+		if rate == 0 {
+			if _, r, ok := ClockRate(pt); ok {
+				s.cfg.ClockRate, rate = r, r
+			}
+		}
+		if s.cfg.Codec == "" {
+			s.cfg.Codec, _, _ = ClockRate(pt)
+		}
+		s.tsFirst = h.Timestamp
+		s.lastTime = float64(now-s.firstNs) / 1e6
+		s.prevPT = pt
+		s.voiceN = 1
+		s.lastExt = ext
+		s.lastVoiceTS = h.Timestamp
+		s.lastTS = h.Timestamp
+		s.ivStart = now
+		s.ivRecv = 1
+		s.resume = false
+		return
+	}
+	s.jitterStep(h, now, rate)
+	if dup {
+		return
+	}
+	// Packetization from consecutive seqs; remember a ts gap with
+	// consecutive seqs (silence suppression) so the buffer does not count it.
+	silence := false
+	if ext == s.lastExt+1 && !s.isCN(pt) {
+		d := h.Timestamp - s.lastVoiceTS
+		if d > 0 && d < 1<<16 {
+			if s.ptimeTS == 0 {
+				s.ptimeTS = d
+			} else if d > s.ptimeTS {
+				silence = true
+			}
+		}
+	}
+	if ext > s.lastExt {
+		s.lastExt = ext
+		s.lastVoiceTS = h.Timestamp
+	}
+	s.extTS += int64(int32(h.Timestamp - s.lastTS))
+	s.lastTS = h.Timestamp
+
+	if s.ptimeTS != 0 && rate != 0 && !s.isCN(pt) {
+		if now-s.ivStart >= int64(mosInterval) {
+			s.closeInterval(now)
+		}
+		s.ivRecv++
+		noCount := silence || h.Marker || s.resume
+		s.resume = false
+		ptimeNs := int64(s.ptimeTS) * 1e9 / int64(rate)
+		for i := range s.jb {
+			s.jb[i].put(s.extTS, now, int64(s.ptimeTS), ptimeNs, noCount)
+		}
+	} else if !s.isCN(pt) {
+		s.ivRecv++
+	}
+}
+
+// jitterStep replicates tshark 4.0's rtppacket_analyse for jitter and delta
+// (ui/tap-rtp-analysis.c): J = (15·J + |D|)/16 in ms, where D compares the
+// arrival and timestamp differences to the last in-time packet. The first
+// packet, marker packets, CN packets and the packet after CN, and packets
+// whose timestamp is before the first one are left out of max and mean;
+// the mean is Wireshark's running mean over the packet count.
+func (s *Stream) jitterStep(h *Header, now int64, rate uint32) {
+	cur := float64(now-s.firstNs) / 1e6
+	d := h.Timestamp - s.tsFirst
+	inTime := d < 0x80000000
+	var delta, diff float64
+	computed := false
+	if inTime {
+		delta = cur - s.lastTime
+		if rate != 0 {
+			// Wireshark divides by the integer clock_rate/1000.
+			nom := float64(d) / float64(rate/1000)
+			diff = math.Abs(cur - (s.lastTime + nom - s.lastNom))
+			s.jitter = (15*s.jitter + diff) / 16
+			s.lastNom = nom
+			computed = true
+		}
+	}
+	pt := h.PayloadType
+	regular := inTime && !h.Marker && !s.isCN(pt) && !s.isCN(s.prevPT)
+	s.prevPT = pt
+	if regular {
+		if delta > s.maxDelta {
+			s.maxDelta = delta
+		}
+		if computed {
+			if s.jitter > s.maxJ {
+				s.maxJ = s.jitter
+			}
+			s.meanJ = (s.meanJ*float64(s.voiceN-1) + s.jitter) / float64(s.voiceN)
+		}
+	}
+	if computed && !s.isCN(pt) {
+		s.addDelay(diff)
+	}
+	if inTime {
+		s.lastTime = cur
+	}
+	s.voiceN++
+}
+
+// addDelay files |D| into the VoIPmonitor delay buckets.
+func (s *Stream) addDelay(ms float64) {
+	if ms > 5000 { // VoIPmonitor: timestamp skew, not delay
+		return
+	}
+	var i int
+	switch {
+	case ms < 50:
+		return
+	case ms < 70:
+		i = 0
+	case ms < 90:
+		i = 1
+	case ms < 120:
+		i = 2
+	case ms < 150:
+		i = 3
+	case ms < 200:
+		i = 4
+	case ms < 300:
+		i = 5
+	default:
+		i = 6
+	}
+	s.delay[i]++
+}
+
+// closeInterval turns each buffer's loss counters into an interval MOS and
+// folds it into the time-weighted average and the minimum.
+func (s *Stream) closeInterval(now int64) {
+	dur := float64(now - s.ivStart)
+	if dur <= 0 {
+		dur = 1
+	}
+	for i := range s.jb {
+		b := &s.jb[i]
+		m := MOSG711(int64(b.lost), int64(b.bursts), int64(s.ivRecv))
+		s.mosSum[i] += m * dur
+		if m < s.mosMin[i] {
+			s.mosMin[i] = m
+		}
+		b.lost, b.bursts = 0, 0
+	}
+	s.mosDur += dur
+	s.ivStart = now
+	s.ivRecv = 0
+}
+
+// Finish closes the last MOS interval. Call it once when the stream ends;
+// Add after Finish starts a new interval.
+func (s *Stream) Finish() {
+	if !s.voiceSet || s.ivRecv == 0 {
+		return
+	}
+	s.closeInterval(s.lastNs)
+}
+
+// Stats returns a copy of the statistics so far. MOS values cover the
+// intervals closed so far (all of them after [Stream.Finish]); a stream with
+// no closed interval reports 4.5.
+func (s *Stream) Stats() StreamStats {
+	st := StreamStats{
+		PayloadType:  s.pt,
+		Codec:        s.cfg.Codec,
+		Received:     s.received,
+		Duplicates:   s.dups,
+		Reordered:    s.reordered,
+		JitterMeanMS: s.meanJ,
+		JitterMaxMS:  s.maxJ,
+		MaxDeltaMS:   s.maxDelta,
+		LossBursts:   s.lossBursts,
+		Delay:        s.delay,
+		Events:       s.events,
+		RTCP:         s.rtcp.stats(s.cfg.ClockRate),
+	}
+	if !s.started {
+		return st
+	}
+	st.First = time.Unix(0, s.firstNs)
+	st.Last = time.Unix(0, s.lastNs)
+	st.Expected = s.priorExp + s.cycles + int64(s.maxSeq) - s.base + 1
+	st.LostRFC = st.Expected - st.Received
+	st.Lost = max(0, st.LostRFC+st.Duplicates)
+	if r := s.cfg.ClockRate / 1000; r != 0 {
+		st.PtimeMS = int(s.ptimeTS / r)
+	}
+	mos := [3]float64{4.5, 4.5, 4.5}
+	if s.mosDur > 0 {
+		for i := range mos {
+			mos[i] = s.mosSum[i] / s.mosDur
+		}
+	}
+	st.MOSF1, st.MOSF2, st.MOSAdapt = mos[0], mos[1], mos[2]
+	st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = s.mosMin[0], s.mosMin[1], s.mosMin[2]
+	return st
+}
+
+// MOSG711 is VoIPmonitor's calculate_mos_g711 for one interval: lost frames
+// in bursts loss bursts among received packets. Fewer than 5 lost or fewer
+// than 100 received gives 4.5; otherwise Ppl = lost/received,
+// BurstR = (lost/bursts)·(1−Ppl) clamped to ≥ 1,
+// R = 93.2062077233 − 95·(100·Ppl/(100·Ppl/BurstR + 17.2647)) and
+// MOS = 2.06405 + 0.031738·R − 0.000356641·R² + 2.93143e−6·R³ in [1, 4.5].
+func MOSG711(lost, bursts, received int64) float64 {
+	if lost < 5 || received < 100 || bursts <= 0 {
+		return 4.5
+	}
+	ppl := float64(lost) / float64(received)
+	if ppl > 0.5 {
+		return 1
+	}
+	burstR := float64(lost) / float64(bursts) * (1 - ppl)
+	if burstR < 1 {
+		burstR = 1
+	}
+	r := 93.2062077233 - 95*(100*ppl/(100*ppl/burstR+17.2647))
+	m := 2.06405 + 0.031738*r - 0.000356641*r*r + 2.93143e-6*r*r*r
+	return min(max(m, 1), 4.5)
+}
