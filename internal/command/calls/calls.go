@@ -1,0 +1,249 @@
+package calls
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+// Call is a copy of one active call, as listcalls shows it. The sensor
+// builds these from a call-table Snapshot; the slice is owned by the
+// command after [Source.ActiveCalls] returns.
+type Call struct {
+	// CallRef is an opaque hex id, stable for the call's lifetime
+	// (rendered as "0x"+CallRef unless it already starts with 0x).
+	CallRef string
+	CallID  string
+	// Start is the first packet (calldate), Answer the 200 OK (zero if not
+	// answered), LastPacket the newest packet of the call.
+	Start, Answer, LastPacket time.Time
+
+	Caller, Called, CallerName   string
+	CallerDomain, CalledDomain   string
+	CallerAgent, CalledAgent     string // User-Agent of each side
+	SIPCallerIP, SIPCalledIP     netip.Addr
+	SIPCallerPort, SIPCalledPort uint16
+	SIPProxies                   []netip.Addr
+	State                        string
+	LastSIPCode                  int
+	RTPSrc, RTPDst               netip.Addr
+	CallerCodec, CalledCodec     int // RTP payload type, -1 unknown
+	VLAN                         int // -1 none
+	SensorID                     int // <= 0: unset
+	A, B                         Quality
+	Streams                      []Stream
+}
+
+// Quality is the voice quality of one direction: A is caller→called
+// (listcalls src_*), B is called→caller (dst_*).
+type Quality struct {
+	// Present is false when no RTP stream was seen in this direction.
+	Present                      bool
+	Received, Lost               uint64
+	LossPct, LossLast10Sec       float64 // percent
+	Jitter, JitterAvg, JitterMax float64 // ms
+	// MOS values on the 1–5 scale: current interval, average, minimum,
+	// for the F1, F2 and adaptive jitter-buffer models.
+	MOSF1, MOSF2, MOSAD          float64
+	MOSF1Avg, MOSF2Avg, MOSADAvg float64
+	MOSF1Min, MOSF2Min, MOSADMin float64
+}
+
+// Stream is one RTP stream of a call, for active_call_info.
+type Stream struct {
+	SrcIP     netip.Addr `json:"src_ip"`
+	SrcPort   uint16     `json:"src_port"`
+	DstIP     netip.Addr `json:"dst_ip"`
+	DstPort   uint16     `json:"dst_port"`
+	Start     int64      `json:"time"`      // unix s
+	Last      int64      `json:"time_last"` // unix s
+	SSRC      uint32     `json:"ssrc"`
+	Codec     int        `json:"codec"`
+	Received  uint64     `json:"received"`
+	Lost      uint64     `json:"lost"`
+	JitterAvg float64    `json:"jitter_avg"`
+	JitterMax float64    `json:"jitter_max"`
+}
+
+// Source provides the active calls. ActiveCalls returns a copy taken
+// under the table lock; the caller may keep and modify it. Calls that
+// legacy listcalls excludes (REGISTER/MESSAGE dialogs, answered calls with
+// BYE seen, calls past their timers) should already be left out.
+type Source interface {
+	ActiveCalls() []Call
+}
+
+// Counter is optionally implemented by a [Source] to report all Call
+// objects in memory, including ended ones waiting to be stored
+// (totalcalls). Without it totalcalls counts ActiveCalls.
+type Counter interface {
+	TotalCalls() int
+}
+
+// Deps are the data sources of the calls group.
+type Deps struct {
+	Source Source
+	// SensorID is reported in listcalls totals; <= 0 means unset (-1).
+	SensorID int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Register adds listcalls, totalcalls and active_call_info to reg.
+func Register(reg *command.Registry, d Deps) {
+	g := &group{d: d}
+	if g.d.Now == nil {
+		g.d.Now = time.Now
+	}
+	reg.Register(command.Command{
+		Name: "listcalls", Perm: command.PermCall,
+		Doc: "list active calls as a table (JSON options: limit, sort_field, sort_dir, zip, filter, form_filters)",
+		Params: []command.Param{{Name: "options", Type: command.ParamJSON,
+			Doc: `JSON object, e.g. {"limit":30,"sort_field":"caller","filter":[{"caller":"%123%"}]}`}},
+		Run: g.listCalls,
+	})
+	reg.Register(command.Command{
+		Name: "totalcalls", Perm: command.PermCall,
+		Doc: "number of calls in memory, including calls waiting to be stored",
+		Run: g.totalCalls,
+	})
+	reg.Register(command.Command{
+		Name: "active_call_info", Perm: command.PermCall,
+		Doc: `details and RTP streams of one active call: <callreference> or {"callreference":"0x…","zip":"yes"}`,
+		Params: []command.Param{{Name: "callreference", Type: command.ParamString, Required: true,
+			Doc: "callreference from listcalls, or a JSON object holding it"}},
+		Run: g.activeCallInfo,
+	})
+}
+
+type group struct{ d Deps }
+
+func (g *group) calls() ([]Call, error) {
+	if g.d.Source == nil {
+		return nil, fmt.Errorf("%w: no call source", command.ErrUnavailable)
+	}
+	return g.d.Source.ActiveCalls(), nil
+}
+
+func (g *group) totalCalls(context.Context, *command.Request) (command.Result, error) {
+	if c, ok := g.d.Source.(Counter); ok {
+		return command.Text(fmt.Sprint(c.TotalCalls())), nil
+	}
+	cs, err := g.calls()
+	if err != nil {
+		return nil, err
+	}
+	return command.Text(fmt.Sprint(len(cs))), nil
+}
+
+// Totals is the listcalls summary element.
+type Totals struct {
+	Total      int `json:"total"`
+	IsReceiver int `json:"is_receiver"`
+	IsServer   int `json:"is_server"`
+	IDSensor   int `json:"id_sensor"`
+}
+
+func (g *group) listCalls(_ context.Context, req *command.Request) (command.Result, error) {
+	raw, hasOpts := req.Param("options")
+	raw = strings.TrimSpace(raw)
+	opts, err := parseOptions(raw)
+	if err != nil {
+		return nil, err
+	}
+	all, err := g.calls()
+	if err != nil {
+		return nil, err
+	}
+	keep := all[:0]
+	for i := range all {
+		if opts.match(&all[i]) {
+			keep = append(keep, all[i])
+		}
+	}
+	sensor := g.d.SensorID
+	if sensor <= 0 {
+		sensor = -1
+	}
+	tot := Totals{Total: len(keep), IDSensor: sensor}
+	if opts.limit == 0 {
+		return wrapZip(command.Value{V: tot}, opts.zip), nil
+	}
+	t := newTable(keep, g.d.Now())
+	if err := sortTable(t, opts.sortField, opts.sortDesc); err != nil {
+		return nil, err
+	}
+	if opts.limit > 0 && opts.limit < t.Len {
+		t.Len = opts.limit
+	}
+	if hasOpts && raw != "" {
+		t.Totals = tot
+	}
+	return wrapZip(t, opts.zip), nil
+}
+
+func wrapZip(r command.Result, zip bool) command.Result {
+	if zip {
+		return command.Gzip{Result: r}
+	}
+	return r
+}
+
+// Info is the active_call_info reply.
+type Info struct {
+	// Call maps each listcalls column name to its value.
+	Call       map[string]any `json:"call"`
+	RTPStreams []Stream       `json:"rtp_streams"`
+}
+
+func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command.Result, error) {
+	ref, _ := req.Param("callreference")
+	zip := false
+	if strings.HasPrefix(ref, "{") {
+		var o struct {
+			Ref string `json:"callreference"`
+			Zip string `json:"zip"`
+		}
+		if err := json.Unmarshal([]byte(ref), &o); err != nil {
+			return nil, command.BadParam("callreference", err)
+		}
+		ref, zip = o.Ref, o.Zip == "yes"
+	}
+	want := normRef(ref)
+	if want == "" {
+		return nil, &command.ParamError{Param: "callreference", Err: command.ErrMissingParam}
+	}
+	all, err := g.calls()
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if normRef(all[i].CallRef) != want {
+			continue
+		}
+		t := newTable(all[i:i+1], g.d.Now())
+		obj := make(map[string]any, len(t.Columns))
+		for c, col := range t.Columns {
+			obj[col.Name] = t.Cell(c, 0).Any()
+		}
+		st := all[i].Streams
+		if st == nil {
+			st = []Stream{}
+		}
+		return wrapZip(command.Value{V: Info{Call: obj, RTPStreams: st}}, zip), nil
+	}
+	return nil, fmt.Errorf("calls: call %s: %w", ref, command.ErrNoEntry)
+}
+
+// normRef lower-cases a call reference and strips 0x and leading zeros,
+// so that "0x00AB" and "ab" name the same call.
+func normRef(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "0x")
+	return strings.TrimLeft(s, "0")
+}

@@ -1,0 +1,202 @@
+package calls
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+type fakeSource []Call
+
+func (f fakeSource) ActiveCalls() []Call { return append([]Call(nil), f...) }
+
+var t0 = time.Date(2026, 4, 14, 10, 0, 0, 0, time.UTC)
+
+func testCalls() fakeSource {
+	return fakeSource{
+		{CallRef: "a1", CallID: "one@x", Caller: "1001", Called: "+420123", Start: t0, Answer: t0.Add(2 * time.Second),
+			SIPCallerIP: netip.MustParseAddr("192.168.1.1"), SIPCalledIP: netip.MustParseAddr("10.0.0.5"), CallerCodec: 8, CalledCodec: 8, VLAN: -1},
+		{CallRef: "b2", CallID: "two@x", Caller: "2002", Called: "1500", Start: t0.Add(10 * time.Second),
+			SIPCallerIP: netip.MustParseAddr("10.0.0.7"), SIPCalledIP: netip.MustParseAddr("192.168.1.1"), CallerCodec: 0, CalledCodec: 0, VLAN: 12},
+		{CallRef: "c3", CallID: "three@y", Caller: "1999", Called: "700", Start: t0.Add(5 * time.Second),
+			SIPCallerIP: netip.MustParseAddr("2001:db8::1"), SIPCalledIP: netip.MustParseAddr("10.1.0.1"), CallerCodec: 18, CalledCodec: -1, VLAN: -1},
+	}
+}
+
+func newReg(src Source) *command.Registry {
+	reg := command.NewRegistry()
+	Register(reg, Deps{Source: src, Now: func() time.Time { return t0.Add(time.Minute) }})
+	return reg
+}
+
+func run(t *testing.T, reg *command.Registry, name string, args ...string) (command.Result, error) {
+	t.Helper()
+	return reg.Run(context.Background(), &command.Request{Name: name, Args: args, Perm: command.PermAll})
+}
+
+func refs(t *testing.T, res command.Result) []string {
+	t.Helper()
+	tb, ok := res.(*command.Table)
+	if !ok {
+		t.Fatalf("result %T, want *command.Table", res)
+	}
+	var out []string
+	for i := 0; i < tb.Len; i++ {
+		out = append(out, tb.Cell(0, i).Str)
+	}
+	return out
+}
+
+func TestListCallsFilter(t *testing.T) {
+	tests := []struct {
+		name string
+		opts string
+		want []string
+	}{
+		{"no options: calldate desc", "", []string{"0xb2", "0xc3", "0xa1"}},
+		{"contains", `{"filter":{"caller":"%99%"}}`, []string{"0xc3"}},
+		{"prefix wildcard list", `{"filter":{"caller":"10%,20%"}}`, []string{"0xb2", "0xa1"}},
+		{"negation", `{"filter":{"caller":"!1001"}}`, []string{"0xb2", "0xc3"}},
+		{"range", `{"filter":{"called":"600-1600"}}`, []string{"0xb2", "0xc3"}},
+		{"underscore", `{"filter":{"called":"7_0"}}`, []string{"0xc3"}},
+		{"caller or called", `{"filter":{"caller":"700","callerd_type":"0"}}`, []string{"0xc3"}},
+		{"sip ip cidr", `{"filter":{"sipcallerip":"10.0.0.0/8"}}`, []string{"0xb2"}},
+		{"sip ip either side", `{"filter":{"sipcallerip":"192.168.1.1","sipcallerdip_type":"0"}}`, []string{"0xb2", "0xa1"}},
+		{"ipv6", `{"filter":{"sipcallerip":"2001:db8::/32"}}`, []string{"0xc3"}},
+		{"negated ip", `{"filter":{"sipcalledip":"!192.168.1.1"}}`, []string{"0xc3", "0xa1"}},
+		{"callid wildcard", `{"filter":{"callid":"%@x"}}`, []string{"0xb2", "0xa1"}},
+		{"codec number", `{"filter":{"codec":18}}`, []string{"0xc3"}},
+		{"array is AND", `{"filter":[{"caller":"1%"},{"codec":"8"}]}`, []string{"0xa1"}},
+		{"OR object", `{"filter":{"OR":1,"caller":"2002","codec":"18"}}`, []string{"0xb2", "0xc3"}},
+		{"form_filters ANDed", `{"filter":{"caller":"1%"},"form_filters":{"called":"700"}}`, []string{"0xc3"}},
+		{"empty values ignored", `{"filter":{"caller":"","called":""}}`, []string{"0xb2", "0xc3", "0xa1"}},
+		{"connected", `{"filter":{"connected":"1"}}`, []string{"0xa1"}},
+		{"sort asc", `{"sort_dir":"asc"}`, []string{"0xa1", "0xc3", "0xb2"}},
+		{"sort caller case-insensitive name", `{"sort_field":"CALLER","sort_dir":"asc"}`, []string{"0xa1", "0xc3", "0xb2"}},
+		{"limit as string", `{"limit":"2"}`, []string{"0xb2", "0xc3"}},
+		{"vlan", `{"filter":{"vlan":"12"}}`, []string{"0xb2"}},
+	}
+	reg := newReg(testCalls())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var args []string
+			if tt.opts != "" {
+				args = []string{tt.opts}
+			}
+			res, err := run(t, reg, "listcalls", args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, refs(t, res)); diff != "" {
+				t.Errorf("listcalls %s rows (-want +got):\n%s", tt.opts, diff)
+			}
+		})
+	}
+}
+
+func TestListCallsTotals(t *testing.T) {
+	reg := newReg(testCalls())
+	res, _ := run(t, reg, "listcalls")
+	if tb := res.(*command.Table); tb.Totals != nil {
+		t.Errorf("no options: Totals = %v, want none", tb.Totals)
+	}
+	res, _ = run(t, reg, "listcalls", `{"filter":{"caller":"1%"}}`)
+	if got, want := res.(*command.Table).Totals, (Totals{Total: 2, IDSensor: -1}); got != want {
+		t.Errorf("Totals = %v, want %v", got, want)
+	}
+	res, _ = run(t, reg, "listcalls", `{"limit":0}`)
+	if got, want := res, (command.Value{V: Totals{Total: 3, IDSensor: -1}}); got != want {
+		t.Errorf("limit 0 = %#v, want %#v", got, want)
+	}
+	res, _ = run(t, reg, "listcalls", `{"zip":"yes"}`)
+	if _, ok := res.(command.Gzip); !ok {
+		t.Errorf("zip: result %T, want command.Gzip", res)
+	}
+}
+
+func TestListCallsCells(t *testing.T) {
+	reg := newReg(testCalls())
+	res, _ := run(t, reg, "listcalls", `{"sort_dir":"asc","limit":1}`)
+	tb := res.(*command.Table)
+	row := map[string]any{}
+	for c, col := range tb.Columns {
+		row[col.Name] = tb.Cell(c, 0).Any()
+	}
+	want := map[string]any{
+		"callid": "one@x", "calldate_num": t0.Unix(), "duration": int64(60), "connect_duration": int64(58),
+		"called_international": true, "caller_international": false, "callerip": netip.MustParseAddr("192.168.1.1"),
+		"src_mosf1": 4.5, "src_mosf1_avg": nil, "vlan": nil, "id_sensor": int64(-1), "callercodec": int64(8),
+	}
+	for k, v := range want {
+		if !cmp.Equal(row[k], v, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
+			t.Errorf("cell %s = %#v, want %#v", k, row[k], v)
+		}
+	}
+	if got, want := len(tb.Columns), len(Columns()); got != want || tb.Columns[0].Name != "callreference" || tb.Columns[len(tb.Columns)-1].Name != "vlan" {
+		t.Errorf("columns %v", tb.Names())
+	}
+}
+
+func TestListCallsBadOptions(t *testing.T) {
+	reg := newReg(testCalls())
+	for _, opts := range []string{`{"limit":"x"}`, `{"filter":{"sipcallerip":"nope"}}`, `{"sort_field":"nosuch"}`, `{"filter":3}`, `{"filter":{"caller":"!"}}`} {
+		_, err := run(t, reg, "listcalls", opts)
+		var pe *command.ParamError
+		if !errors.As(err, &pe) || !errors.Is(err, command.ErrBadParam) {
+			t.Errorf("listcalls %s: err = %v, want a bad-parameter ParamError", opts, err)
+		}
+	}
+}
+
+func TestActiveCallInfo(t *testing.T) {
+	src := testCalls()
+	src[1].Streams = []Stream{{SrcIP: netip.MustParseAddr("10.0.0.7"), SrcPort: 4000, SSRC: 0xdeadbeef, Codec: 0, Received: 50}}
+	reg := newReg(src)
+	for _, arg := range []string{"0xB2", "b2", `{"callreference":"0x00b2"}`} {
+		res, err := run(t, reg, "active_call_info", arg)
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		info := res.(command.Value).V.(Info)
+		if info.Call["callid"] != "two@x" || len(info.RTPStreams) != 1 || info.RTPStreams[0].SSRC != 0xdeadbeef {
+			t.Errorf("active_call_info %s = %+v", arg, info)
+		}
+	}
+	if _, err := run(t, reg, "active_call_info", "0xffff"); !errors.Is(err, command.ErrNoEntry) {
+		t.Errorf("unknown call: err = %v, want ErrNoEntry", err)
+	}
+	if _, err := run(t, reg, "active_call_info"); !errors.Is(err, command.ErrMissingParam) {
+		t.Errorf("no ref: err = %v, want ErrMissingParam", err)
+	}
+}
+
+func TestTotalCalls(t *testing.T) {
+	res, err := run(t, newReg(testCalls()), "totalcalls")
+	if err != nil || res != command.Text("3") {
+		t.Errorf("totalcalls = %#v, %v; want 3", res, err)
+	}
+	_, err = run(t, newReg(nil), "listcalls")
+	if !errors.Is(err, command.ErrUnavailable) {
+		t.Errorf("no source: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestLike(t *testing.T) {
+	tests := []struct {
+		s, p string
+		want bool
+	}{
+		{"12345", "%23%", true}, {"12345", "123", false}, {"12345", "1_3%", true}, {"12345", "%5", true},
+		{"12345", "%4", false}, {"", "%", true}, {"abc", "a%c%", true}, {"abc", "_", false}, {"aXbXc", "a%b%c", true},
+	}
+	for _, tt := range tests {
+		if got := like(tt.s, tt.p); got != tt.want {
+			t.Errorf("like(%q, %q) = %v, want %v", tt.s, tt.p, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,529 @@
+package calls
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+type options struct {
+	limit     int // -1 all
+	sortField string
+	sortDesc  bool
+	zip       bool
+	filters   []*filter // all must match
+}
+
+// jsonString reads a JSON string or number as text ("numbers may be given
+// as numbers or as strings").
+func jsonString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return "", fmt.Errorf("want string or number, got %s", raw)
+	}
+	return n.String(), nil
+}
+
+func parseOptions(raw string) (*options, error) {
+	o := &options{limit: -1, sortField: "calldate_num", sortDesc: true}
+	if raw == "" {
+		return o, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return nil, command.BadParam("options", err)
+	}
+	for k, v := range m {
+		var err error
+		switch k {
+		case "limit":
+			var s string
+			if s, err = jsonString(v); err == nil && s != "" {
+				o.limit, err = strconv.Atoi(s)
+			}
+		case "sort_field":
+			var s string
+			if s, err = jsonString(v); err == nil && s != "" {
+				o.sortField = s
+			}
+		case "sort_dir":
+			var s string
+			s, err = jsonString(v)
+			o.sortDesc = strings.HasPrefix(strings.ToLower(s), "desc")
+		case "zip":
+			var s string
+			s, err = jsonString(v)
+			o.zip = s == "yes"
+		case "filter", "form_filters":
+			var fs []*filter
+			fs, err = parseFilters(v)
+			o.filters = append(o.filters, fs...)
+		}
+		if err != nil {
+			return nil, command.BadParam(k, err)
+		}
+	}
+	return o, nil
+}
+
+func (o *options) match(c *Call) bool {
+	for _, f := range o.filters {
+		if !f.match(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// filter is one compiled filter object: its predicates are ANDed, or ORed
+// with "OR":1.
+type filter struct {
+	or    bool
+	preds []func(c *Call) bool
+}
+
+func (f *filter) match(c *Call) bool {
+	if len(f.preds) == 0 {
+		return true
+	}
+	for _, p := range f.preds {
+		if p(c) == f.or {
+			return f.or
+		}
+	}
+	return !f.or
+}
+
+func parseFilters(raw json.RawMessage) ([]*filter, error) {
+	raw = bytes.TrimSpace(raw)
+	var objs []map[string]json.RawMessage
+	if len(raw) > 0 && raw[0] == '[' {
+		if err := json.Unmarshal(raw, &objs); err != nil {
+			return nil, err
+		}
+	} else {
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	out := make([]*filter, 0, len(objs))
+	for _, o := range objs {
+		f, err := compileFilter(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func compileFilter(o map[string]json.RawMessage) (*filter, error) {
+	s := make(map[string]string, len(o))
+	for k, v := range o {
+		t, err := jsonString(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		s[k] = strings.TrimSpace(t)
+	}
+	f := &filter{or: s["OR"] == "1"}
+	searchType := s["callerd_search_type"]
+	// keys in a fixed order so that errors are deterministic
+	if v := s["caller"]; v != "" {
+		m, err := compileList(v, searchType, true)
+		if err != nil {
+			return nil, fmt.Errorf("caller: %w", err)
+		}
+		if s["callerd_type"] == "0" {
+			f.add(func(c *Call) bool { return m.match(c.Caller) || m.match(c.Called) })
+		} else {
+			f.add(func(c *Call) bool { return m.match(c.Caller) })
+		}
+	}
+	if v := s["called"]; v != "" {
+		m, err := compileList(v, searchType, true)
+		if err != nil {
+			return nil, fmt.Errorf("called: %w", err)
+		}
+		f.add(func(c *Call) bool { return m.match(c.Called) })
+	}
+	strKeys := []struct {
+		key string
+		get func(c *Call) string
+	}{
+		{"callid", func(c *Call) string { return c.CallID }},
+		{"callername", func(c *Call) string { return c.CallerName }},
+		{"caller_domain", func(c *Call) string { return c.CallerDomain }},
+		{"called_domain", func(c *Call) string { return c.CalledDomain }},
+		{"caller_agent", func(c *Call) string { return c.CallerAgent }},
+		{"called_agent", func(c *Call) string { return c.CalledAgent }},
+	}
+	for _, k := range strKeys {
+		v := s[k.key]
+		if v == "" {
+			continue
+		}
+		m, err := compileList(v, "", false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.key, err)
+		}
+		get := k.get
+		f.add(func(c *Call) bool { return m.match(get(c)) })
+	}
+	for _, k := range []string{"sipcallerip", "sipcalledip"} {
+		v := s[k]
+		if v == "" {
+			continue
+		}
+		m, err := compileIPList(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		switch {
+		case s["sipcallerdip_type"] == "0":
+			f.add(func(c *Call) bool { return m.match(c.SIPCallerIP) || m.match(c.SIPCalledIP) })
+		case k == "sipcallerip":
+			f.add(func(c *Call) bool { return m.match(c.SIPCallerIP) })
+		default:
+			f.add(func(c *Call) bool { return m.match(c.SIPCalledIP) })
+		}
+	}
+	if v := s["codec"]; v != "" {
+		set, err := intSet(v)
+		if err != nil {
+			return nil, fmt.Errorf("codec: %w", err)
+		}
+		f.add(func(c *Call) bool { return set[c.CallerCodec] || set[c.CalledCodec] })
+	}
+	if v := s["exclude_codec"]; v != "" {
+		set, err := intSet(v)
+		if err != nil {
+			return nil, fmt.Errorf("exclude_codec: %w", err)
+		}
+		f.add(func(c *Call) bool { return !set[c.CallerCodec] && !set[c.CalledCodec] })
+	}
+	if s["connected"] == "1" {
+		f.add(func(c *Call) bool { return !c.Answer.IsZero() })
+	}
+	for _, k := range []string{"calldate", "calldate_from", "calldate_to"} {
+		v := s[k]
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if k == "calldate_to" {
+			f.add(func(c *Call) bool { return c.Start.Unix() < n })
+		} else {
+			f.add(func(c *Call) bool { return c.Start.Unix() >= n })
+		}
+	}
+	for _, k := range []string{"vlan", "sensor_id"} {
+		v := s[k]
+		if v == "" {
+			continue
+		}
+		set, err := intSet(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if k == "vlan" {
+			f.add(func(c *Call) bool { return set[c.VLAN] })
+		} else {
+			f.add(func(c *Call) bool { return set[c.SensorID] })
+		}
+	}
+	return f, nil
+}
+
+func (f *filter) add(p func(c *Call) bool) { f.preds = append(f.preds, p) }
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == ';' })
+}
+
+func intSet(v string) (map[int]bool, error) {
+	set := map[int]bool{}
+	for _, it := range splitList(v) {
+		n, err := strconv.Atoi(it)
+		if err != nil {
+			return nil, err
+		}
+		set[n] = true
+	}
+	return set, nil
+}
+
+// item matches one list entry.
+type item struct {
+	neg   bool
+	match func(s string) bool
+}
+
+// list is a compiled value list: it matches when any positive item
+// matches (or there are none) and no negated item matches.
+type list struct{ pos, neg []func(string) bool }
+
+func (l *list) match(s string) bool {
+	for _, m := range l.neg {
+		if m(s) {
+			return false
+		}
+	}
+	if len(l.pos) == 0 {
+		return true
+	}
+	for _, m := range l.pos {
+		if m(s) {
+			return true
+		}
+	}
+	return false
+}
+
+var errEmptyItem = errors.New("empty list item")
+
+// compileList compiles a caller/called style list. Items may be negated
+// with '!', contain SQL LIKE wildcards (% and _), or, when numeric is set,
+// be digit ranges "100-199". searchType is callerd_search_type: "" or 0
+// exact, 1 prefix, 2 suffix, 3 contains, 4 regexp.
+func compileList(v, searchType string, numeric bool) (*list, error) {
+	l := &list{}
+	for _, it := range splitList(v) {
+		neg := strings.HasPrefix(it, "!")
+		if neg {
+			it = it[1:]
+		}
+		if it == "" {
+			return nil, errEmptyItem
+		}
+		var m func(string) bool
+		lo, hi, isRange := digitRange(it)
+		switch {
+		case numeric && isRange:
+			m = func(s string) bool {
+				n, err := strconv.ParseUint(s, 10, 64)
+				return err == nil && n >= lo && n <= hi
+			}
+		case searchType == "4":
+			re, err := regexp.Compile(it)
+			if err != nil {
+				return nil, err
+			}
+			m = re.MatchString
+		default:
+			pat := strings.ToLower(it)
+			if !strings.ContainsAny(pat, "%_") {
+				switch searchType {
+				case "1":
+					pat += "%"
+				case "2":
+					pat = "%" + pat
+				case "3":
+					pat = "%" + pat + "%"
+				}
+			}
+			if strings.ContainsAny(pat, "%_") {
+				m = func(s string) bool { return like(strings.ToLower(s), pat) }
+			} else {
+				m = func(s string) bool { return strings.EqualFold(s, pat) }
+			}
+		}
+		if neg {
+			l.neg = append(l.neg, m)
+		} else {
+			l.pos = append(l.pos, m)
+		}
+	}
+	return l, nil
+}
+
+func digitRange(s string) (lo, hi uint64, ok bool) {
+	a, b, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.ParseUint(a, 10, 64)
+	hi, err2 := strconv.ParseUint(b, 10, 64)
+	return lo, hi, err1 == nil && err2 == nil
+}
+
+// like reports whether s matches the SQL LIKE pattern p (% any run, _ one
+// byte), by the classic greedy star-backtracking walk.
+func like(s, p string) bool {
+	si, pi := 0, 0
+	star, mark := -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && (p[pi] == '_' || p[pi] == s[si]):
+			si++
+			pi++
+		case pi < len(p) && p[pi] == '%':
+			star, mark = pi, si
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			si = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '%' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+type ipList struct {
+	pos, neg []netip.Prefix
+}
+
+func compileIPList(v string) (*ipList, error) {
+	l := &ipList{}
+	for _, it := range splitList(v) {
+		neg := strings.HasPrefix(it, "!")
+		if neg {
+			it = it[1:]
+		}
+		var p netip.Prefix
+		var err error
+		if strings.Contains(it, "/") {
+			p, err = netip.ParsePrefix(it)
+			p = p.Masked()
+		} else {
+			var a netip.Addr
+			a, err = netip.ParseAddr(it)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if err != nil {
+			return nil, err
+		}
+		if neg {
+			l.neg = append(l.neg, p)
+		} else {
+			l.pos = append(l.pos, p)
+		}
+	}
+	return l, nil
+}
+
+func (l *ipList) match(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range l.neg {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if len(l.pos) == 0 {
+		return true
+	}
+	for _, p := range l.pos {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortTable orders t by the named column (case-insensitive), with
+// calldate_num as the secondary key, both in the same direction.
+func sortTable(t *command.Table, field string, desc bool) error {
+	col, sec := -1, -1
+	for i, c := range t.Columns {
+		if strings.EqualFold(c.Name, field) {
+			col = i
+		}
+		if c.Name == "calldate_num" {
+			sec = i
+		}
+	}
+	if col < 0 {
+		return command.BadParam("sort_field", fmt.Errorf("unknown column %q", field))
+	}
+	keys := make([]command.Cell, t.Len)
+	keys2 := make([]int64, t.Len)
+	t.Order = make([]int, t.Len)
+	for i := range keys {
+		keys[i] = t.Columns[col].Cell(i)
+		keys2[i] = t.Columns[sec].Cell(i).Int
+		t.Order[i] = i
+	}
+	sort.SliceStable(t.Order, func(a, b int) bool {
+		i, j := t.Order[a], t.Order[b]
+		c := compareCells(&keys[i], &keys[j])
+		if c == 0 {
+			c = cmpInt(keys2[i], keys2[j])
+		}
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	return nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// compareCells orders null first, then by value within a kind.
+func compareCells(a, b *command.Cell) int {
+	if a.Kind != b.Kind {
+		return cmpInt(int64(a.Kind), int64(b.Kind))
+	}
+	switch a.Kind {
+	case command.KindString:
+		return strings.Compare(a.Str, b.Str)
+	case command.KindInt:
+		return cmpInt(a.Int, b.Int)
+	case command.KindFloat:
+		switch {
+		case a.Float < b.Float:
+			return -1
+		case a.Float > b.Float:
+			return 1
+		}
+	case command.KindBool:
+		return cmpInt(b2i(a.Bool), b2i(b.Bool))
+	case command.KindAddr:
+		return a.Addr.Compare(b.Addr)
+	case command.KindTime:
+		return a.Time.Compare(b.Time)
+	}
+	return 0
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
