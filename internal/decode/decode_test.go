@@ -50,7 +50,9 @@ func TestDecodeLayers(t *testing.T) {
 	v4flow := Flow{Src: netip.AddrPortFrom(addrA, 5060), Dst: netip.AddrPortFrom(addrB, 5062), Proto: ProtoUDP}
 	v6flow := Flow{Src: netip.AddrPortFrom(addr6A, 5060), Dst: netip.AddrPortFrom(addr6B, 5062), Proto: ProtoUDP}
 	sll := func(proto uint16) []byte { return cat(be16(0), be16(1), be16(6), make([]byte, 8), be16(proto)) }
-	sll2 := func(proto uint16) []byte { return cat(be16(proto), be16(0), []byte{0, 0, 0, 2}, be16(1), []byte{0, 6}, make([]byte, 8)) }
+	sll2 := func(proto uint16) []byte {
+		return cat(be16(proto), be16(0), []byte{0, 0, 0, 2}, be16(1), []byte{0, 6}, make([]byte, 8))
+	}
 	le32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 	bigEnd32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 	tso := ipv4(17, u)

@@ -136,8 +136,10 @@ func (d *Decoder) fragment(key fragKey, off int, more bool, data []byte) ([]byte
 
 	if end > len(q.buf) {
 		if end > cap(q.buf) {
-			grow := max(end, 2*cap(q.buf), 1500)
-			grow = min(grow, maxIPDatagram)
+			grow := min(max(end, 2*cap(q.buf), 1500), maxIPDatagram)
+			if d.frag.bytes+grow-cap(q.buf) > d.cfg.MaxFragmentBytes {
+				grow = end // no room to grow ahead
+			}
 			for d.frag.bytes+grow-cap(q.buf) > d.cfg.MaxFragmentBytes {
 				if !d.dropOldestQueue(q) {
 					d.stats.FragmentsDropped++
