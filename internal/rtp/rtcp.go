@@ -209,8 +209,9 @@ type RTCPStats struct {
 	// clock_rate/1000.
 	JitterMaxMS, JitterAvgMS float64
 	// RTTAvgMS and RTTMaxMS use the capture-time method: RR capture time −
-	// capture time of the SR named by LSR − DLSR. RTTCount counts the
-	// reports that matched an SR.
+	// capture time of the SR named by LSR − DLSR (spec §2.4). RTTCount
+	// counts the reports that matched one of the last four SRs and gave a
+	// non-negative loop; negative loops are dropped.
 	RTTAvgMS, RTTMaxMS float64
 	RTTCount           uint32
 	// XRMOSLQ is the last RTCP-XR MOS-LQ (1–5), 0 when none was reported.
@@ -283,9 +284,11 @@ func (s *Stream) AddReport(rb ReportBlock, arrival time.Time) {
 			continue
 		}
 		rtt := float64(arrival.UnixNano()-sr.at)/1e6 - float64(rb.DLSR)*1000/65536
-		// DLSR has 15 µs resolution, so a probe next to the reporter can
-		// compute a tiny negative loop; report it as 0.
-		rtt = max(rtt, 0)
+		if rtt < 0 {
+			// The reporter's DLSR is longer than the loop the probe saw
+			// (its clock or its DLSR rounding disagrees): not a measurement.
+			return
+		}
 		a.rttSum += rtt
 		a.rttMax = max(a.rttMax, rtt)
 		a.rttN++
