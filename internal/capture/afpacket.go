@@ -1,0 +1,350 @@
+//go:build linux
+
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"golang.org/x/net/bpf"
+)
+
+// LiveConfig configures [OpenLive].
+type LiveConfig struct {
+	// Interface is the interface name, or "any" for all interfaces.
+	Interface string
+	// Snaplen is the maximum number of bytes captured per frame
+	// (DefaultSnaplen when 0).
+	Snaplen int
+	// BufferMB is the size of the kernel ring in MiB (DefaultLiveBufferMB
+	// when 0).
+	BufferMB int
+	// Filter is a capture filter in the [CompileFilter] language, run in the
+	// kernel. Empty captures everything.
+	Filter string
+	// PollTimeout bounds how long [Live.Close] waits for a blocked
+	// [Live.ReadFrame] to return (DefaultPollTimeout when 0).
+	PollTimeout time.Duration
+}
+
+// Defaults for [LiveConfig].
+const (
+	DefaultLiveBufferMB = 64
+	DefaultPollTimeout  = 100 * time.Millisecond
+)
+
+// Linux constants not worth an import of x/sys for.
+const (
+	arphrdEther    = 1
+	arphrdLoopback = 772
+	packetOutgoing = 4 // PACKET_OUTGOING, the sll_pkttype of a sent frame
+	sllHeaderLen   = 16
+)
+
+// Live is a [Source] reading an interface through an AF_PACKET TPACKET_V3
+// ring, without cgo.
+//
+// On an Ethernet interface or "lo", frames are [LinkTypeEthernet] (lo
+// carries a zeroed Ethernet header). On "any", and on any interface whose
+// hardware type is not Ethernet, the socket runs in cooked (SOCK_DGRAM)
+// mode and ReadFrame prepends a Linux "cooked" header, so frames are
+// [LinkTypeLinuxSLL] exactly as libpcap's "any" device gives them, and
+// [Frame.Interface] is the kernel interface index.
+//
+// As libpcap does, frames the host sends on the loopback interface are
+// captured once (the kernel hands a packet socket both the outgoing and
+// the looped-back incoming copy; the outgoing one is dropped by the kernel
+// filter).
+//
+// The filter runs in the kernel. VLAN tags are normally stripped by the
+// kernel before a packet socket sees them, so "vlan" is refused for live
+// capture.
+//
+// Frame.Data aliases the kernel ring: it is valid until the next ReadFrame
+// or Close. ReadFrame is for one goroutine; Stats and Close are safe for
+// concurrent use.
+type Live struct {
+	tp     *afpacket.TPacket
+	lt     LinkType
+	cooked bool
+	name   string
+
+	closed atomic.Bool
+	readMu sync.Mutex // held by ReadFrame; Close takes it before unmapping the ring
+
+	frames, bytes atomic.Uint64
+
+	statsMu sync.Mutex // guards tp's socket calls against Close, and dropped
+	dropped uint64
+}
+
+// OpenLive opens cfg.Interface for capture. It needs CAP_NET_RAW.
+func OpenLive(cfg LiveConfig) (*Live, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("capture: live: no interface")
+	}
+	if cfg.Snaplen <= 0 {
+		cfg.Snaplen = DefaultSnaplen
+	}
+	if cfg.BufferMB <= 0 {
+		cfg.BufferMB = DefaultLiveBufferMB
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = DefaultPollTimeout
+	}
+	toks, err := tokenize(cfg.Filter)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range toks {
+		if t == "vlan" {
+			return nil, fmt.Errorf("%w: \"vlan\" is not supported on live capture (the kernel strips tags)", ErrFilter)
+		}
+	}
+	l := &Live{name: cfg.Interface, lt: LinkTypeEthernet}
+	loIndex := 0
+	if lo, err := loopbackIndex(); err == nil {
+		loIndex = lo
+	}
+	var ifIndex int
+	if cfg.Interface == "any" {
+		l.cooked = true
+	} else {
+		ifc, err := net.InterfaceByName(cfg.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("capture: live %s: %w", cfg.Interface, err)
+		}
+		ifIndex = ifc.Index
+		switch hw := hardwareType(cfg.Interface); hw {
+		case arphrdEther, arphrdLoopback:
+		default:
+			l.cooked = true
+		}
+	}
+	if l.cooked {
+		l.lt = LinkTypeLinuxSLL
+	}
+
+	// The filter returns the snaplen, which the kernel applies, so a
+	// program is attached even without an expression.
+	var prog []bpf.RawInstruction
+	if l.cooked {
+		prog, err = compileFilter(cfg.Filter, link{kind: linkKernelCooked}, cfg.Snaplen)
+	} else {
+		prog, err = CompileFilter(cfg.Filter, LinkTypeEthernet, cfg.Snaplen)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if loIndex != 0 && (cfg.Interface == "any" || ifIndex == loIndex) {
+		prog = append(dropLoopbackOutgoing(loIndex, cfg.Interface == "any"), prog...)
+	}
+
+	const pageSize = 4096
+	blockSize := 1 << 20
+	if need := cfg.Snaplen + 2*pageSize; need > blockSize {
+		blockSize = (need + pageSize - 1) / pageSize * pageSize
+	}
+	numBlocks := max(cfg.BufferMB<<20/blockSize, 2)
+	opts := []any{
+		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
+		afpacket.OptFrameSize(pageSize),
+		afpacket.OptBlockSize(blockSize),
+		afpacket.OptNumBlocks(numBlocks),
+		afpacket.OptBlockTimeout(10 * time.Millisecond),
+		afpacket.OptPollTimeout(cfg.PollTimeout),
+	}
+	if cfg.Interface != "any" {
+		opts = append(opts, afpacket.OptInterface(cfg.Interface))
+	}
+	if l.cooked {
+		opts = append(opts, afpacket.OptSocketType(afpacket.SocketDgram))
+	}
+	l.tp, err = afpacket.NewTPacket(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("capture: live %s: %w", cfg.Interface, err)
+	}
+	if err := l.tp.SetBPF(prog); err != nil {
+		l.tp.Close()
+		return nil, fmt.Errorf("capture: live %s: attach filter: %w", cfg.Interface, err)
+	}
+	return l, nil
+}
+
+// dropLoopbackOutgoing is a filter prefix rejecting frames sent on the
+// loopback interface; with anyDev it first checks the interface index.
+func dropLoopbackOutgoing(loIndex int, anyDev bool) []bpf.RawInstruction {
+	var p []bpf.Instruction
+	if anyDev {
+		p = append(p,
+			bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(loIndex), SkipTrue: 0, SkipFalse: 3})
+	}
+	p = append(p,
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 0, SkipFalse: 1},
+		bpf.RetConstant{Val: 0})
+	raw, err := bpf.Assemble(p)
+	if err != nil {
+		panic("capture: live: loopback prefix: " + err.Error()) // constant program
+	}
+	return raw
+}
+
+func hardwareType(name string) int {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func loopbackIndex() (int, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			return ifc.Index, nil
+		}
+	}
+	return 0, errors.New("no loopback interface")
+}
+
+// ReadFrame blocks until the next frame. It returns [ErrClosed] once Close
+// has been called (within the configured PollTimeout).
+func (l *Live) ReadFrame(f *Frame) error {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	for {
+		if l.closed.Load() {
+			return ErrClosed
+		}
+		data, ci, err := l.tp.ZeroCopyReadPacketData()
+		if err != nil {
+			if errors.Is(err, afpacket.ErrTimeout) {
+				continue
+			}
+			if l.closed.Load() {
+				return ErrClosed
+			}
+			return fmt.Errorf("capture: live %s: %w", l.name, err)
+		}
+		length := ci.Length
+		if l.cooked {
+			data = prependSLL(data)
+			length += sllHeaderLen
+			f.Interface = ci.InterfaceIndex
+		} else {
+			f.Interface = 0
+		}
+		f.Data = data
+		f.Time = ci.Timestamp
+		f.Length = length
+		f.LinkType = l.lt
+		l.frames.Add(1)
+		l.bytes.Add(uint64(len(data)))
+		return nil
+	}
+}
+
+// prependSLL writes a Linux cooked header into the ring just in front of
+// data, as libpcap does, and returns the enlarged slice.
+//
+// In SOCK_DGRAM mode the kernel puts the network header at offset tp_mac =
+// tp_net = TPACKET_ALIGN(68 + max(maclen, 16)) from the tpacket3_hdr, so at
+// least 28 unused bytes separate the sockaddr_ll (which ends at offset 68)
+// from data: the 16-byte header fits without touching anything the kernel
+// reads. The sockaddr_ll supplies the packet type, hardware type and source
+// address; its position is found by checking tp_mac, tp_net and tp_snaplen
+// of the candidate header (maclen <= 60 covers every common device). If no
+// candidate matches, the header says "to us", hardware type unknown, and
+// the protocol comes from the IP version.
+func prependSLL(data []byte) []byte {
+	if len(data) == 0 {
+		return data
+	}
+	p := unsafe.Pointer(unsafe.SliceData(data))
+	h := unsafe.Slice((*byte)(unsafe.Add(p, -sllHeaderLen)), sllHeaderLen+len(data))
+	clear(h[:sllHeaderLen])
+	for _, mac := range []int{96, 112, 128} {
+		hdr := unsafe.Slice((*byte)(unsafe.Add(p, -mac)), 68)
+		snap := binary.NativeEndian.Uint32(hdr[12:])
+		tpMac := binary.NativeEndian.Uint16(hdr[24:])
+		tpNet := binary.NativeEndian.Uint16(hdr[26:])
+		if int(tpMac) != mac || int(tpNet) != mac || int(snap) != len(data) {
+			continue
+		}
+		ll := hdr[48:68] // struct sockaddr_ll
+		hatype := binary.NativeEndian.Uint16(ll[8:])
+		pkttype := ll[10]
+		halen := min(int(ll[11]), 8)
+		binary.BigEndian.PutUint16(h[0:], uint16(pkttype))
+		binary.BigEndian.PutUint16(h[2:], hatype)
+		binary.BigEndian.PutUint16(h[4:], uint16(halen))
+		copy(h[6:6+halen], ll[12:12+halen])
+		copy(h[14:16], ll[2:4]) // sll_protocol, already big-endian
+		return h
+	}
+	switch data[0] >> 4 {
+	case 4:
+		binary.BigEndian.PutUint16(h[14:], etherIPv4)
+	case 6:
+		binary.BigEndian.PutUint16(h[14:], etherIPv6)
+	}
+	binary.BigEndian.PutUint16(h[2:], 0xffff)
+	return h
+}
+
+// LinkType is the link type of every frame this source delivers.
+func (l *Live) LinkType() LinkType { return l.lt }
+
+// Stats returns the counters. KernelDropped is the kernel's tp_drops,
+// accumulated across reads (the kernel clears the counter on every read).
+// Safe for concurrent use.
+func (l *Live) Stats() Stats {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if !l.closed.Load() {
+		// afpacket accumulates PACKET_STATISTICS itself: the value is
+		// cumulative since open.
+		if _, v3, err := l.tp.SocketStats(); err == nil {
+			l.dropped = uint64(v3.Drops())
+		}
+	}
+	return Stats{Frames: l.frames.Load(), Bytes: l.bytes.Load(), KernelDropped: l.dropped}
+}
+
+// Close stops the capture; a blocked ReadFrame returns [ErrClosed]. Close
+// waits up to the PollTimeout for it before releasing the ring.
+func (l *Live) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if _, v3, err := l.tp.SocketStats(); err == nil {
+		l.dropped = uint64(v3.Drops())
+	}
+	l.tp.Close()
+	return nil
+}
+
+var _ Source = (*Live)(nil)
