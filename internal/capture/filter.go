@@ -213,9 +213,9 @@ const (
 var vlanEthertypes = []uint32{0x8100, 0x88a8, 0x9100}
 
 type parser struct {
-	toks []string
-	pos  int
-	lk   link
+	toks  []string
+	pos   int
+	lk    link
 	vlan  uint32 // number of "vlan" primitives parsed so far
 	depth int    // nesting of terms, bounded by maxDepth
 }
