@@ -66,6 +66,12 @@ func checkAgainstPion(t *testing.T, b []byte) {
 	if err != nil {
 		return // we are at least as strict as pion (e.g. padding 0)
 	}
+	if perr != nil && h.Extension {
+		// pion also validates RFC 8285 extension elements inside the
+		// extension; we only check the RFC 3550 length (testdata/fuzz seed
+		// 7c88f0a3d600c165).
+		return
+	}
 	if perr != nil {
 		t.Fatalf("Unmarshal(%x) ok but pion says %v", b, perr)
 	}
