@@ -1,0 +1,160 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+// Stat is the sniffer_stat object. Field order is the legacy key order;
+// every value except DiskIO is a string, as in the legacy reply.
+type Stat struct {
+	Version               string `json:"version"`
+	Build                 string `json:"build"`
+	RRDVersion            string `json:"rrd_version"`
+	Initializing          bool   `json:"initializing,omitempty"`
+	StoringCDRLastWriteAt string `json:"storingCdrLastWriteAt"`
+	PBStatString          string `json:"pbStatString"`
+	PBCountPacketDrop     string `json:"pbCountPacketDrop"`
+	Uptime                string `json:"uptime"`
+	MemoryIsFull          string `json:"memory_is_full"`
+	CountLiveSniffers     string `json:"count_live_sniffers"`
+	UpgradeByGit          string `json:"upgrade_by_git"`
+	UseNewConfig          string `json:"use_new_config"`
+	TerminatingError      string `json:"terminating_error"`
+	DiskIO                any    `json:"disk_io"`
+}
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func (g *group) snifferStat(context.Context, *command.Request) (command.Result, error) {
+	if g.d.Stats == nil {
+		return nil, unavailable("stats")
+	}
+	st := g.d.Stats.Snapshot()
+	now := g.d.Now()
+	s := Stat{
+		Version:           g.d.Version,
+		Build:             g.d.Build,
+		RRDVersion:        "0",
+		Initializing:      st.Initializing,
+		PBCountPacketDrop: strconv.FormatUint(st.Drops, 10),
+		MemoryIsFull:      b01(st.MemoryFull),
+		CountLiveSniffers: strconv.Itoa(st.LiveSniffers),
+		UpgradeByGit:      "0",
+		UseNewConfig:      "1",
+		TerminatingError:  st.TerminatingError,
+	}
+	if !st.CDRLastWrite.IsZero() {
+		s.StoringCDRLastWriteAt = st.CDRLastWrite.Local().Format("2006-01-02 15:04:05")
+	}
+	if !st.Start.IsZero() {
+		s.Uptime = strconv.FormatInt(int64(now.Sub(st.Start).Seconds()), 10)
+	}
+	if !st.Initializing {
+		s.PBStatString = StatString(st, g.d.Version, readProcMem(g.d.Proc), readLoad(g.d.Proc))
+	}
+	return command.Value{V: s}, nil
+}
+
+// ProcMem is the process memory in MB (RSS/VSZ token).
+type ProcMem struct{ RSS, VSZ uint64 }
+
+// Load is the load average and CPU count (LA token).
+type Load struct {
+	Avg  [3]float64
+	NCPU int
+}
+
+// StatString renders the legacy pbStatString status line from st (spec
+// section 5): calls, PS rates, SQLq, heap, drop (only when non-zero),
+// throughput, t0CPU, tRTP_CPU, RSS/VSZ, LA and v<version>. Tokens whose
+// data is zero-valued are left out, as the legacy line leaves out
+// irrelevant tokens.
+func StatString(st SensorStats, version string, mem ProcMem, la Load) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "calls[%d,r:%d][%d,r:%d]", st.ActiveCalls, st.RegisterDialogs, st.CallsInMemory, st.Registrations)
+	r := func(f float64) int64 { return int64(f + 0.5) }
+	fmt.Fprintf(&b, " PS[C:%d/-%d S:%d SR:%d R:%d A:%d]", r(st.NewCallsPerSec), r(st.ClosedCallsPerSec),
+		r(st.SIPPerSec), r(st.RegisterPerSec), r(st.RTPPerSec), r(st.PacketsPerSec))
+	fmt.Fprintf(&b, " SQLq[C1:%d]", st.CDRQueue)
+	fmt.Fprintf(&b, " heap[%.0f|0]", st.BufferUsedPct)
+	if st.Drops > 0 || len(st.InterfaceDrops) > 0 {
+		b.WriteString(" drop[H:0")
+		for _, d := range st.InterfaceDrops {
+			fmt.Fprintf(&b, " I-%s:%d", d.Name, d.Drops)
+		}
+		b.WriteString("]")
+	}
+	fmt.Fprintf(&b, " [%.1fMb/s]", st.MbitPerSec)
+	fmt.Fprintf(&b, " t0CPU[%.1f%%]", st.CaptureCPU)
+	if len(st.RTPCPU) > 0 {
+		var sum, mx float64
+		for _, c := range st.RTPCPU {
+			sum += c
+			mx = max(mx, c)
+		}
+		fmt.Fprintf(&b, " tRTP_CPU[%.1f%%/%.1fm/%dt]", sum, mx, len(st.RTPCPU))
+	}
+	if mem.RSS > 0 || mem.VSZ > 0 {
+		fmt.Fprintf(&b, " RSS/VSZ[%d|%d]MB", mem.RSS, mem.VSZ)
+	}
+	if la.NCPU > 0 {
+		if la.Avg[0] > float64(la.NCPU) {
+			b.WriteByte(' ')
+			b.WriteByte('*')
+		} else {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "LA[%.2f %.2f %.2f|%d]", la.Avg[0], la.Avg[1], la.Avg[2], la.NCPU)
+	}
+	if version != "" {
+		b.WriteString(" v" + version)
+	}
+	return b.String()
+}
+
+// readProcMem reads /proc/self/statm (pages) into MB; zero on error.
+func readProcMem(proc string) ProcMem {
+	b, err := os.ReadFile(filepath.Join(proc, "self", "statm"))
+	if err != nil {
+		return ProcMem{}
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return ProcMem{}
+	}
+	vsz, _ := strconv.ParseUint(f[0], 10, 64)
+	rss, _ := strconv.ParseUint(f[1], 10, 64)
+	page := uint64(os.Getpagesize())
+	return ProcMem{RSS: rss * page >> 20, VSZ: vsz * page >> 20}
+}
+
+// readLoad reads /proc/loadavg and counts CPUs in /proc/stat.
+func readLoad(proc string) Load {
+	var la Load
+	if b, err := os.ReadFile(filepath.Join(proc, "loadavg")); err == nil {
+		f := strings.Fields(string(b))
+		for i := 0; i < 3 && i < len(f); i++ {
+			la.Avg[i], _ = strconv.ParseFloat(f[i], 64)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(proc, "stat")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+				la.NCPU++
+			}
+		}
+	}
+	return la
+}

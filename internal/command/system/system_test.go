@@ -1,0 +1,151 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+type fakeStats SensorStats
+
+func (f fakeStats) Snapshot() SensorStats { return SensorStats(f) }
+
+type fakeLife struct{ reloads, terms int }
+
+func (f *fakeLife) Reload(context.Context) error { f.reloads++; return nil }
+func (f *fakeLife) Terminate()                   { f.terms++ }
+
+type fakeSockets struct{ path string }
+
+func (f *fakeSockets) StartSocket(p string) (string, error) {
+	if p == "" {
+		p = "/tmp/x.sock"
+	}
+	f.path = p
+	return p, nil
+}
+func (f *fakeSockets) StopSocket() error {
+	if f.path == "" {
+		return errors.New("not running")
+	}
+	f.path = ""
+	return nil
+}
+
+func run(t *testing.T, reg *command.Registry, name string, args ...string) command.Result {
+	t.Helper()
+	res, err := reg.Run(context.Background(), &command.Request{Name: name, Args: args, Perm: command.PermAll})
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return res
+}
+
+func TestCommands(t *testing.T) {
+	life := &fakeLife{}
+	socks := &fakeSockets{}
+	reg := command.NewRegistry()
+	Register(reg, Deps{Version: "1.2.3", Build: "abc", Lifecycle: life, Sockets: socks})
+	tests := []struct {
+		cmd  string
+		args []string
+		want command.Result
+	}{
+		{"getversion", nil, command.Text("1.2.3")},
+		{"sniffer_version", nil, command.Text("1.2.3")},
+		{"getverbuild", nil, command.Text("1.2.3 (abc)")},
+		{"reload", nil, command.Text("reload ok")},
+		{"terminating", nil, command.Empty{}},
+		{"support_aes", nil, command.Text("no")},
+		{"exists_aes_key", nil, command.Text("no")},
+		{"manager_file", []string{"start", "/tmp/a.sock"}, command.Text("OK (/tmp/a.sock)\n")},
+		{"manager_file", []string{"stop"}, command.Text("OK\n")},
+	}
+	for _, tt := range tests {
+		if got := run(t, reg, tt.cmd, tt.args...); got != tt.want {
+			t.Errorf("%s %v = %#v, want %#v", tt.cmd, tt.args, got, tt.want)
+		}
+	}
+	if life.reloads != 1 || life.terms != 1 {
+		t.Errorf("lifecycle calls = %+v, want one reload and one terminate", life)
+	}
+	help := string(run(t, reg, "help").(command.Text))
+	if !strings.Contains(help, "getversion ... sensor version\n\n") || strings.Index(help, "exists_aes_key") > strings.Index(help, "getversion") {
+		t.Errorf("help is not the sorted `name ... doc` list:\n%s", help)
+	}
+	_, err := reg.Run(context.Background(), &command.Request{Name: "manager_file", Args: []string{"restart"}, Perm: command.PermAll})
+	if !errors.Is(err, command.ErrBadParam) {
+		t.Errorf("manager_file restart: err = %v, want ErrBadParam", err)
+	}
+	_, err = reg.Run(context.Background(), &command.Request{Name: "sniffer_stat", Perm: command.PermAll})
+	if !errors.Is(err, command.ErrUnavailable) {
+		t.Errorf("sniffer_stat without stats: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestStatString(t *testing.T) {
+	st := SensorStats{ActiveCalls: 3, RegisterDialogs: 1, CallsInMemory: 5, Registrations: 7,
+		NewCallsPerSec: 2, ClosedCallsPerSec: 1, SIPPerSec: 40, RTPPerSec: 1500.4, PacketsPerSec: 1600,
+		CDRQueue: 4, BufferUsedPct: 12, Drops: 9, InterfaceDrops: []InterfaceDrops{{"eth0", 9}},
+		MbitPerSec: 2.5, CaptureCPU: 3.25, RTPCPU: []float64{1, 2.5}}
+	got := StatString(st, "0.1", ProcMem{RSS: 30, VSZ: 900}, Load{Avg: [3]float64{0.5, 0.25, 0.1}, NCPU: 2})
+	want := "calls[3,r:1][5,r:7] PS[C:2/-1 S:40 SR:0 R:1500 A:1600] SQLq[C1:4] heap[12|0] drop[H:0 I-eth0:9] [2.5Mb/s] t0CPU[3.2%] tRTP_CPU[3.5%/2.5m/2t] RSS/VSZ[30|900]MB LA[0.50 0.25 0.10|2] v0.1"
+	if got != want {
+		t.Errorf("StatString =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSnifferStat(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	reg := command.NewRegistry()
+	Register(reg, Deps{Version: "9", Stats: fakeStats{Start: start, Drops: 4},
+		Now: func() time.Time { return start.Add(90 * time.Second) }})
+	s := run(t, reg, "sniffer_stat").(command.Value).V.(Stat)
+	if s.Uptime != "90" || s.PBCountPacketDrop != "4" || !strings.HasPrefix(s.PBStatString, "calls[0,r:0][0,r:0] ") || s.DiskIO != nil {
+		t.Errorf("sniffer_stat = %+v", s)
+	}
+}
+
+// TestSnifferThreads reads this test process's own /proc/self/task: the
+// first call in a slot reports 0% everywhere (legacy), a second call after
+// burning CPU reports a positive share for the busy thread.
+func TestSnifferThreads(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	reg := command.NewRegistry()
+	Register(reg, Deps{})
+	first := run(t, reg, "sniffer_threads", "all", "uid=7").(command.Value).V.(ThreadsReport)
+	if len(first.Threads) == 0 || first.CPUAll != 0 {
+		t.Fatalf("first call: %d threads, cpu_all %v; want threads at 0%%", len(first.Threads), first.CPUAll)
+	}
+	for _, th := range first.Threads {
+		if th.CPU != 0 || th.TID <= 0 || th.Description == "" || th.SchedType == "" {
+			t.Errorf("first call thread %+v", th)
+		}
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = filepath.Join("a", "b") // burn CPU
+	}
+	second := run(t, reg, "sniffer_threads", "uid=7").(command.Value).V.(ThreadsReport)
+	if second.CPUAll <= 0 || len(second.Threads) == 0 {
+		t.Fatalf("second call: cpu_all %v with %d threads; want > 0", second.CPUAll, len(second.Threads))
+	}
+	for i := 1; i < len(second.Threads); i++ {
+		if second.Threads[i].CPU > second.Threads[i-1].CPU {
+			t.Errorf("threads not sorted by CPU desc: %v", second.Threads)
+		}
+	}
+	// The shared slot is independent of uid=7: its first call is 0%.
+	shared := run(t, reg, "sniffer_threads").(command.Value).V.(ThreadsReport)
+	if len(shared.Threads) != 0 {
+		t.Errorf("shared slot first call without 'all' listed %d threads, want 0", len(shared.Threads))
+	}
+}

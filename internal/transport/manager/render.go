@@ -1,0 +1,454 @@
+package manager
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+// renderFunc writes the legacy byte-exact rendering of one command's result.
+type renderFunc func(w io.Writer, req *command.Request, res command.Result) error
+
+// renderers holds the legacy renderings keyed by command name; any other
+// command uses renderDefault.
+var renderers = map[string]renderFunc{
+	"listcalls":       renderListCalls,
+	"listregisters":   renderListRegisters,
+	"sniffer_stat":    renderSnifferStat,
+	"sniffer_threads": renderSnifferThreads,
+}
+
+func render(w *replyWriter, req *command.Request, res command.Result) {
+	if g, ok := res.(command.Gzip); ok {
+		w.gzip()
+		res = g.Result
+	}
+	if r := renderers[req.Name]; r != nil {
+		if err := r(w, req, res); err != nil && w.err == nil {
+			io.WriteString(w, "error: "+err.Error()+"\n")
+		}
+		return
+	}
+	renderDefault(w, res)
+}
+
+// renderDefault writes Text as is, nothing for Empty, compact JSON for a
+// Value, and the legacy table JSON for a Table.
+func renderDefault(w io.Writer, res command.Result) error {
+	switch r := res.(type) {
+	case command.Text:
+		_, err := io.WriteString(w, string(r))
+		return err
+	case command.Empty, nil:
+		return nil
+	case command.Value:
+		b, err := json.Marshal(r.V)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case *command.Table:
+		return writeTable(w, r, nil, nil)
+	case command.Gzip:
+		return renderDefault(w, r.Result)
+	}
+	return fmt.Errorf("manager: cannot render %T", res)
+}
+
+// cellXform is a per-column legacy transformation of float cells.
+type cellXform uint8
+
+const (
+	xfNone    cellXform = iota
+	xfMOS               // MOS 1–5 float → integer ×10
+	xfTimes10           // float ×10 (loss_last10sec)
+)
+
+// listCallsXform maps listcalls columns to their legacy scaling.
+func listCallsXform(name string) cellXform {
+	switch {
+	case strings.Contains(name, "_mos"):
+		return xfMOS
+	case strings.HasSuffix(name, "_loss_last10sec"):
+		return xfTimes10
+	}
+	return xfNone
+}
+
+func renderListCalls(w io.Writer, _ *command.Request, res command.Result) error {
+	t, ok := res.(*command.Table)
+	if !ok {
+		return renderDefault(w, res) // limit 0: the totals object alone
+	}
+	var totals []byte
+	if t.Totals != nil {
+		b, err := json.Marshal(t.Totals)
+		if err != nil {
+			return err
+		}
+		totals = b
+	}
+	return writeTable(w, t, listCallsXform, totals)
+}
+
+// renderListRegisters writes [[header], [{"total": N}], rows…]; the totals
+// element (with its space after the colon) appears only when there are rows.
+func renderListRegisters(w io.Writer, _ *command.Request, res command.Result) error {
+	t, ok := res.(*command.Table)
+	if !ok {
+		return renderDefault(w, res)
+	}
+	var totals []byte
+	if t.Len > 0 && t.Totals != nil {
+		b, err := json.Marshal(t.Totals)
+		if err != nil {
+			return err
+		}
+		totals = bytes.ReplaceAll(b, []byte(`":`), []byte(`": `))
+	}
+	return writeTable(w, t, nil, totals)
+}
+
+// writeTable writes the legacy positional table JSON:
+// [[names…],[totals]?,[cells…],…] with the legacy cell encodings (IPv4 as
+// an unsigned number, times as local "YYYY-MM-DD HH:MM:SS", floats with 6
+// decimals). It buffers up to 64 KiB between writes.
+func writeTable(w io.Writer, t *command.Table, xform func(string) cellXform, totals []byte) error {
+	xf := make([]cellXform, len(t.Columns))
+	b := make([]byte, 0, 80<<10)
+	b = append(b, "[["...)
+	for i, c := range t.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c.Name)
+		if xform != nil {
+			xf[i] = xform(c.Name)
+		}
+	}
+	b = append(b, ']')
+	if totals != nil {
+		b = append(b, ",["...)
+		b = append(b, totals...)
+		b = append(b, ']')
+	}
+	for r := 0; r < t.Len; r++ {
+		b = append(b, ",["...)
+		for c := range t.Columns {
+			if c > 0 {
+				b = append(b, ',')
+			}
+			b = appendCell(b, t.Cell(c, r), xf[c])
+		}
+		b = append(b, ']')
+		if len(b) >= 64<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, ']')
+	_, err := w.Write(b)
+	return err
+}
+
+func appendCell(b []byte, c command.Cell, xf cellXform) []byte {
+	switch c.Kind {
+	case command.KindString:
+		return appendJSONString(b, c.Str)
+	case command.KindInt:
+		return strconv.AppendInt(b, c.Int, 10)
+	case command.KindFloat:
+		f := c.Float
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(b, "null"...)
+		}
+		switch xf {
+		case xfMOS:
+			return strconv.AppendInt(b, int64(math.Round(f*10)), 10)
+		case xfTimes10:
+			f *= 10
+		}
+		return strconv.AppendFloat(b, f, 'f', 6, 64)
+	case command.KindBool:
+		return strconv.AppendBool(b, c.Bool)
+	case command.KindAddr:
+		a := c.Addr.Unmap()
+		if a.Is4() {
+			v := a.As4()
+			return strconv.AppendUint(b, uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3]), 10)
+		}
+		b = append(b, '"')
+		b = a.AppendTo(b)
+		return append(b, '"')
+	case command.KindTime:
+		b = append(b, '"')
+		b = c.Time.Local().AppendFormat(b, "2006-01-02 15:04:05")
+		return append(b, '"')
+	}
+	return append(b, "null"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Text that is not valid
+// UTF-8 is stripped to ASCII first, as the legacy server does.
+func appendJSONString(b []byte, s string) []byte {
+	ascii := !utf8.ValidString(s)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			if !ascii {
+				b = append(b, c)
+			}
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// pair is one member of a flat JSON object, in document order.
+type pair struct {
+	key string
+	raw json.RawMessage
+}
+
+// objectPairs decodes a JSON object's members in order.
+func objectPairs(v any) ([]pair, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("manager: want a JSON object, got %.20s", b)
+	}
+	var out []pair
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		out = append(out, pair{key: t.(string), raw: raw})
+	}
+	return out, nil
+}
+
+// renderSnifferStat writes the legacy sniffer_stat object: built by string
+// concatenation, so `"key": "value"` with a space after the colon, string
+// values (including pbStatString) inserted without JSON escaping, and a
+// trailing newline. With "plain" it writes key=value lines instead.
+func renderSnifferStat(w io.Writer, req *command.Request, res command.Result) error {
+	v, ok := res.(command.Value)
+	if !ok {
+		return renderDefault(w, res)
+	}
+	pairs, err := objectPairs(v.V)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	if req.HasArg("plain") {
+		for _, p := range pairs {
+			b = appendPlain(b, p.key, p.raw)
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	b = append(b, '{')
+	for i, p := range pairs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, p.key...)
+		b = append(b, `": `...)
+		var s string
+		if len(p.raw) > 0 && p.raw[0] == '"' && json.Unmarshal(p.raw, &s) == nil {
+			b = append(b, '"')
+			b = append(b, s...)
+			b = append(b, '"')
+		} else {
+			b = append(b, p.raw...)
+		}
+	}
+	b = append(b, "}\n"...)
+	_, err = w.Write(b)
+	return err
+}
+
+func appendPlain(b []byte, key string, raw json.RawMessage) []byte {
+	var s string
+	if len(raw) > 0 && raw[0] == '"' {
+		json.Unmarshal(raw, &s)
+	} else if len(raw) > 0 && raw[0] == '{' {
+		pairs, _ := objectPairs(orderedRaw(raw))
+		for _, p := range pairs {
+			b = appendPlain(b, key+"_"+p.key, p.raw)
+		}
+		return b
+	} else {
+		s = string(raw)
+	}
+	if key == "pbStatString" {
+		for _, kv := range splitStatString(s) {
+			b = append(b, kv[0]...)
+			b = append(b, '=')
+			b = append(b, kv[1]...)
+			b = append(b, '\n')
+		}
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '=')
+	b = append(b, s...)
+	return append(b, '\n')
+}
+
+// orderedRaw lets objectPairs re-read a raw object keeping its order.
+type orderedRaw json.RawMessage
+
+func (o orderedRaw) MarshalJSON() ([]byte, error) { return o, nil }
+
+// splitStatString splits a pbStatString into key/value pairs: each
+// space-separated token "key[value]suffix" gives key=value+suffix (value
+// may hold spaces), a token without a name gives total_traffic, and the
+// double calls[..][..] token gives calls_active and calls_final. Tokens
+// without brackets (the version) are skipped.
+func splitStatString(s string) [][2]string {
+	var out [][2]string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] != '[' && s[j] != ' ' {
+			j++
+		}
+		if j == len(s) || s[j] == ' ' {
+			i = j // no brackets
+			continue
+		}
+		key := s[i:j]
+		var vals []string
+		for j < len(s) && s[j] == '[' {
+			depth, k := 0, j
+			for ; k < len(s); k++ {
+				if s[k] == '[' {
+					depth++
+				} else if s[k] == ']' {
+					depth--
+					if depth == 0 {
+						break
+					}
+				}
+			}
+			vals = append(vals, s[j+1:min(k, len(s))])
+			j = min(k+1, len(s))
+		}
+		e := j
+		for e < len(s) && s[e] != ' ' {
+			e++
+		}
+		suffix := s[j:e]
+		i = e
+		switch {
+		case key == "calls" && len(vals) == 2:
+			out = append(out, [2]string{"calls_active", vals[0]}, [2]string{"calls_final", vals[1] + suffix})
+		case key == "":
+			out = append(out, [2]string{"total_traffic", strings.Join(vals, "") + suffix})
+		default:
+			out = append(out, [2]string{key, strings.Join(vals, "") + suffix})
+		}
+	}
+	return out
+}
+
+// threadsView mirrors the sniffer_threads JSON shape (the contract between
+// command/system and this renderer).
+type threadsView struct {
+	CPUAll  float64 `json:"cpu_all"`
+	Threads []struct {
+		Description string   `json:"description"`
+		TID         int      `json:"tid"`
+		CPU         float64  `json:"cpu_perc"`
+		SchedType   string   `json:"sched_type"`
+		SchedPrio   int      `json:"sched_priority"`
+		Nice        *int     `json:"nice"`
+		CSNonVol    uint64   `json:"cs_non_voluntary"`
+		CSVol       uint64   `json:"cs_voluntary"`
+		CSRatio     *float64 `json:"cs_ratio"`
+	} `json:"threads"`
+}
+
+// renderSnifferThreads writes the JSON form with "json", the one-line form
+// with "line", and otherwise one text line per thread and "CPU ALL : x".
+func renderSnifferThreads(w io.Writer, req *command.Request, res command.Result) error {
+	v, ok := res.(command.Value)
+	if !ok || req.HasArg("json") {
+		return renderDefault(w, res)
+	}
+	raw, err := json.Marshal(v.V)
+	if err != nil {
+		return err
+	}
+	var tv threadsView
+	if err := json.Unmarshal(raw, &tv); err != nil {
+		return err
+	}
+	var b strings.Builder
+	if req.HasArg("line") {
+		if tv.CPUAll != 0 {
+			fmt.Fprintf(&b, "ALL : %.1f; ", tv.CPUAll)
+		}
+		for _, t := range tv.Threads {
+			fmt.Fprintf(&b, "%s (%d) : %.1f; ", t.Description, t.TID, t.CPU)
+		}
+		_, err = io.WriteString(w, strings.TrimSuffix(b.String(), " ")+"\n")
+		return err
+	}
+	for _, t := range tv.Threads {
+		fmt.Fprintf(&b, "%-45s (%7d) : %5.1f", t.Description, t.TID, t.CPU)
+		switch {
+		case t.SchedType != "" && t.SchedType != "SCHED_OTHER" || t.SchedPrio != 0:
+			fmt.Fprintf(&b, "  %s/%d", t.SchedType, t.SchedPrio)
+		case t.Nice != nil:
+			fmt.Fprintf(&b, "  nice %d", *t.Nice)
+		}
+		ratio := "-"
+		if t.CSRatio != nil {
+			ratio = strconv.FormatFloat(*t.CSRatio, 'f', 1, 64)
+		}
+		fmt.Fprintf(&b, "  %d / %d / %s\n", t.CSNonVol, t.CSVol, ratio)
+	}
+	fmt.Fprintf(&b, "CPU ALL : %.1f\n", tv.CPUAll)
+	_, err = io.WriteString(w, b.String())
+	return err
+}
