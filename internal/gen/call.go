@@ -115,7 +115,6 @@ func newCall(g *generator, i int, t int64) *call {
 			t += ms(10, 100)
 		}
 		add(mFinal)
-		c.end = t
 		t += ms(1, 10)
 		add(mAckFinal)
 	case u < g.cfg.Failed+g.cfg.Cancelled:
@@ -128,7 +127,6 @@ func newCall(g *generator, i int, t int64) *call {
 		add(m200Cancel)
 		t += ms(1, 5)
 		add(mFinal)
-		c.end = t
 		t += ms(1, 10)
 		add(mAckFinal)
 	default:
@@ -194,7 +192,6 @@ func newCall(g *generator, i int, t int64) *call {
 		add(mBye)
 		t += ms(5, 30)
 		add(m200Bye)
-		c.end = t
 	}
 	// The ACK of an answered call is scheduled out of order above; keep the
 	// script sorted by time.
@@ -203,6 +200,7 @@ func newCall(g *generator, i int, t int64) *call {
 			c.events[j], c.events[j-1] = c.events[j-1], c.events[j]
 		}
 	}
+	c.end = c.events[len(c.events)-1].t
 	if g.cfg.Proxy {
 		// The last packet is the second hop of the last message.
 		c.end += proxyDelay
