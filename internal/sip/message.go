@@ -344,7 +344,7 @@ func (m *Message) parseStartLine(line []byte) error {
 		return nil
 	}
 	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || !isToken(line[:sp]) {
+	if sp <= 0 || !isToken(line[:sp]) || !bytes.Contains(line[sp:], []byte(" SIP/")) {
 		return ErrNotSIP
 	}
 	m.Request = true
