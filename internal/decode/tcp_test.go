@@ -328,4 +328,6 @@ func BenchmarkDecodeTCPSIP(b *testing.B) {
 	}
 }
 
-func putSeq(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+func putSeq(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
