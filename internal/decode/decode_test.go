@@ -229,6 +229,9 @@ func TestDecodeSharedPcaps(t *testing.T) {
 			if tsharkErr != nil {
 				t.Skip("tshark absent")
 			}
+			if testing.Short() {
+				t.Skip("tshark comparison skipped in -short mode")
+			}
 			wantN, wantBytes := tsharkUDP(t, path)
 			gotBytes := 0
 			for _, g := range c.got {
