@@ -203,9 +203,7 @@ func checkType(t ParamType, v string) error {
 		_, err := strconv.ParseBool(v)
 		return err
 	case ParamJSON:
-		if !jsonValid(v) {
-			return errInvalidJSON
-		}
+		return jsonCheck(v)
 	}
 	return nil
 }

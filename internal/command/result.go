@@ -2,14 +2,15 @@ package command
 
 import (
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"time"
 )
 
-var errInvalidJSON = errors.New("invalid JSON")
-
-func jsonValid(s string) bool { return json.Valid([]byte(s)) }
+// jsonCheck reports why s is not valid JSON, or nil.
+func jsonCheck(s string) error {
+	var raw json.RawMessage
+	return json.Unmarshal([]byte(s), &raw)
+}
 
 // Result is the typed output of a command: one of [Text], [Empty],
 // [*Table], [Value] or [Gzip]. Transports switch on the concrete type.

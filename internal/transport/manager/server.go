@@ -402,12 +402,9 @@ func (s *Server) execute(c net.Conn, fr Frame, local bool) {
 	}
 	line := requestLine(data)
 	name, args := command.ParseLine(line)
-	if name == "" {
-		return
-	}
 	cmd, ok := s.lookup(name)
 	w := s.replyWriter(c, fr, key)
-	if !ok {
+	if !ok || name == "" {
 		w.text(replyNotFound)
 		w.close()
 		return

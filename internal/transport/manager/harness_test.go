@@ -1,0 +1,133 @@
+package manager
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/command/calls"
+	"github.com/voipsensor/voipsensor/internal/command/registers"
+	"github.com/voipsensor/voipsensor/internal/command/system"
+)
+
+func TestMain(m *testing.M) {
+	time.Local = time.UTC // calldate renders in local time
+	os.Exit(m.Run())
+}
+
+var t0 = time.Date(2026, 4, 14, 10, 0, 1, 0, time.UTC) // unix 1776160801
+
+type fakeCalls []calls.Call
+
+func (f fakeCalls) ActiveCalls() []calls.Call { return append([]calls.Call(nil), f...) }
+
+type fakeRegs []registers.Registration
+
+func (f fakeRegs) Registrations() []registers.Registration {
+	return append([]registers.Registration(nil), f...)
+}
+
+type fakeStats system.SensorStats
+
+func (f fakeStats) Snapshot() system.SensorStats { return system.SensorStats(f) }
+
+type fakeLife struct{ terminated chan struct{} }
+
+func (f *fakeLife) Reload(context.Context) error { return nil }
+func (f *fakeLife) Terminate()                   { close(f.terminated) }
+
+// oneCall is the single active call of the transcripts.
+func oneCall() calls.Call {
+	return calls.Call{
+		CallRef: "7f3a1c0b2e00", CallID: "abc@host", Start: t0, Answer: t0.Add(4 * time.Second), LastPacket: t0.Add(20 * time.Second),
+		Caller: "1001", Called: "+420555", CallerName: "Alice", CallerDomain: "a.example", CalledDomain: "b.example",
+		CallerAgent: "UA-A", CalledAgent: "UA-B",
+		SIPCallerIP: netip.MustParseAddr("192.168.1.1"), SIPCalledIP: netip.MustParseAddr("2001:db8::5"),
+		SIPCallerPort: 5060, SIPCalledPort: 5060, LastSIPCode: 200,
+		RTPSrc: netip.MustParseAddr("10.0.0.1"), RTPDst: netip.MustParseAddr("10.0.0.2"),
+		CallerCodec: 8, CalledCodec: 8, VLAN: -1,
+		A: calls.Quality{Present: true, Received: 1000, Lost: 5, LossPct: 0.5, LossLast10Sec: 0.25, Jitter: 1.5, JitterAvg: 1.25, JitterMax: 3,
+			MOSF1: 4.4, MOSF2: 4.3, MOSAD: 4.2, MOSF1Avg: 4.41, MOSF2Avg: 4.31, MOSADAvg: 4.21, MOSF1Min: 4.0, MOSF2Min: 3.9, MOSADMin: 3.8},
+	}
+}
+
+type testEnv struct {
+	srv  *Server
+	addr string // TCP
+	sock string // unix
+	life *fakeLife
+}
+
+// newEnv starts a Server on 127.0.0.1:0 and a unix socket with every
+// command group registered over fakes.
+func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
+	t.Helper()
+	reg := command.NewRegistry()
+	env := &testEnv{life: &fakeLife{terminated: make(chan struct{})}}
+	srv, err := New(reg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return t0.Add(time.Minute) }
+	calls.Register(reg, calls.Deps{Source: fakeCalls(cs), Now: now})
+	registers.Register(reg, registers.Deps{Source: fakeRegs{{
+		ID: 42, CallDate: t0, SIPCallerIP: netip.MustParseAddr("10.1.2.3"), SIPCalledIP: netip.MustParseAddr("10.1.2.4"),
+		SIPCallerPort: 5062, SIPCalledPort: 5060, FromNum: "2001", FromDomain: "pbx", ToNum: "2001", ToDomain: "pbx",
+		ContactNum: "2001", ContactDomain: "10.1.2.3", DigestUsername: "2001", DigestRealm: "pbx", Expires: 3600,
+		ExpiresAt: t0.Add(time.Hour), State: registers.StateOK, UA: "phone/1.0", RRDAvg: 12, VLAN: -1,
+	}}})
+	system.Register(reg, system.Deps{
+		Version: "1.2.3", Build: "b7", Now: now, Proc: "testdata/proc", Lifecycle: env.life, AES: srv, Sockets: srv,
+		Stats: fakeStats{Start: t0, ActiveCalls: 1, CallsInMemory: 2, Registrations: 1, PacketsPerSec: 100, RTPPerSec: 90, SIPPerSec: 10,
+			CDRLastWrite: t0, MbitPerSec: 1.5, CaptureCPU: 2},
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.addr = l.Addr().String()
+	env.sock = filepath.Join(t.TempDir(), "m.sock")
+	ul, err := listenUnix(env.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	go srv.Serve(ul)
+	env.srv = srv
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return env
+}
+
+// exchange writes req on a fresh connection, half-closes and reads the
+// whole reply.
+func exchange(t testing.TB, network, addr string, req []byte) []byte {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read reply to %q: %v", req, err)
+	}
+	return b
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,79 @@
+package manager
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/voipsensor/voipsensor/internal/command/calls"
+)
+
+// unescapeTranscript decodes the two escapes transcripts use for bytes
+// that are invisible in a text file: \r and \xHH. A line starting with
+// "#" at the top of the file is a comment.
+func unescapeTranscript(s string) []byte {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case 'r':
+				b = append(b, '\r')
+				i++
+				continue
+			case 'x':
+				if i+3 < len(s) {
+					if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+						b = append(b, byte(n))
+						i += 3
+						continue
+					}
+				}
+			}
+		}
+		b = append(b, s[i])
+	}
+	return b
+}
+
+// TestTranscripts runs testdata/transcripts/*.txt: the client bytes, a
+// line "----------", then the exact server bytes (up to the close). The
+// newline before the separator belongs to the client part; a server part
+// that must not end in a newline ends the file without one.
+func TestTranscripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/transcripts/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no transcripts")
+	}
+	env := newEnv(t, Config{}, []calls.Call{oneCall()})
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := string(raw)
+			for strings.HasPrefix(s, "#") {
+				_, s, _ = strings.Cut(s, "\n")
+			}
+			client, server, ok := strings.Cut(s, "\n----------\n")
+			if !ok {
+				t.Fatal("no ---------- separator")
+			}
+			req := unescapeTranscript(client + "\n")
+			want := unescapeTranscript(server)
+			for _, network := range []string{"tcp", "unix"} {
+				addr := env.addr
+				if network == "unix" {
+					addr = env.sock
+				}
+				got := exchange(t, network, addr, req)
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s: request %q\n got %q\nwant %q", network, req, got, want)
+				}
+			}
+		})
+	}
+}
