@@ -434,12 +434,24 @@ func (s *stream) step(g *generator) {
 		s.reordered++
 		return
 	}
+	if !inner && s.nheld > 0 {
+		// Everything between the held packet and the last one was lost: the
+		// held packet goes out in order after all, before the last packet,
+		// so that every stream ends with its highest sequence number.
+		s.release(g, capT)
+		s.reordered--
+	}
 	g.push(capT, f)
 	s.written++
 	if dup != nil {
 		g.push(capT, dup)
 		s.written++
 	}
+	s.release(g, capT)
+}
+
+// release writes the held packet (and its duplicate) at capT.
+func (s *stream) release(g *generator, capT int64) {
 	for i := range s.nheld {
 		g.push(capT, s.held[i])
 		s.held[i] = nil

@@ -21,7 +21,8 @@
 // jitter delays a packet's capture time by up to Jitter without changing the
 // order within its stream. Each direction draws its impairments from its own
 // random source. The first and the last packet of every stream are never
-// lost or reordered, so an analyser sees each stream's true first and highest
+// lost or reordered, and no packet is written after the last one, so an
+// analyser sees each stream start with its first and end with its highest
 // sequence number, and "packets expected" is exactly sent. SIP and RTCP are
 // never impaired.
 //

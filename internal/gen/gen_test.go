@@ -140,7 +140,7 @@ type rtpSeen struct {
 	started  bool
 	markers  []uint16
 	pt       byte
-	lastSeen uint16
+	last     uint16 // sequence number of the last packet in the capture
 }
 
 // capture is everything the test extracts from a pcap with gopacket.
@@ -241,6 +241,7 @@ func readCapture(t *testing.T, pcap []byte) capture {
 				s.markers = append(s.markers, seq)
 			}
 			s.count++
+			s.last = seq
 			s.seqs[seq]++
 			if s.seqs[seq] == 1 {
 				// Extend relative to the previous packet (they are never 32768 apart).
@@ -383,6 +384,9 @@ func checkCapture(t *testing.T, cfg Config, s Summary, tr truthFile, c capture) 
 			if seen.count != st.Written || distinct != st.Sent-st.Lost || seen.count-distinct != st.Duplicates || seen.late != st.Reordered {
 				t.Errorf("call %s %s: capture has %d packets, %d distinct, %d late; truth written %d sent %d lost %d dup %d reordered %d",
 					call.CallID, st.Direction, seen.count, distinct, seen.late, st.Written, st.Sent, st.Lost, st.Duplicates, st.Reordered)
+			}
+			if seen.last != uint16(st.LastSeq) {
+				t.Errorf("call %s %s: last packet captured has seq %d, truth last_seq %d", call.CallID, st.Direction, seen.last, st.LastSeq)
 			}
 			if seen.seqs[uint16(st.FirstSeq)] == 0 || seen.seqs[uint16(st.LastSeq)] == 0 || uint16(st.FirstSeq+st.Sent-1) != uint16(st.LastSeq) {
 				t.Errorf("call %s %s: first_seq %d / last_seq %d (sent %d) not as captured", call.CallID, st.Direction, st.FirstSeq, st.LastSeq, st.Sent)
