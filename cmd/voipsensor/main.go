@@ -1,0 +1,57 @@
+// Command voipsensor is a passive VoIP monitoring sensor: it follows SIP
+// calls and registrations, measures RTP/RTCP voice quality and stores CDRs.
+//
+// Subcommands are in their own files (read.go, gen.go, ...). Unlike the
+// house layout's "main imports only config and sensor", the offline tools
+// (read, gen) also import the report and gen packages they front: they are
+// thin CLIs over those libraries and belong to no daemon.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+type subcommand struct {
+	name, usage string
+	run         func(args []string) int
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
+		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
+		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", version); return 0 }},
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: voipsensor COMMAND [flags]\n\ncommands:")
+	for _, c := range subcommands() {
+		fmt.Fprintln(os.Stderr, "  "+c.usage)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'voipsensor COMMAND -h' for a command's flags.")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	for _, c := range subcommands() {
+		if c.name == name {
+			os.Exit(c.run(os.Args[2:]))
+		}
+	}
+	if name == "-h" || name == "--help" || name == "help" {
+		usage()
+		os.Exit(0)
+	}
+	fmt.Fprintf(os.Stderr, "voipsensor: unknown command %q\n", name)
+	usage()
+	os.Exit(2)
+}

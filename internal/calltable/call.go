@@ -1,0 +1,238 @@
+package calltable
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/rtp"
+)
+
+// Side names a party of a call.
+type Side uint8
+
+// Sides of a call. The caller sent the initial INVITE.
+const (
+	SideNone Side = iota
+	SideCaller
+	SideCallee
+)
+
+// String returns "caller", "callee" or "none".
+func (s Side) String() string {
+	switch s {
+	case SideCaller:
+		return "caller"
+	case SideCallee:
+		return "callee"
+	}
+	return "none"
+}
+
+// other returns the opposite side.
+func (s Side) other() Side {
+	switch s {
+	case SideCaller:
+		return SideCallee
+	case SideCallee:
+		return SideCaller
+	}
+	return SideNone
+}
+
+// State is where a call is in its life.
+type State uint8
+
+// Call states. Calling, Ringing and Answered are "in progress"; the others
+// are final.
+const (
+	StateCalling   State = iota // INVITE seen, no provisional response with ringing yet
+	StateRinging                // 180/183 seen
+	StateAnswered               // 2xx to the initial INVITE seen
+	StateEnded                  // BYE seen after answer
+	StateFailed                 // final non-2xx response (not 487 after CANCEL)
+	StateCancelled              // CANCEL seen, or 487
+	StateTimeout                // closed by a timeout, never ended cleanly
+)
+
+var stateNames = [...]string{"calling", "ringing", "answered", "ended", "failed", "cancelled", "timeout"}
+
+// String returns the lower-case state name.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// InProgress reports whether the call has not reached a final state.
+func (s State) InProgress() bool { return s <= StateAnswered }
+
+// MediaEndpoint is one SDP media line of one side of a call: where that side
+// wants to receive RTP and RTCP, and which payload types it offers.
+type MediaEndpoint struct {
+	Side      Side
+	Type      string // audio, video, image
+	Addr      netip.AddrPort
+	RTCP      netip.AddrPort
+	RTCPMux   bool
+	Direction string // sendrecv, sendonly, recvonly, inactive
+	PtimeMS   int
+	Formats   []Format
+}
+
+// Format is a payload type an endpoint declared.
+type Format struct {
+	PT   uint8
+	Name string
+	Rate uint32
+}
+
+// Stream is one RTP SSRC on one Flow within a Call, with its statistics.
+type Stream struct {
+	Flow decode.Flow
+	SSRC uint32
+	Side Side // the side that sent it
+	RTP  rtp.Stream
+
+	rtcpSeen bool
+}
+
+// Call is everything observed under one Call-ID.
+//
+// A Call belongs to its [Table]; its fields may be read only with the table's
+// lock held. Readers outside the packet path use [Table.Snapshot].
+type Call struct {
+	Ref    uint64 // opaque, unique per table; shown as the manager API's callreference
+	CallID string
+
+	Caller, CallerName, CallerDomain string
+	Called, CalledDomain             string
+	CallerUA, CalledUA               string
+	SIPCaller, SIPCalled             netip.AddrPort // first INVITE's source and destination
+	Transport                        decode.Proto
+	VLAN                             uint16
+
+	InviteTime, RingTime, AnswerTime, EndTime time.Time
+	LastSIP, LastPacket                       time.Time
+
+	State      State
+	LastCode   int
+	LastReason string
+	HangupBy   Side
+
+	Legs      []Leg // distinct SIP hops that carried the initial INVITE
+	Media     []MediaEndpoint
+	Streams   []*Stream
+	Messages  uint32 // SIP messages seen
+	Hold      bool   // a re-INVITE put media on hold and it was not resumed
+	Reinvites uint16
+
+	callerTag   string
+	inviteCSeq  uint32
+	cancelSeen  bool
+	byeSeen     bool
+	closeAt     time.Time // when a finished call leaves the table
+	evicted     bool
+	ringingSeen bool
+}
+
+// Leg is one SIP hop of a call: the source and destination of an INVITE.
+type Leg struct {
+	Src, Dst netip.AddrPort
+}
+
+// Duration is the time from INVITE to end (or to now for calls in progress).
+func (c *Call) Duration(now time.Time) time.Duration {
+	end := c.EndTime
+	if end.IsZero() {
+		end = now
+	}
+	if end.Before(c.InviteTime) {
+		return 0
+	}
+	return end.Sub(c.InviteTime)
+}
+
+// ConnectDuration is the time from answer to end, 0 when never answered.
+func (c *Call) ConnectDuration(now time.Time) time.Duration {
+	if c.AnswerTime.IsZero() {
+		return 0
+	}
+	end := c.EndTime
+	if end.IsZero() {
+		end = now
+	}
+	if end.Before(c.AnswerTime) {
+		return 0
+	}
+	return end.Sub(c.AnswerTime)
+}
+
+// sideOfMedia returns the side that advertised ap in its SDP, or SideNone.
+func (c *Call) sideOfMedia(ap netip.AddrPort) Side {
+	for i := range c.Media {
+		m := &c.Media[i]
+		if m.Addr == ap || (m.RTCP == ap && m.RTCP.IsValid()) {
+			return m.Side
+		}
+	}
+	return SideNone
+}
+
+// format looks up a payload type among the formats the given side (or any
+// side) declared.
+func (c *Call) format(pt uint8) (Format, bool) {
+	for i := range c.Media {
+		for _, f := range c.Media[i].Formats {
+			if f.PT == pt {
+				return f, true
+			}
+		}
+	}
+	return Format{}, false
+}
+
+// eventPT returns the telephone-event payload type declared in the call's
+// SDP, or -1.
+func (c *Call) eventPT() int {
+	for i := range c.Media {
+		for _, f := range c.Media[i].Formats {
+			if equalFold(f.Name, "telephone-event") {
+				return int(f.PT)
+			}
+		}
+	}
+	return -1
+}
+
+// cnPT returns the comfort-noise payload type, 13 unless declared otherwise.
+func (c *Call) cnPT() int {
+	for i := range c.Media {
+		for _, f := range c.Media[i].Formats {
+			if equalFold(f.Name, "CN") {
+				return int(f.PT)
+			}
+		}
+	}
+	return 13
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,121 @@
+package calltable
+
+import (
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/rtp"
+)
+
+// handleRTP accounts one RTP packet on a call's media address. Lock must be
+// held.
+func (t *Table) handleRTP(c *Call, dg *decode.Datagram) {
+	h := &t.hdr
+	if err := h.Unmarshal(dg.Payload); err != nil {
+		t.stats.RTPMalformed++
+		return
+	}
+	s := c.stream(dg.Flow, h.SSRC)
+	if s == nil {
+		if len(c.Streams) >= t.cfg.MaxStreamsPerCall {
+			t.stats.StreamsDropped++
+			return
+		}
+		s = c.newStream(dg.Flow, h)
+	}
+	s.RTP.Add(h, dg.Time)
+	c.LastPacket = dg.Time
+	t.stats.RTPPackets++
+}
+
+// stream finds the stream with this flow and SSRC. Streams are keyed by
+// both: replayed captures reuse SSRCs across calls and directions.
+func (c *Call) stream(f decode.Flow, ssrc uint32) *Stream {
+	for _, s := range c.Streams {
+		if s.SSRC == ssrc && s.Flow == f {
+			return s
+		}
+	}
+	return nil
+}
+
+// newStream adds a stream for the first packet of a new flow+SSRC.
+func (c *Call) newStream(f decode.Flow, h *rtp.Header) *Stream {
+	s := &Stream{Flow: f, SSRC: h.SSRC, Side: c.senderOf(f)}
+	eventPT := c.eventPT()
+	pt := h.PayloadType
+	if int(pt) == eventPT {
+		// The first packet is a DTMF event; size the stream for the
+		// voice codec the SDP offers first.
+		pt = c.firstVoicePT(eventPT)
+	}
+	cfg := rtp.StreamConfig{EventPT: eventPT, CNPT: c.cnPT()}
+	if f, ok := c.format(pt); ok && f.Rate != 0 {
+		cfg.Codec, cfg.ClockRate = f.Name, f.Rate
+	} else if name, rate, ok := rtp.ClockRate(pt); ok {
+		cfg.Codec, cfg.ClockRate = name, rate
+	}
+	s.RTP.Init(cfg)
+	c.Streams = append(c.Streams, s)
+	return s
+}
+
+// senderOf tells which side sends on flow f: the side that receives at the
+// destination is the other one; failing that, the side advertising the
+// source (symmetric RTP).
+func (c *Call) senderOf(f decode.Flow) Side {
+	if side := c.sideOfMedia(f.Dst); side != SideNone {
+		return side.other()
+	}
+	return c.sideOfMedia(f.Src)
+}
+
+func (c *Call) firstVoicePT(eventPT int) uint8 {
+	cn := c.cnPT()
+	for i := range c.Media {
+		for _, f := range c.Media[i].Formats {
+			if int(f.PT) != eventPT && int(f.PT) != cn {
+				return f.PT
+			}
+		}
+	}
+	return 0
+}
+
+// handleRTCP applies an RTCP compound packet: sender reports are remembered
+// on the stream they describe (for round-trip times), report blocks feed the
+// statistics of the stream they report on. Lock must be held.
+func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
+	// The SR's sender sends the stream it describes; a report block's
+	// sender receives the stream it reports on.
+	src := dg.Flow.Src.Addr()
+	err := rtp.ParseRTCP(dg.Payload, func(p *rtp.RTCPPacket) {
+		if p.Type == rtp.TypeSR {
+			for _, s := range c.Streams {
+				if s.SSRC == p.SSRC && s.Flow.Src.Addr() == src {
+					s.RTP.AddSR(rtp.NTPMid32(p.NTP), dg.Time)
+				}
+			}
+		}
+		for i := range p.Reports {
+			rb := &p.Reports[i]
+			for _, s := range c.Streams {
+				if s.SSRC == rb.SSRC && s.Flow.Dst.Addr() == src {
+					s.RTP.AddReport(*rb, dg.Time)
+				}
+			}
+		}
+		for i := range p.VoIP {
+			xr := &p.VoIP[i]
+			for _, s := range c.Streams {
+				if s.SSRC == xr.SSRC && s.Flow.Dst.Addr() == src {
+					s.RTP.AddXR(*xr)
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.stats.RTCPMalformed++
+		return
+	}
+	c.LastPacket = dg.Time
+	t.stats.RTCPPackets++
+}

@@ -1,0 +1,199 @@
+package calltable
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/sip"
+)
+
+// RegState is a registration binding's state. The numbers are VoIPmonitor's
+// register_state codes.
+type RegState uint8
+
+// Registration states.
+const (
+	RegNone       RegState = 0 // first REGISTER seen, no final response yet
+	RegOK         RegState = 1
+	RegFailed     RegState = 2
+	RegExpired    RegState = 5
+	RegUnregister RegState = 6
+)
+
+// String returns the state's name as VoIPmonitor spells it.
+func (s RegState) String() string {
+	switch s {
+	case RegOK:
+		return "OK"
+	case RegFailed:
+		return "Failed"
+	case RegExpired:
+		return "Expired"
+	case RegUnregister:
+		return "Unregister"
+	}
+	return "Pending"
+}
+
+type regKey struct {
+	aor     string // user@domain of the To header
+	contact string // Contact URI of the request
+}
+
+// Registration is one observed binding of an address of record to a contact.
+// Its fields may be read only with the table's lock held; use
+// [Table.Snapshot] elsewhere.
+type Registration struct {
+	ID           uint64
+	User, Domain string // address of record (To)
+	FromName     string
+	Contact      string // contact URI
+	AuthUser     string
+	UA           string
+	Src, Dst     netip.AddrPort // of the last REGISTER
+	State        RegState
+	StateTime    time.Time // when State was entered
+	Expires      int       // seconds granted (or asked, when the reply names none)
+	ExpiresAt    time.Time
+	Attempts     int           // REGISTER requests in the last transaction chain (auth retries count)
+	RRD          time.Duration // first REGISTER of the chain → final response
+	LastCode     int
+	LastSeen     time.Time
+
+	pending      bool
+	pendingStart time.Time
+	pendingCall  string
+	askExpires   int
+}
+
+// handleRegister applies a REGISTER request or response. Lock must be held.
+func (t *Table) handleRegister(m *sip.Message, dg *decode.Datagram) {
+	if m.Request {
+		t.registerRequest(m, dg)
+		return
+	}
+	r := t.regTxn[string(m.CallID)]
+	if r == nil || !r.pending {
+		t.stats.SIPOrphans++
+		return
+	}
+	code := m.StatusCode
+	if code < 200 {
+		return
+	}
+	r.LastCode = code
+	r.LastSeen = dg.Time
+	if code == 401 || code == 407 {
+		return // challenge: the client retries in the same transaction chain
+	}
+	r.pending = false
+	delete(t.regTxn, r.pendingCall)
+	r.RRD = dg.Time.Sub(r.pendingStart)
+	state := RegFailed
+	if code < 300 {
+		exp := r.askExpires
+		if m.ContactExpires >= 0 && !m.ContactStar {
+			exp = m.ContactExpires
+		} else if m.Expires >= 0 {
+			exp = m.Expires
+		}
+		if exp < 0 {
+			exp = 3600
+		}
+		if r.askExpires == 0 {
+			exp = 0
+		}
+		r.Expires = exp
+		r.ExpiresAt = dg.Time.Add(time.Duration(exp) * time.Second)
+		state = RegOK
+		if exp == 0 {
+			state = RegUnregister
+		}
+	}
+	t.setRegState(r, state, dg.Time)
+}
+
+func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
+	key := regKey{
+		aor:     string(m.To.User) + "@" + string(m.To.Host),
+		contact: string(m.Contact.URI),
+	}
+	if m.ContactStar {
+		key.contact = "*"
+	}
+	r := t.regs[key]
+	if r == nil {
+		if len(t.regs) >= t.cfg.MaxRegistrations {
+			t.stats.RegsDropped++
+			return
+		}
+		t.nextReg++
+		r = &Registration{
+			ID:       t.nextReg,
+			User:     string(m.To.User),
+			Domain:   string(m.To.Host),
+			FromName: string(m.From.Display),
+			Contact:  key.contact,
+		}
+		t.regs[key] = r
+	}
+	if !r.pending || r.pendingCall != string(m.CallID) {
+		if r.pending {
+			delete(t.regTxn, r.pendingCall)
+		}
+		r.pending = true
+		r.pendingStart = dg.Time
+		r.pendingCall = string(m.CallID)
+		r.Attempts = 0
+		t.regTxn[r.pendingCall] = r
+	}
+	r.Attempts++
+	r.Src, r.Dst = dg.Flow.Src, dg.Flow.Dst
+	r.LastSeen = dg.Time
+	if len(m.UserAgent) > 0 && string(m.UserAgent) != r.UA {
+		r.UA = string(m.UserAgent)
+	}
+	if len(m.AuthUser) > 0 && string(m.AuthUser) != r.AuthUser {
+		r.AuthUser = string(m.AuthUser)
+	}
+	r.askExpires = -1
+	switch {
+	case m.ContactStar:
+		r.askExpires = 0
+	case m.ContactExpires >= 0:
+		r.askExpires = m.ContactExpires
+	case m.Expires >= 0:
+		r.askExpires = m.Expires
+	}
+}
+
+// setRegState moves r to state and reports the change. Lock must be held.
+func (t *Table) setRegState(r *Registration, s RegState, now time.Time) {
+	if r.State == s && s != RegFailed {
+		return // a refresh: same state, nothing to report
+	}
+	r.State = s
+	r.StateTime = now
+	t.outReg = append(t.outReg, r.info())
+}
+
+// expireRegsLocked moves bindings past their expiry to Expired, fails
+// transactions that never got a final response, and forgets bindings that
+// have been dead for an hour. Lock must be held.
+func (t *Table) expireRegsLocked(now time.Time) {
+	for key, r := range t.regs {
+		if r.pending && now.Sub(r.pendingStart) > t.cfg.RegisterTimeout {
+			r.pending = false
+			delete(t.regTxn, r.pendingCall)
+			r.RRD = 0
+			t.setRegState(r, RegFailed, now)
+		}
+		if r.State == RegOK && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt) {
+			t.setRegState(r, RegExpired, r.ExpiresAt)
+		}
+		if !r.pending && r.State != RegOK && now.Sub(r.LastSeen) > time.Hour {
+			delete(t.regs, key)
+		}
+	}
+}

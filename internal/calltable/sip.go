@@ -1,0 +1,307 @@
+package calltable
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/sdp"
+	"github.com/voipsensor/voipsensor/internal/sip"
+)
+
+// handleSIP parses one SIP message and applies it. Lock must be held.
+func (t *Table) handleSIP(dg *decode.Datagram) {
+	m := &t.msg
+	if err := m.Unmarshal(dg.Payload); err != nil {
+		t.stats.SIPMalformed++
+		return
+	}
+	t.stats.SIPMessages++
+	method := m.CSeqMethod
+	if m.Request {
+		method = m.Method
+	}
+	switch method {
+	case sip.MethodREGISTER:
+		t.handleRegister(m, dg)
+	case sip.MethodINVITE, sip.MethodACK, sip.MethodBYE, sip.MethodCANCEL,
+		sip.MethodPRACK, sip.MethodUPDATE, sip.MethodINFO, sip.MethodREFER:
+		t.handleDialog(m, dg)
+	default:
+		if c := t.calls[string(m.CallID)]; c != nil {
+			c.Messages++
+			c.LastSIP, c.LastPacket = dg.Time, dg.Time
+			return
+		}
+		t.stats.SIPOther++
+	}
+}
+
+// handleDialog applies an INVITE-dialog message. Lock must be held.
+func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
+	c := t.calls[string(m.CallID)]
+	if c == nil {
+		if !m.Request || m.Method != sip.MethodINVITE || len(m.To.Tag) != 0 {
+			t.stats.SIPOrphans++
+			return
+		}
+		if len(t.calls) >= t.cfg.MaxCalls {
+			t.stats.CallsDropped++
+			return
+		}
+		c = t.newCall(m, dg)
+	}
+	c.Messages++
+	c.LastSIP, c.LastPacket = dg.Time, dg.Time
+
+	// Which side sent this message: a request from the dialog initiator
+	// carries the caller's From tag; a response to it comes from the callee.
+	fromCaller := string(m.From.Tag) == c.callerTag
+	sender := SideCallee
+	if fromCaller == m.Request {
+		sender = SideCaller
+	}
+
+	if m.Request {
+		t.handleDialogRequest(c, m, dg, sender)
+	} else {
+		t.handleDialogResponse(c, m, dg, sender)
+	}
+}
+
+func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
+	t.nextRef++
+	from, to := &m.From, &m.To
+	c := &Call{
+		Ref:          t.nextRef,
+		CallID:       string(m.CallID),
+		Caller:       string(from.User),
+		CallerName:   string(from.Display),
+		CallerDomain: string(from.Host),
+		Called:       string(to.User),
+		CalledDomain: string(to.Host),
+		CallerUA:     string(m.UserAgent),
+		SIPCaller:    dg.Flow.Src,
+		SIPCalled:    dg.Flow.Dst,
+		Transport:    dg.Flow.Proto,
+		VLAN:         dg.VLAN,
+		InviteTime:   dg.Time,
+		State:        StateCalling,
+		callerTag:    string(from.Tag),
+		inviteCSeq:   m.CSeq,
+	}
+	// A network-asserted identity is what the operator sees as the caller.
+	if id := &m.PAssertedIdentity; len(id.User) > 0 {
+		c.Caller = string(id.User)
+		if len(id.Display) > 0 {
+			c.CallerName = string(id.Display)
+		}
+	} else if id := &m.RemotePartyID; len(id.User) > 0 {
+		c.Caller = string(id.User)
+		if len(id.Display) > 0 {
+			c.CallerName = string(id.Display)
+		}
+	}
+	if len(to.User) == 0 {
+		c.Called = string(userOfURI(m.RequestURI))
+	}
+	t.calls[c.CallID] = c
+	t.stats.CallsStarted++
+	return c
+}
+
+func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram, sender Side) {
+	switch m.Method {
+	case sip.MethodINVITE:
+		if len(m.To.Tag) == 0 {
+			// Initial INVITE: another hop of it, a retransmission, or a
+			// new attempt after an auth challenge (higher CSeq).
+			c.addLeg(dg.Flow.Src, dg.Flow.Dst)
+			if m.CSeq > c.inviteCSeq {
+				c.inviteCSeq = m.CSeq
+				if c.State.InProgress() {
+					c.closeAt = time.Time{}
+				}
+			}
+		} else {
+			c.Reinvites++
+		}
+		t.applySDP(c, m, sender, true)
+	case sip.MethodACK, sip.MethodPRACK, sip.MethodUPDATE:
+		t.applySDP(c, m, sender, m.Method == sip.MethodUPDATE)
+	case sip.MethodCANCEL:
+		c.cancelSeen = true
+	case sip.MethodBYE:
+		if !c.byeSeen {
+			c.byeSeen = true
+			c.HangupBy = sender
+			c.EndTime = dg.Time
+			if c.State == StateAnswered {
+				c.State = StateEnded
+			} else if c.State.InProgress() {
+				c.State = StateCancelled
+			}
+			c.closeAt = dg.Time.Add(t.cfg.Linger)
+		}
+	}
+}
+
+func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagram, sender Side) {
+	code := m.StatusCode
+	if sender == SideCallee && c.CalledUA == "" {
+		if len(m.Server) > 0 {
+			c.CalledUA = string(m.Server)
+		} else if len(m.UserAgent) > 0 {
+			c.CalledUA = string(m.UserAgent)
+		}
+	}
+	if m.CSeqMethod != sip.MethodINVITE {
+		return
+	}
+	initial := m.CSeq == c.inviteCSeq && c.State.InProgress() && c.AnswerTime.IsZero()
+	if !initial {
+		// A response to a re-INVITE: only its SDP matters.
+		if code >= 200 && code < 300 {
+			t.applySDP(c, m, sender, false)
+		}
+		return
+	}
+	if code < 200 {
+		if (code == 180 || code == 183) && c.RingTime.IsZero() {
+			c.RingTime = dg.Time
+			c.State = StateRinging
+		}
+		if code > 100 {
+			c.LastCode, c.LastReason = code, string(m.Reason)
+		}
+		t.applySDP(c, m, sender, false)
+		return
+	}
+	c.LastCode, c.LastReason = code, string(m.Reason)
+	switch {
+	case code < 300:
+		c.AnswerTime = dg.Time
+		c.State = StateAnswered
+		c.closeAt = time.Time{}
+		t.applySDP(c, m, sender, false)
+	case code == 401 || code == 407:
+		// An auth challenge: the caller normally retries with a new
+		// CSeq. Give up after the linger if it does not.
+		c.closeAt = dg.Time.Add(t.cfg.Linger)
+	default:
+		if code == 487 || c.cancelSeen {
+			c.State = StateCancelled
+		} else {
+			c.State = StateFailed
+		}
+		c.EndTime = dg.Time
+		c.closeAt = dg.Time.Add(t.cfg.Linger)
+	}
+}
+
+func (c *Call) addLeg(src, dst netip.AddrPort) {
+	for _, l := range c.Legs {
+		if l.Src == src && l.Dst == dst {
+			return
+		}
+	}
+	if len(c.Legs) < 8 {
+		c.Legs = append(c.Legs, Leg{Src: src, Dst: dst})
+	}
+}
+
+// applySDP records the media a side advertised. offer tells whether the
+// message is an offer that may put the call on hold. Lock must be held.
+func (t *Table) applySDP(c *Call, m *sip.Message, side Side, offer bool) {
+	if len(m.Body) == 0 || !isSDP(m.ContentType) {
+		return
+	}
+	s, err := sdp.Parse(m.Body)
+	if err != nil {
+		return
+	}
+	hold := false
+	for i := range s.Media {
+		md := &s.Media[i]
+		if md.Direction == "sendonly" || md.Direction == "inactive" || (md.Addr.IsValid() && md.Addr.IsUnspecified()) {
+			hold = true
+		}
+		if md.Port == 0 || !md.Addr.IsValid() || md.Addr.IsUnspecified() {
+			continue
+		}
+		ep := MediaEndpoint{
+			Side:      side,
+			Type:      md.Type,
+			Addr:      netip.AddrPortFrom(md.Addr.Unmap(), md.Port),
+			RTCPMux:   md.RTCPMux,
+			Direction: md.Direction,
+			PtimeMS:   md.Ptime,
+		}
+		if md.RTCPPort != 0 && md.RTCPPort != md.Port {
+			ep.RTCP = netip.AddrPortFrom(md.Addr.Unmap(), md.RTCPPort)
+		}
+		for _, f := range md.Formats {
+			ep.Formats = append(ep.Formats, Format{PT: f.PT, Name: f.Name, Rate: f.Rate})
+		}
+		t.addMedia(c, ep)
+	}
+	if offer && c.State == StateAnswered {
+		c.Hold = hold
+	}
+}
+
+// addMedia remembers an endpoint and indexes its addresses. Without an
+// explicit a=rtcp and without rtcp-mux, RTCP is on the RTP port + 1 (RFC
+// 3550 §11). Lock must be held.
+func (t *Table) addMedia(c *Call, ep MediaEndpoint) {
+	if !ep.RTCP.IsValid() && !ep.RTCPMux && ep.Addr.Port() < 65535 {
+		ep.RTCP = netip.AddrPortFrom(ep.Addr.Addr(), ep.Addr.Port()+1)
+	}
+	i := 0
+	for i < len(c.Media) && !(c.Media[i].Side == ep.Side && c.Media[i].Addr == ep.Addr) {
+		i++
+	}
+	switch {
+	case i < len(c.Media):
+		c.Media[i] = ep
+	case len(c.Media) >= t.cfg.MaxMediaPerCall:
+		return
+	default:
+		c.Media = append(c.Media, ep)
+	}
+	t.media[ep.Addr] = c
+	if ep.RTCP.IsValid() {
+		t.media[ep.RTCP] = c
+	}
+}
+
+func isSDP(ct []byte) bool {
+	if len(ct) == 0 {
+		return true // bodies without Content-Type are SDP in practice
+	}
+	const want = "application/sdp"
+	if len(ct) < len(want) {
+		return false
+	}
+	return equalFold(string(ct[:len(want)]), want)
+}
+
+// userOfURI returns the user part of a SIP URI, or nil.
+func userOfURI(u []byte) []byte {
+	start := 0
+	for i, b := range u {
+		if b == ':' {
+			start = i + 1
+			break
+		}
+	}
+	for i := start; i < len(u); i++ {
+		switch u[i] {
+		case '@':
+			return u[start:i]
+		case ';', '>', '?':
+			return nil
+		}
+	}
+	return nil
+}

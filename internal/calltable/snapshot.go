@@ -1,0 +1,179 @@
+package calltable
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/rtp"
+)
+
+// CallInfo is an immutable copy of a [Call], taken under the table lock and
+// read without it.
+type CallInfo struct {
+	Ref    uint64
+	CallID string
+
+	Caller, CallerName, CallerDomain string
+	Called, CalledDomain             string
+	CallerUA, CalledUA               string
+	SIPCaller, SIPCalled             netip.AddrPort
+	Transport                        decode.Proto
+	VLAN                             uint16
+
+	InviteTime, RingTime, AnswerTime, EndTime time.Time
+	LastPacket                                time.Time
+
+	State      State
+	LastCode   int
+	LastReason string
+	HangupBy   Side
+	Hold       bool
+	Reinvites  int
+	Messages   int
+
+	Legs    []Leg
+	Media   []MediaEndpoint
+	Streams []StreamInfo
+
+	// Now is the capture time the copy was taken at; durations of calls
+	// in progress run to it.
+	Now time.Time
+}
+
+// StreamInfo is an immutable copy of a [Stream].
+type StreamInfo struct {
+	Src, Dst netip.AddrPort
+	SSRC     uint32
+	Side     Side // the sender
+	Stats    rtp.StreamStats
+}
+
+// Duration is INVITE to end, or to the snapshot time for calls in progress.
+func (c *CallInfo) Duration() time.Duration {
+	end := c.EndTime
+	if end.IsZero() {
+		end = c.Now
+	}
+	if end.Before(c.InviteTime) {
+		return 0
+	}
+	return end.Sub(c.InviteTime)
+}
+
+// ConnectDuration is answer to end, 0 when never answered.
+func (c *CallInfo) ConnectDuration() time.Duration {
+	if c.AnswerTime.IsZero() {
+		return 0
+	}
+	end := c.EndTime
+	if end.IsZero() {
+		end = c.Now
+	}
+	if end.Before(c.AnswerTime) {
+		return 0
+	}
+	return end.Sub(c.AnswerTime)
+}
+
+// Best returns the stream of side with the most packets (received + lost),
+// which is what VoIPmonitor puts in its a_/b_ columns, or nil.
+func (c *CallInfo) Best(side Side) *StreamInfo {
+	var best *StreamInfo
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		if s.Side != side {
+			continue
+		}
+		if best == nil || s.Stats.Received+s.Stats.Lost > best.Stats.Received+best.Stats.Lost {
+			best = s
+		}
+	}
+	return best
+}
+
+// info copies c. Lock must be held.
+func (c *Call) info(now time.Time) *CallInfo {
+	ci := &CallInfo{
+		Ref: c.Ref, CallID: c.CallID,
+		Caller: c.Caller, CallerName: c.CallerName, CallerDomain: c.CallerDomain,
+		Called: c.Called, CalledDomain: c.CalledDomain,
+		CallerUA: c.CallerUA, CalledUA: c.CalledUA,
+		SIPCaller: c.SIPCaller, SIPCalled: c.SIPCalled,
+		Transport: c.Transport, VLAN: c.VLAN,
+		InviteTime: c.InviteTime, RingTime: c.RingTime, AnswerTime: c.AnswerTime, EndTime: c.EndTime,
+		LastPacket: c.LastPacket,
+		State:      c.State, LastCode: c.LastCode, LastReason: c.LastReason, HangupBy: c.HangupBy,
+		Hold: c.Hold, Reinvites: int(c.Reinvites), Messages: int(c.Messages),
+		Legs:  slices.Clone(c.Legs),
+		Media: make([]MediaEndpoint, len(c.Media)),
+		Now:   now,
+	}
+	for i, m := range c.Media {
+		m.Formats = slices.Clone(m.Formats)
+		ci.Media[i] = m
+	}
+	ci.Streams = make([]StreamInfo, len(c.Streams))
+	for i, s := range c.Streams {
+		ci.Streams[i] = StreamInfo{Src: s.Flow.Src, Dst: s.Flow.Dst, SSRC: s.SSRC, Side: s.Side, Stats: s.RTP.Stats()}
+	}
+	return ci
+}
+
+// RegistrationInfo is an immutable copy of a [Registration].
+type RegistrationInfo struct {
+	ID                     uint64
+	User, Domain, FromName string
+	Contact, AuthUser, UA  string
+	Src, Dst               netip.AddrPort
+	State                  RegState
+	StateTime              time.Time
+	Expires                int
+	ExpiresAt              time.Time
+	Attempts               int
+	RRD                    time.Duration
+	LastCode               int
+}
+
+func (r *Registration) info() *RegistrationInfo {
+	return &RegistrationInfo{
+		ID: r.ID, User: r.User, Domain: r.Domain, FromName: r.FromName,
+		Contact: r.Contact, AuthUser: r.AuthUser, UA: r.UA,
+		Src: r.Src, Dst: r.Dst, State: r.State, StateTime: r.StateTime,
+		Expires: r.Expires, ExpiresAt: r.ExpiresAt, Attempts: r.Attempts,
+		RRD: r.RRD, LastCode: r.LastCode,
+	}
+}
+
+// Snapshot is a consistent copy of the table's state.
+type Snapshot struct {
+	Time          time.Time
+	Calls         []*CallInfo // calls in the table, in progress and lingering
+	Registrations []*RegistrationInfo
+	Stats         Stats
+}
+
+// Snapshot copies the table. The lock is held only while copying.
+func (t *Table) Snapshot() Snapshot {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Snapshot{
+		Time:          t.now,
+		Calls:         make([]*CallInfo, 0, len(t.calls)),
+		Registrations: make([]*RegistrationInfo, 0, len(t.regs)),
+		Stats:         t.stats,
+	}
+	s.Stats.Calls, s.Stats.Registrations = len(t.calls), len(t.regs)
+	for _, c := range t.calls {
+		s.Calls = append(s.Calls, c.info(t.now))
+	}
+	for _, r := range t.regs {
+		if r.State != RegNone {
+			s.Registrations = append(s.Registrations, r.info())
+		}
+	}
+	slices.SortFunc(s.Calls, func(a, b *CallInfo) int { return a.InviteTime.Compare(b.InviteTime) })
+	slices.SortFunc(s.Registrations, func(a, b *RegistrationInfo) int { return a.StateTime.Compare(b.StateTime) })
+	return s
+}

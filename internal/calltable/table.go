@@ -1,0 +1,300 @@
+package calltable
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/rtp"
+	"github.com/voipsensor/voipsensor/internal/sip"
+)
+
+// Config bounds and tunes a [Table]. Zero values select the defaults noted on
+// each field.
+type Config struct {
+	SIPPorts          *decode.PortSet // ports treated as SIP without looking; nil = 5060
+	MaxCalls          int             // calls held at once; default 500000
+	MaxRegistrations  int             // registration bindings held; default 500000
+	MaxMediaPerCall   int             // SDP endpoints remembered per call; default 8
+	MaxStreamsPerCall int             // RTP streams per call; default 16
+
+	// Linger keeps a finished call (BYE, final failure) in the table so that
+	// the BYE's 200 OK and trailing RTP still land on it. Default 5 s.
+	Linger time.Duration
+	// SetupTimeout closes a call that has had no SIP message for this long
+	// before it was answered. Default 300 s.
+	SetupTimeout time.Duration
+	// RTPTimeout closes an answered call that has seen no packet (SIP or
+	// media) for this long. Default 300 s (VoIPmonitor's rtptimeout).
+	RTPTimeout time.Duration
+	// AbsoluteTimeout closes any call this long after its INVITE. Default 4 h
+	// (VoIPmonitor's absolute_timeout).
+	AbsoluteTimeout time.Duration
+	// RegisterTimeout fails a REGISTER transaction with no final response.
+	// Default 32 s (SIP timer F).
+	RegisterTimeout time.Duration
+	// ExpireEvery is how often, in capture time, HandleDatagram runs the
+	// timeout scan by itself. Default 1 s.
+	ExpireEvery time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.SIPPorts == nil {
+		c.SIPPorts = new(decode.PortSet)
+		c.SIPPorts.Add(5060, 5060)
+	}
+	def(&c.MaxCalls, 500000)
+	def(&c.MaxRegistrations, 500000)
+	def(&c.MaxMediaPerCall, 8)
+	def(&c.MaxStreamsPerCall, 16)
+	defd(&c.Linger, 5*time.Second)
+	defd(&c.SetupTimeout, 300*time.Second)
+	defd(&c.RTPTimeout, 300*time.Second)
+	defd(&c.AbsoluteTimeout, 4*time.Hour)
+	defd(&c.RegisterTimeout, 32*time.Second)
+	defd(&c.ExpireEvery, time.Second)
+}
+
+// Sink receives what leaves the table. Its methods are called from the packet
+// goroutine after the table lock is released, so they must not block: queue
+// and return.
+type Sink interface {
+	// CallEnded receives the final copy of a call; the sink owns it.
+	CallEnded(c *CallInfo)
+	// RegistrationChanged receives a registration whose state changed.
+	RegistrationChanged(r *RegistrationInfo)
+}
+
+// Stats are the table's counters.
+type Stats struct {
+	Datagrams      uint64 // datagrams offered
+	SIPMessages    uint64 // SIP messages parsed
+	SIPMalformed   uint64 // SIP-looking datagrams that failed to parse
+	SIPOrphans     uint64 // in-dialog messages for a Call-ID never seen with an INVITE
+	SIPOther       uint64 // OPTIONS, NOTIFY, ... outside any call
+	RTPPackets     uint64 // RTP packets attributed to a call
+	RTPMalformed   uint64 // datagrams on a media address that were not RTP
+	RTCPPackets    uint64 // RTCP packets attributed to a call
+	RTCPMalformed  uint64
+	Unmatched      uint64 // UDP datagrams neither SIP nor on a known media address
+	CallsStarted   uint64
+	CallsEnded     uint64
+	CallsDropped   uint64 // new calls refused because MaxCalls was reached
+	StreamsDropped uint64 // new streams refused because MaxStreamsPerCall was reached
+	RegsDropped    uint64 // bindings refused because MaxRegistrations was reached
+	Calls          int    // calls in the table now (in progress and lingering)
+	Registrations  int    // bindings in the table now
+}
+
+// Table tracks calls and registrations. Safe for concurrent use: one
+// goroutine feeds it with HandleDatagram and Expire, any goroutine may take
+// a Snapshot.
+type Table struct {
+	cfg  Config
+	sink Sink
+
+	mu      sync.Mutex
+	calls   map[string]*Call
+	media   map[netip.AddrPort]*Call
+	regs    map[regKey]*Registration
+	regTxn  map[string]*Registration // REGISTER Call-ID → binding with a pending transaction
+	stats   Stats
+	nextRef uint64
+	nextReg uint64
+	now     time.Time // latest capture time seen
+	lastExp time.Time
+
+	// Owned by the packet goroutine; reused between datagrams.
+	msg     sip.Message
+	hdr     rtp.Header
+	outCall []*CallInfo
+	outReg  []*RegistrationInfo
+}
+
+// New returns an empty table that reports to sink (which may be nil).
+func New(cfg Config, sink Sink) *Table {
+	cfg.setDefaults()
+	return &Table{
+		cfg:    cfg,
+		sink:   sink,
+		calls:  make(map[string]*Call),
+		media:  make(map[netip.AddrPort]*Call),
+		regs:   make(map[regKey]*Registration),
+		regTxn: make(map[string]*Registration),
+	}
+}
+
+// HandleDatagram accounts one decoded datagram. dg is not retained. It must
+// be called from one goroutine at a time (the packet path).
+func (t *Table) HandleDatagram(dg *decode.Datagram) {
+	t.mu.Lock()
+	t.stats.Datagrams++
+	if dg.Time.After(t.now) {
+		t.now = dg.Time
+	}
+	t.dispatch(dg)
+	if t.now.Sub(t.lastExp) >= t.cfg.ExpireEvery {
+		t.expireLocked(t.now)
+	}
+	t.mu.Unlock()
+	t.deliver()
+}
+
+// Expire runs the timeout scan as of now (capture time for files, wall time
+// for idle live captures). Call it from the packet goroutine.
+func (t *Table) Expire(now time.Time) {
+	t.mu.Lock()
+	if now.After(t.now) {
+		t.now = now
+	}
+	t.expireLocked(t.now)
+	t.mu.Unlock()
+	t.deliver()
+}
+
+// CloseAll finishes every call still in the table, as at the end of a
+// capture file or at shutdown. Calls in progress keep their state and end at
+// their last packet. Call it from the packet goroutine.
+func (t *Table) CloseAll() {
+	t.mu.Lock()
+	for _, c := range t.calls {
+		if c.EndTime.IsZero() {
+			c.EndTime = c.LastPacket
+		}
+		t.finishLocked(c)
+	}
+	t.mu.Unlock()
+	t.deliver()
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats {
+	t.mu.Lock()
+	s := t.stats
+	s.Calls = len(t.calls)
+	s.Registrations = len(t.regs)
+	t.mu.Unlock()
+	return s
+}
+
+// Now returns the latest capture time the table has seen.
+func (t *Table) Now() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.now
+}
+
+// deliver hands what the last locked section collected to the sink. Packet
+// goroutine only; the lock must not be held.
+func (t *Table) deliver() {
+	if t.sink != nil {
+		for _, c := range t.outCall {
+			t.sink.CallEnded(c)
+		}
+		for _, r := range t.outReg {
+			t.sink.RegistrationChanged(r)
+		}
+	}
+	clear(t.outCall)
+	clear(t.outReg)
+	t.outCall = t.outCall[:0]
+	t.outReg = t.outReg[:0]
+}
+
+// dispatch routes a datagram to media, SIP or nowhere. Lock must be held.
+func (t *Table) dispatch(dg *decode.Datagram) {
+	if dg.Flow.Proto == decode.ProtoUDP {
+		if c := t.lookupMedia(dg.Flow); c != nil {
+			if rtp.IsRTCP(dg.Payload) {
+				t.handleRTCP(c, dg)
+			} else {
+				t.handleRTP(c, dg)
+			}
+			return
+		}
+	}
+	p := dg.Payload
+	if t.cfg.SIPPorts.Has(dg.Flow.Src.Port()) || t.cfg.SIPPorts.Has(dg.Flow.Dst.Port()) || sip.LooksLikeSIP(p) {
+		t.handleSIP(dg)
+		return
+	}
+	t.stats.Unmatched++
+}
+
+// lookupMedia finds the call whose SDP advertised the datagram's destination
+// or source. When the two point to different calls (media ports reused by
+// overlapping calls), the call that knows both ends wins. Lock must be held.
+func (t *Table) lookupMedia(f decode.Flow) *Call {
+	cd := t.media[f.Dst]
+	cs := t.media[f.Src]
+	switch {
+	case cd == nil:
+		return cs
+	case cs == nil || cs == cd:
+		return cd
+	}
+	if cs.sideOfMedia(f.Dst) != SideNone {
+		return cs
+	}
+	return cd
+}
+
+// expireLocked closes timed-out calls and registrations. Lock must be held.
+func (t *Table) expireLocked(now time.Time) {
+	t.lastExp = now
+	for _, c := range t.calls {
+		switch {
+		case !c.closeAt.IsZero() && !now.Before(c.closeAt):
+			t.finishLocked(c)
+		case now.Sub(c.InviteTime) > t.cfg.AbsoluteTimeout:
+			t.timeoutLocked(c, now)
+		case c.State == StateAnswered && now.Sub(c.LastPacket) > t.cfg.RTPTimeout:
+			t.timeoutLocked(c, c.LastPacket)
+		case c.State < StateAnswered && now.Sub(c.LastSIP) > t.cfg.SetupTimeout:
+			t.timeoutLocked(c, c.LastSIP)
+		}
+	}
+	t.expireRegsLocked(now)
+}
+
+func (t *Table) timeoutLocked(c *Call, end time.Time) {
+	c.State = StateTimeout
+	if c.EndTime.IsZero() {
+		c.EndTime = end
+	}
+	t.finishLocked(c)
+}
+
+// finishLocked removes c from the table and queues its final copy for the
+// sink. Lock must be held.
+func (t *Table) finishLocked(c *Call) {
+	for _, s := range c.Streams {
+		s.RTP.Finish()
+	}
+	delete(t.calls, c.CallID)
+	for i := range c.Media {
+		m := &c.Media[i]
+		if t.media[m.Addr] == c {
+			delete(t.media, m.Addr)
+		}
+		if m.RTCP.IsValid() && t.media[m.RTCP] == c {
+			delete(t.media, m.RTCP)
+		}
+	}
+	t.stats.CallsEnded++
+	t.outCall = append(t.outCall, c.info(t.now))
+}
+
+// SIPPort reports whether port is configured as a SIP port.
+func (t *Table) SIPPort(port uint16) bool { return t.cfg.SIPPorts.Has(port) }
