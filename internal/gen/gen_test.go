@@ -610,3 +610,35 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	t.Logf("%d packets, %d MiB in %v (%.0f packets/s), peak heap %.1f MiB", s.Packets, s.Bytes>>20, el, float64(s.Packets)/el.Seconds(), float64(h.peak)/(1<<20))
 }
+
+// TestConcurrency checks the derived arrival rate: with CPS 0 the average
+// number of calls in progress (from the truth's start/end, over the middle
+// half of the run, away from ramp-up and ramp-down) is close to Concurrency.
+func TestConcurrency(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Calls, cfg.Concurrency, cfg.TalkTime = 400, 20, 20*time.Second
+	cfg.Ptime = 200 * time.Millisecond // fewer packets; the schedule is the same
+	_, _, truth := generate(t, cfg)
+	tr := parseTruth(t, truth)
+	first := mustTime(t, tr.Calls[0].Start)
+	last := mustTime(t, tr.Calls[len(tr.Calls)-1].Start)
+	from, to := first.Add(last.Sub(first)/4), first.Add(last.Sub(first)*3/4)
+	var busy time.Duration // call-time inside [from, to)
+	for _, c := range tr.Calls {
+		s, e := mustTime(t, c.Start), mustTime(t, c.End)
+		if s.Before(from) {
+			s = from
+		}
+		if e.After(to) {
+			e = to
+		}
+		if e.After(s) {
+			busy += e.Sub(s)
+		}
+	}
+	avg := float64(busy) / float64(to.Sub(from))
+	if avg < 0.75*float64(cfg.Concurrency) || avg > 1.25*float64(cfg.Concurrency) {
+		t.Errorf("average concurrency %.1f, want about %d", avg, cfg.Concurrency)
+	}
+	t.Logf("average concurrency %.1f over %v", avg, to.Sub(from))
+}

@@ -62,10 +62,11 @@ func (r *resonator) step(x float64) float64 {
 }
 
 // speechClip synthesises seconds of a deterministic speech-like signal: a
-// glottal pulse train at a slowly gliding pitch around f0, shaped by three
-// formant resonators that change vowel every syllable (150-300 ms, raised
-// cosine amplitude envelope, a short noise burst as the consonant onset),
-// grouped in phrases of 3-9 syllables separated by 300-900 ms of silence.
+// Rosenberg-style glottal pulse train at a slowly gliding pitch around f0,
+// shaped by three formant resonators that change vowel every syllable
+// (150-300 ms, sin² amplitude envelope, preceded by a 30-70 ms closure and
+// sometimes a short noise burst as the consonant), grouped in phrases of 3-9
+// syllables separated by 300-900 ms of silence.
 // The peak is normalised to -6 dBFS.
 func speechClip(seconds int, f0 float64, seed uint64) []int16 {
 	rng := rand.New(rand.NewPCG(seed, 0x5eec4))
@@ -82,6 +83,8 @@ func speechClip(seconds int, f0 float64, seed uint64) []int16 {
 			r2.set(v[1], 90)
 			r3.set(v[2], 150)
 			length := (150 + rng.IntN(150)) * sampleRate / 1000
+			// A stop-consonant closure: near-silence before the vowel.
+			n += (30 + rng.IntN(40)) * sampleRate / 1000
 			burst := 0
 			if rng.IntN(2) == 0 {
 				burst = 25 * sampleRate / 1000
@@ -90,10 +93,16 @@ func speechClip(seconds int, f0 float64, seed uint64) []int16 {
 				t := float64(n) / sampleRate
 				pitch := f0 * (1 + 0.08*math.Sin(2*math.Pi*0.7*t) - 0.05*float64(i)/float64(length))
 				phase += pitch / sampleRate
-				x := 0.0
+				// Rosenberg-like glottal flow derivative: a smooth opening over
+				// 40% of the period, a sharp closure, then the closed phase.
 				if phase >= 1 {
 					phase -= 1
-					x = 1 // glottal pulse
+				}
+				x := 0.0
+				if phase < 0.4 {
+					x = math.Sin(math.Pi * phase / 0.4)
+				} else if phase < 0.5 {
+					x = -4 * math.Sin(math.Pi*(phase-0.4)/0.1) // equal area: no DC
 				}
 				y := r3.step(r2.step(r1.step(x)))
 				env := math.Sin(math.Pi * float64(i) / float64(length))
