@@ -76,7 +76,7 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 		Ref:          t.nextRef,
 		CallID:       string(m.CallID),
 		Caller:       string(from.User),
-		CallerName:   string(from.Display),
+		CallerName:   unquote(from.Display),
 		CallerDomain: string(from.Host),
 		Called:       string(to.User),
 		CalledDomain: string(to.Host),
@@ -94,12 +94,12 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 	if id := &m.PAssertedIdentity; len(id.User) > 0 {
 		c.Caller = string(id.User)
 		if len(id.Display) > 0 {
-			c.CallerName = string(id.Display)
+			c.CallerName = unquote(id.Display)
 		}
 	} else if id := &m.RemotePartyID; len(id.User) > 0 {
 		c.Caller = string(id.User)
 		if len(id.Display) > 0 {
-			c.CallerName = string(id.Display)
+			c.CallerName = unquote(id.Display)
 		}
 	}
 	if len(to.User) == 0 {
@@ -131,6 +131,9 @@ func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram
 		t.applySDP(c, m, sender, m.Method == sip.MethodUPDATE)
 	case sip.MethodCANCEL:
 		c.cancelSeen = true
+		if c.HangupBy == SideNone {
+			c.HangupBy = sender
+		}
 	case sip.MethodBYE:
 		if !c.byeSeen {
 			c.byeSeen = true
@@ -304,4 +307,25 @@ func userOfURI(u []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// unquote resolves the quoted-pairs of a display name (RFC 3261 §25.1:
+// a backslash escapes the next character).
+func unquote(b []byte) string {
+	i := 0
+	for i < len(b) && b[i] != '\\' {
+		i++
+	}
+	if i == len(b) {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, b[:i]...)
+	for ; i < len(b); i++ {
+		if b[i] == '\\' && i+1 < len(b) {
+			i++
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
 }
