@@ -49,8 +49,9 @@ const maxFilterInstructions = 4096
 //
 // Meaning, as in tcpdump:
 //   - "ip", "ip6": the frame carries IPv4, IPv6.
-//   - "tcp", "udp": IPv4 protocol or IPv6 next header 6, 17 (IPv6 extension
-//     headers are not followed).
+//   - "tcp", "udp": IPv4 protocol or IPv6 next header 6, 17; as in tcpdump,
+//     an IPv6 fragment header right after the fixed header is looked
+//     through, other IPv6 extension headers are not.
 //   - "port N": TCP, UDP or SCTP source or destination port N; "tcp port"
 //     and "udp port" restrict the protocol; "src"/"dst" restrict the side;
 //     "portrange A-B" matches A <= port <= B.
@@ -68,8 +69,11 @@ const maxFilterInstructions = 4096
 // port or portrange test is TRUE for a non-first fragment of a TCP/UDP/SCTP
 // packet (the protocol test still applies), because the fragment may belong
 // to a matching datagram and the sensor must see all fragments of, say, a
-// large SIP INVITE to reassemble it. Under "not" the test is inverted like
-// any other, so "not port 5060" drops non-first fragments.
+// large SIP INVITE to reassemble it. The same holds for IPv6 packets whose
+// fixed header is followed by a fragment header: ports of a first fragment
+// are tested (tcpdump's port tests ignore such packets), and a non-first
+// fragment matches. Under "not" the test is inverted like any other, so
+// "not port 5060" drops non-first fragments.
 func CompileFilter(expr string, lt LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 	lk, err := linkFor(lt)
 	if err != nil {
@@ -201,13 +205,14 @@ func andk(v uint32) bpf.Instruction  { return bpf.ALUOpConstant{Op: bpf.ALUOpAnd
 
 // Ethertypes and IP protocol numbers.
 const (
-	etherIPv4  = 0x0800
-	etherARP   = 0x0806
-	etherRARP  = 0x8035
-	etherIPv6  = 0x86dd
-	ipProtoTCP = 6
-	ipProtoUDP = 17
-	ipProtoSCT = 132
+	etherIPv4   = 0x0800
+	etherARP    = 0x0806
+	etherRARP   = 0x8035
+	etherIPv6   = 0x86dd
+	ipProtoTCP  = 6
+	ipProtoUDP  = 17
+	ipProtoSCT  = 132
+	ipProtoFrag = 44 // IPv6 fragment header
 )
 
 var vlanEthertypes = []uint32{0x8100, 0x88a8, 0x9100}
@@ -317,7 +322,9 @@ func (p *parser) parseTerm() (fnode, error) {
 		case "host", "net":
 			return nil, fmt.Errorf("%w: %q cannot qualify %q", ErrFilter, t, p.peek())
 		}
-		return or(and(p.isIPv4(), eq(proto, ldb(p.l3()+9))), and(p.isIPv6(), eq(proto, ldb(p.l3()+6)))), nil
+		l3 := p.l3()
+		v6 := or(eq(proto, ldb(l3+6)), and(eq(ipProtoFrag, ldb(l3+6)), eq(proto, ldb(l3+40))))
+		return or(and(p.isIPv4(), eq(proto, ldb(l3+9))), and(p.isIPv6(), v6)), nil
 	case "src", "dst":
 		switch p.peek() {
 		case "port", "portrange":
@@ -450,14 +457,21 @@ func (p *parser) parsePort(protos []uint32) (fnode, error) {
 	// A non-first fragment has no transport header: count it as a match.
 	v4 = or(ftest{load: []bpf.Instruction{ldh(l3 + 6)}, cond: bpf.JumpBitsSet, val: 0x1fff}, v4)
 	v6 := pick(dir, cmp(ldh(l3+40)), cmp(ldh(l3+42)))
-	var proto4, proto6 fnode = fconst(false), fconst(false)
+	// Behind an IPv6 fragment header: ports of a first fragment at 48, and
+	// a non-first fragment counts as a match.
+	v6frag := or(ftest{load: []bpf.Instruction{ldh(l3 + 42)}, cond: bpf.JumpBitsSet, val: 0xfff8},
+		pick(dir, cmp(ldh(l3+48)), cmp(ldh(l3+50))))
+	var proto4, proto6, proto6frag fnode = fconst(false), fconst(false), fconst(false)
 	for _, pr := range protos {
 		proto4 = or(proto4, eq(pr, ldb(l3+9)))
 		proto6 = or(proto6, eq(pr, ldb(l3+6)))
+		proto6frag = or(proto6frag, eq(pr, ldb(l3+40)))
 	}
 	return or(
 		and(p.isIPv4(), and(proto4, v4)),
-		and(p.isIPv6(), and(proto6, v6))), nil
+		and(p.isIPv6(), or(
+			and(proto6, v6),
+			and(eq(ipProtoFrag, ldb(l3+6)), and(proto6frag, v6frag))))), nil
 }
 
 // parseAddr parses [src|dst] host ADDR or [src|dst] net ADDR/LEN; qual is

@@ -160,6 +160,29 @@ func fragmentFrames(t testing.TB) [][]byte {
 	}
 	b := ip4("10.0.0.1", "10.0.0.2", layers.IPProtocolTCP)
 	frames = append(frames, serialize(t, eth(layers.EthernetTypeIPv4), b, tcp(b, 40000, 5060)))
+	// [7..9] a 3000-byte IPv6 UDP datagram 2001:db8::1:5060 → 2001:db8::2:5062
+	// in three fragments (fragment header right after the fixed header);
+	// [10..11] an IPv6 UDP datagram 6000 → 6002 in two fragments.
+	for _, ports := range [][2]int{{5060, 5062}, {6000, 6002}} {
+		size := 3000
+		if ports[0] == 6000 {
+			size = 2000
+		}
+		a := ip6("2001:db8::1", "2001:db8::2", layers.IPProtocolUDP)
+		whole := serialize(t, a, udp(a, ports[0], ports[1]), gopacket.Payload(bytes.Repeat([]byte("y"), size)))
+		l4 := whole[40:]
+		for off := 0; off < len(l4); off += 1448 {
+			end := min(off+1448, len(l4))
+			fh := []byte{byte(layers.IPProtocolUDP), 0, 0, 0, 0, 0, 0x12, 0x34}
+			fo := uint16(off/8) << 3
+			if end < len(l4) {
+				fo |= 1
+			}
+			fh[2], fh[3] = byte(fo>>8), byte(fo)
+			h := ip6("2001:db8::1", "2001:db8::2", layers.IPProtocolIPv6Fragment)
+			frames = append(frames, serialize(t, eth(layers.EthernetTypeIPv6), h, gopacket.Payload(append(fh, l4[off:end]...))))
+		}
+	}
 	return frames
 }
 

@@ -125,6 +125,8 @@ func tcpdumpMatches(t *testing.T, path, expr string, frames []testFrame) []int {
 	return idx
 }
 
+const v6FragPort7000 = "port 7000 or ((udp or tcp or sctp) and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44 and (ip6[40] == 17 or ip6[40] == 6 or ip6[40] == 132) and (ip6[42:2] & 0xfff8 != 0 or ip6[48:2] == 7000 or ip6[50:2] == 7000))"
+
 // filterCases are compared with tcpdump on every capture. ref, when set, is
 // the tcpdump expression with the same meaning (used where we deliberately
 // differ, i.e. non-first IPv4 fragments).
@@ -188,12 +190,13 @@ var filterCases = []struct {
 	{expr: "not (src host 127.0.0.1 and dst port 7000)"},
 	{expr: "ip and (tcp or udp) and not src net 192.0.2.0/24"},
 	{expr: "portrange 5060-5061 or portrange 6000-6001"},
-	// Fragment semantics: a port test is true for a non-first fragment.
-	{expr: "udp port 5060", ref: "udp port 5060 or (udp and ip[6:2] & 0x1fff != 0)"},
-	{expr: "port 7000", ref: "port 7000 or ((udp or tcp or sctp) and ip[6:2] & 0x1fff != 0)"},
-	{expr: "not port 7000", ref: "not (port 7000 or ((udp or tcp or sctp) and ip[6:2] & 0x1fff != 0))"},
+	// Fragment semantics: a port test is true for a non-first fragment and
+	// looks through an IPv6 fragment header; ref spells that in tcpdump.
+	{expr: "udp port 5060", ref: "udp port 5060 or (udp and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44 and ip6[40] == 17 and (ip6[42:2] & 0xfff8 != 0 or ip6[48:2] == 5060 or ip6[50:2] == 5060))"},
+	{expr: "port 7000", ref: v6FragPort7000},
+	{expr: "not port 7000", ref: "not (" + v6FragPort7000 + ")"},
 	{expr: "host 10.0.0.2 and udp"},
-	{expr: "udp and (dst port 7000 or src portrange 5000-5060)", ref: "udp and (dst port 7000 or src portrange 5000-5060 or ip[6:2] & 0x1fff != 0)"},
+	{expr: "udp and (dst port 7000 or src portrange 5000-5060)", ref: "udp and (dst port 7000 or src portrange 5000-5060 or ip[6:2] & 0x1fff != 0 or (ip6[6] == 44 and (ip6[42:2] & 0xfff8 != 0 or ip6[50:2] == 7000 or (ip6[48:2] >= 5000 and ip6[48:2] <= 5060))))"},
 }
 
 func filterCaptures(t *testing.T) []string {
@@ -254,22 +257,30 @@ func equalInts(a, b []int) bool {
 }
 
 // TestCompileFilterFragments checks the fragment rule against a hand-made
-// expectation: fragments.pcap holds [0..2] a UDP 5060→5060 datagram in three
-// fragments, [3..5] a UDP 7000→7000 datagram in three fragments, [6] a TCP
-// segment 40000→5060.
+// expectation: fragments.pcap holds
+//
+//	[0..2]   IPv4 UDP 5060→5060 in three fragments
+//	[3..5]   IPv4 UDP 7000→7000 in three fragments
+//	[6]      IPv4 TCP 40000→5060, unfragmented
+//	[7..9]   IPv6 UDP 5060→5062 in three fragments (fragment header)
+//	[10..11] IPv6 UDP 6000→6002 in two fragments
+//
+// Non-first fragments are 1, 2, 4, 5, 8, 9, 11.
 func TestCompileFilterFragments(t *testing.T) {
 	frames, lt := readCapture(t, filepath.Join("testdata", "filter", "fragments.pcap"))
 	tests := []struct {
 		expr string
 		want []int
 	}{
-		{"udp port 5060", []int{0, 1, 2, 4, 5}}, // 4, 5: non-first fragments, ports unknown
-		{"udp port 7000", []int{1, 2, 3, 4, 5}},
-		{"port 5060", []int{0, 1, 2, 4, 5, 6}},
-		{"tcp port 5060", []int{6}}, // fragments are UDP: the protocol test still applies
-		{"not udp port 7000", []int{0, 6}},
-		{"udp", []int{0, 1, 2, 3, 4, 5}},
-		{"dst portrange 5000-5100", []int{0, 1, 2, 4, 5, 6}},
+		{"udp port 5060", []int{0, 1, 2, 4, 5, 7, 8, 9, 11}},
+		{"udp port 7000", []int{1, 2, 3, 4, 5, 8, 9, 11}},
+		{"port 5060", []int{0, 1, 2, 4, 5, 6, 7, 8, 9, 11}},
+		{"tcp port 5060", []int{6}}, // the fragments are UDP: the protocol test still applies
+		{"not udp port 7000", []int{0, 6, 7, 10}},
+		{"udp", []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11}},
+		{"dst port 5062", []int{1, 2, 4, 5, 7, 8, 9, 11}},
+		{"src port 6000", []int{1, 2, 4, 5, 8, 9, 10, 11}},
+		{"ip6 and dst portrange 5000-5100", []int{7, 8, 9, 11}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
