@@ -19,7 +19,7 @@ type Config struct {
 	CPS         float64       // call attempts per second (Poisson arrivals); 0 derives Concurrency / mean call duration
 	TalkTime    time.Duration // mean RTP duration of an answered call; each call draws uniformly in ±20%
 	Codec       string        // "PCMU" or "PCMA"
-	Ptime       time.Duration // packetisation time, a multiple of 1 ms (20 ms default)
+	Ptime       time.Duration // packetisation time, whole ms in [1 ms, 120 ms] (20 ms default)
 	Payload     string        // "tone" or "speech"
 
 	Loss       float64       // per RTP packet probability of not being captured
@@ -82,8 +82,8 @@ func (c *Config) Validate() error {
 		return bad("TalkTime = %v, want >= 0", c.TalkTime)
 	case c.Codec != "PCMU" && c.Codec != "PCMA":
 		return bad("Codec = %q, want PCMU or PCMA", c.Codec)
-	case c.Ptime < time.Millisecond || c.Ptime > 200*time.Millisecond || c.Ptime%time.Millisecond != 0:
-		return bad("Ptime = %v, want a whole number of ms in [1ms, 200ms]", c.Ptime)
+	case c.Ptime < time.Millisecond || c.Ptime > 120*time.Millisecond || c.Ptime%time.Millisecond != 0:
+		return bad("Ptime = %v, want a whole number of ms in [1ms, 120ms]", c.Ptime)
 	case c.Payload != "tone" && c.Payload != "speech":
 		return bad("Payload = %q, want tone or speech", c.Payload)
 	case c.Jitter < 0:

@@ -78,5 +78,6 @@
 //
 // written = sent - lost + duplicates holds for every stream.
 //
-// Allowed imports: internal/g711 and the standard library.
+// Allowed imports: internal/g711 and the standard library. Tests also use
+// gopacket (pcapgo, layers, ip4defrag) and tshark as independent readers.
 package gen
