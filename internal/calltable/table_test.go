@@ -17,7 +17,7 @@ type sink struct {
 	regs  []*RegistrationInfo
 }
 
-func (s *sink) CallEnded(c *CallInfo)                  { s.calls = append(s.calls, c) }
+func (s *sink) CallEnded(c *CallInfo)                   { s.calls = append(s.calls, c) }
 func (s *sink) RegistrationChanged(r *RegistrationInfo) { s.regs = append(s.regs, r) }
 
 var (
