@@ -645,3 +645,25 @@ func TestConcurrency(t *testing.T) {
 	}
 	t.Logf("average concurrency %.1f over %v", avg, to.Sub(from))
 }
+
+func TestRegistrationsOnlyAndEmpty(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Calls, cfg.Concurrency, cfg.Registrations, cfg.RegisterFailed = 0, 0, 30, 0.3
+	s, pcap, truth := generate(t, cfg)
+	tr := parseTruth(t, truth)
+	checkCapture(t, cfg, s, tr, readCapture(t, pcap))
+	states := map[string]int{}
+	for _, r := range tr.Registrations {
+		states[r.State]++
+	}
+	if states["OK"] == 0 || states["Failed"] == 0 || states["Unregister"] == 0 {
+		t.Errorf("registration states %v, want all three kinds among 30", states)
+	}
+
+	cfg.Registrations = 0
+	s, pcap, truth = generate(t, cfg)
+	tr = parseTruth(t, truth)
+	if s.Packets != 0 || len(pcap) != 24 || len(tr.Calls) != 0 || tr.Packets != 0 {
+		t.Errorf("empty config: %+v, %d pcap bytes, truth %+v", s, len(pcap), tr)
+	}
+}
