@@ -55,15 +55,21 @@ const (
 
 // Cell is one table value. It is a small tagged union so that building a
 // table of many rows allocates nothing per cell.
+//
+// A KindTime cell keeps the time as Unix nanoseconds in Int; use
+// [Cell.TimeValue]. The struct stays at 64 bytes so that column accessors
+// returning it by value stay cheap.
 type Cell struct {
 	Kind  Kind
-	Str   string
+	Bool  bool
 	Int   int64
 	Float float64
-	Bool  bool
+	Str   string
 	Addr  netip.Addr
-	Time  time.Time
 }
+
+// TimeValue returns the time of a KindTime cell (in the local zone).
+func (c Cell) TimeValue() time.Time { return time.Unix(0, c.Int) }
 
 // Null returns a null Cell.
 func Null() Cell { return Cell{} }
@@ -93,7 +99,7 @@ func Time(t time.Time) Cell {
 	if t.IsZero() {
 		return Cell{}
 	}
-	return Cell{Kind: KindTime, Time: t}
+	return Cell{Kind: KindTime, Int: t.UnixNano()}
 }
 
 // Any returns the cell as a plain Go value (nil, string, int64, float64,
@@ -111,7 +117,7 @@ func (c Cell) Any() any {
 	case KindAddr:
 		return c.Addr
 	case KindTime:
-		return c.Time
+		return c.TimeValue()
 	}
 	return nil
 }

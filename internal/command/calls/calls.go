@@ -160,11 +160,18 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 	if err != nil {
 		return nil, err
 	}
-	keep := all[:0]
-	for i := range all {
-		if opts.match(&all[i]) {
-			keep = append(keep, all[i])
+	keep := all
+	if len(opts.filters) > 0 {
+		n := 0
+		for i := range all {
+			if opts.match(&all[i]) {
+				if n != i {
+					all[n] = all[i]
+				}
+				n++
+			}
 		}
+		keep = all[:n]
 	}
 	sensor := g.d.SensorID
 	if sensor <= 0 {

@@ -516,7 +516,7 @@ func compareCells(a, b *command.Cell) int {
 	case command.KindAddr:
 		return a.Addr.Compare(b.Addr)
 	case command.KindTime:
-		return a.Time.Compare(b.Time)
+		return cmpInt(a.Int, b.Int)
 	}
 	return 0
 }

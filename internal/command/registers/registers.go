@@ -206,12 +206,10 @@ func compare(a, b command.Cell) int {
 	switch a.Kind {
 	case command.KindString:
 		return strings.Compare(a.Str, b.Str)
-	case command.KindInt:
+	case command.KindInt, command.KindTime:
 		return cmpOrd(a.Int, b.Int)
 	case command.KindAddr:
 		return a.Addr.Compare(b.Addr)
-	case command.KindTime:
-		return a.Time.Compare(b.Time)
 	case command.KindBool:
 		return cmpOrd(boolInt(a.Bool), boolInt(b.Bool))
 	}

@@ -2,8 +2,8 @@ package manager
 
 import (
 	"bytes"
-	"crypto/aes"
 	"context"
+	"crypto/aes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"

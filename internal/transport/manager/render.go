@@ -192,7 +192,7 @@ func appendCell(b []byte, c command.Cell, xf cellXform) []byte {
 		return append(b, '"')
 	case command.KindTime:
 		b = append(b, '"')
-		b = c.Time.Local().AppendFormat(b, "2006-01-02 15:04:05")
+		b = c.TimeValue().AppendFormat(b, "2006-01-02 15:04:05")
 		return append(b, '"')
 	}
 	return append(b, "null"...)
