@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/voipsensor/voipsensor/internal/gen"
 )
@@ -16,27 +15,7 @@ func runGen(args []string) int {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	out := fs.String("o", "", "output pcap file (required; - for stdout)")
 	truth := fs.String("truth", "", "ground-truth JSON file (default: OUT with .json, none for stdout)")
-	start := fs.String("start", "", "time of the first call, RFC 3339 (default 2026-01-01T00:00:00Z)")
-	fs.IntVar(&cfg.Calls, "calls", cfg.Calls, "number of calls")
-	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "target simultaneous calls (used when -cps is 0)")
-	fs.Float64Var(&cfg.CPS, "cps", cfg.CPS, "call attempts per second (0 = derived from -concurrency and -talk)")
-	fs.DurationVar(&cfg.TalkTime, "talk", cfg.TalkTime, "mean talk time of an answered call (±20%)")
-	fs.StringVar(&cfg.Codec, "codec", cfg.Codec, "PCMU or PCMA")
-	fs.DurationVar(&cfg.Ptime, "ptime", cfg.Ptime, "packetisation time")
-	fs.StringVar(&cfg.Payload, "payload", cfg.Payload, "tone or speech")
-	fs.Float64Var(&cfg.Loss, "loss", 0, "probability that an RTP packet is lost (0..1)")
-	fs.Float64Var(&cfg.Duplicates, "dup", 0, "probability that an RTP packet is captured twice")
-	fs.Float64Var(&cfg.Reorder, "reorder", 0, "probability that an RTP packet arrives after its successor")
-	fs.DurationVar(&cfg.Jitter, "jitter", 0, "maximum extra delay per RTP packet")
-	fs.Float64Var(&cfg.Failed, "failed", 0, "fraction of calls rejected (486, 404, 503)")
-	fs.Float64Var(&cfg.Cancelled, "cancelled", 0, "fraction of calls cancelled after ringing")
-	fs.IntVar(&cfg.Registrations, "registrations", 0, "number of REGISTER transactions")
-	fs.Float64Var(&cfg.RegisterFailed, "register-failed", 0, "fraction of registrations refused")
-	fs.BoolVar(&cfg.RTCP, "rtcp", false, "send RTCP SR every 5 s per direction")
-	fs.BoolVar(&cfg.Proxy, "proxy", false, "route SIP through a proxy (two legs per call)")
-	fs.BoolVar(&cfg.LargeInvite, "large-invite", false, "pad INVITEs past the MTU so they are IP-fragmented")
-	fs.BoolVar(&cfg.Nanosecond, "ns", false, "nanosecond-resolution pcap")
-	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "random seed (same seed, same bytes)")
+	cfg.AddFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: voipsensor gen [flags] -o OUT.pcap")
 		fs.PrintDefaults()
@@ -47,14 +26,6 @@ func runGen(args []string) int {
 	if *out == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return 2
-	}
-	if *start != "" {
-		t, err := time.Parse(time.RFC3339Nano, *start)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "voipsensor gen: -start:", err)
-			return 2
-		}
-		cfg.Start = t
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor gen:", err)

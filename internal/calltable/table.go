@@ -66,9 +66,10 @@ func (c *Config) setDefaults() {
 	defd(&c.ExpireEvery, time.Second)
 }
 
-// Sink receives what leaves the table. Its methods are called from the packet
-// goroutine after the table lock is released, so they must not block: queue
-// and return.
+// Sink receives what leaves the table. Its methods are called after the
+// table lock is released, from whichever goroutine fed or expired the table
+// (the packet path, or a timer for an idle live capture), so they must be
+// safe for concurrent use and must not block: queue and return.
 type Sink interface {
 	// CallEnded receives the final copy of a call; the sink owns it.
 	CallEnded(c *CallInfo)
@@ -97,9 +98,9 @@ type Stats struct {
 	Registrations  int    // bindings in the table now
 }
 
-// Table tracks calls and registrations. Safe for concurrent use: one
-// goroutine feeds it with HandleDatagram and Expire, any goroutine may take
-// a Snapshot.
+// Table tracks calls and registrations. Safe for concurrent use: the packet
+// path feeds it with HandleDatagram, a timer may call Expire, any goroutine
+// may take a Snapshot.
 type Table struct {
 	cfg  Config
 	sink Sink
@@ -115,11 +116,11 @@ type Table struct {
 	now     time.Time // latest capture time seen
 	lastExp time.Time
 
-	// Owned by the packet goroutine; reused between datagrams.
+	// Scratch space, used only with mu held.
 	msg     sip.Message
 	hdr     rtp.Header
-	outCall []*CallInfo
-	outReg  []*RegistrationInfo
+	outCall []*CallInfo         // ended calls collected under mu, handed out by unlock
+	outReg  []*RegistrationInfo // registration changes, likewise
 }
 
 // New returns an empty table that reports to sink (which may be nil).
@@ -135,8 +136,7 @@ func New(cfg Config, sink Sink) *Table {
 	}
 }
 
-// HandleDatagram accounts one decoded datagram. dg is not retained. It must
-// be called from one goroutine at a time (the packet path).
+// HandleDatagram accounts one decoded datagram. dg is not retained.
 func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	t.mu.Lock()
 	t.stats.Datagrams++
@@ -147,25 +147,24 @@ func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	if t.now.Sub(t.lastExp) >= t.cfg.ExpireEvery {
 		t.expireLocked(t.now)
 	}
-	t.mu.Unlock()
-	t.deliver()
+	t.unlockAndDeliver()
 }
 
-// Expire runs the timeout scan as of now (capture time for files, wall time
-// for idle live captures). Call it from the packet goroutine.
+// Expire runs the timeout scan as of now: capture time for files, wall
+// time for a live capture that has gone quiet. Time never goes backwards:
+// a now before the latest capture time is ignored.
 func (t *Table) Expire(now time.Time) {
 	t.mu.Lock()
 	if now.After(t.now) {
 		t.now = now
 	}
 	t.expireLocked(t.now)
-	t.mu.Unlock()
-	t.deliver()
+	t.unlockAndDeliver()
 }
 
 // CloseAll finishes every call still in the table, as at the end of a
 // capture file or at shutdown. Calls in progress keep their state and end at
-// their last packet. Call it from the packet goroutine.
+// their last packet.
 func (t *Table) CloseAll() {
 	t.mu.Lock()
 	for _, c := range t.calls {
@@ -174,8 +173,7 @@ func (t *Table) CloseAll() {
 		}
 		t.finishLocked(c)
 	}
-	t.mu.Unlock()
-	t.deliver()
+	t.unlockAndDeliver()
 }
 
 // Stats returns the counters.
@@ -195,21 +193,26 @@ func (t *Table) Now() time.Time {
 	return t.now
 }
 
-// deliver hands what the last locked section collected to the sink. Packet
-// goroutine only; the lock must not be held.
-func (t *Table) deliver() {
-	if t.sink != nil {
-		for _, c := range t.outCall {
-			t.sink.CallEnded(c)
-		}
-		for _, r := range t.outReg {
-			t.sink.RegistrationChanged(r)
-		}
+// unlockAndDeliver takes what the locked section collected, releases the
+// lock, and only then hands it to the sink (LOCKS.md). The lock must be
+// held on entry and is released on return.
+func (t *Table) unlockAndDeliver() {
+	calls, regs := t.outCall, t.outReg
+	if len(calls) == 0 && len(regs) == 0 {
+		t.mu.Unlock()
+		return
 	}
-	clear(t.outCall)
-	clear(t.outReg)
-	t.outCall = t.outCall[:0]
-	t.outReg = t.outReg[:0]
+	t.outCall, t.outReg = nil, nil
+	t.mu.Unlock()
+	if t.sink == nil {
+		return
+	}
+	for _, c := range calls {
+		t.sink.CallEnded(c)
+	}
+	for _, r := range regs {
+		t.sink.RegistrationChanged(r)
+	}
 }
 
 // dispatch routes a datagram to media, SIP or nowhere. Lock must be held.
