@@ -114,7 +114,11 @@ func TestMaxConns(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	checkFor(t, 5*time.Second, func() bool { return len(env.srv.conns) == 2 })
+	checkFor(t, 5*time.Second, func() bool {
+		env.srv.mu.Lock()
+		defer env.srv.mu.Unlock()
+		return len(env.srv.conns) == 2
+	})
 	c, err := net.Dial("tcp", env.addr)
 	if err != nil {
 		t.Fatal(err)
