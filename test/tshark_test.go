@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,7 @@ func analyze(t *testing.T, files ...string) *collect {
 // against tshark's rtp,streams: packets and loss exact, mean and max jitter
 // within 0.01 ms, and no stream missing on either side.
 func TestStreamsMatchTshark(t *testing.T) {
-	pcaps, _ := filepath.Glob(filepath.Join(sharedDir(t), "pcaps", "*.pcap*"))
+	pcaps, _ := filepath.Glob(filepath.Join(sharedtest.Pcaps(t), "*.pcap*"))
 	if len(pcaps) == 0 {
 		t.Fatal("no captures found")
 	}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"os/exec"
@@ -19,8 +20,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-const sharedPcaps = "/work/shared/pcaps"
 
 // record is one frame as a test expects to read it.
 type record struct {
@@ -311,7 +310,7 @@ func TestFileClose(t *testing.T) {
 // gzipped pcapng of the first 5 frames of sipp_rtpstream.pcap) with the
 // original.
 func TestFileFixtures(t *testing.T) {
-	src := filepath.Join(sharedPcaps, "sipp_rtpstream.pcap")
+	src := sharedtest.Pcap(t, "sipp_rtpstream.pcap")
 	if _, err := os.Stat(src); err != nil {
 		t.Skipf("shared captures absent: %v", err)
 	}
@@ -356,8 +355,8 @@ func capinfosCount(t *testing.T, path string) int {
 }
 
 func TestFileSharedPcapVsPcapng(t *testing.T) {
-	pcapPath := filepath.Join(sharedPcaps, "sipp_rtpstream.pcap")
-	ngPath := filepath.Join(sharedPcaps, "sipp_rtpstream.pcapng")
+	pcapPath := sharedtest.Pcap(t, "sipp_rtpstream.pcap")
+	ngPath := sharedtest.Pcap(t, "sipp_rtpstream.pcapng")
 	if _, err := os.Stat(ngPath); err != nil {
 		t.Skipf("shared captures absent: %v", err)
 	}

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"os/exec"
@@ -201,7 +202,7 @@ var filterCases = []struct {
 
 func filterCaptures(t *testing.T) []string {
 	t.Helper()
-	shared, _ := filepath.Glob("/work/shared/pcaps/*.pcap*")
+	shared, _ := filepath.Glob(filepath.Join(sharedtest.Pcaps(t), "*.pcap*"))
 	local, err := filepath.Glob(filepath.Join("testdata", "filter", "*.pcap"))
 	if err != nil || len(local) == 0 {
 		t.Fatalf("no fixtures in testdata/filter: %v", err)

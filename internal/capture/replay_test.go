@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"sync/atomic"
@@ -199,7 +200,7 @@ func TestReplayLoop(t *testing.T) {
 // stamped to now: time must never go backwards, and the total wait must be
 // the replayed capture time divided by the speed.
 func TestReplayLoopPcap(t *testing.T) {
-	const path = "/work/shared/pcaps/sipp_kamailio.pcap"
+	path := sharedtest.Pcap(t, "sipp_kamailio.pcap")
 	src, err := openPcapSource(path)
 	if err != nil {
 		t.Skipf("shared capture not available: %v", err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"net/netip"
 	"os"
@@ -215,7 +216,7 @@ func decodeFile(t *testing.T, path string, cfg Config) (*collector, Stats) {
 }
 
 func TestDecodeSharedPcaps(t *testing.T) {
-	files, _ := filepath.Glob("/work/shared/pcaps/*.pcap*")
+	files, _ := filepath.Glob(filepath.Join(sharedtest.Pcaps(t), "*.pcap*"))
 	if len(files) == 0 {
 		t.Skip("shared captures absent")
 	}
@@ -318,7 +319,7 @@ func BenchmarkDLPDecodeUDP(b *testing.B) {
 }
 
 func BenchmarkDecodeSharedPcap(b *testing.B) {
-	path := "/work/shared/pcaps/sipp_rtpstream.pcap"
+	path := sharedtest.Pcap(b, "sipp_rtpstream.pcap")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		b.Skip("shared captures absent")

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Regenerates the tshark fixtures from the shared lab captures.
-# Needs tshark 4.0.x and /work/shared (pcaps + lab/rtpstreams2tsv.py).
+# Needs tshark 4.0.x and ../shared beside the repository (pcaps + lab/rtpstreams2tsv.py).
 # *.rtp.tsv.gz: one RTP packet per line, tshark -T fields.
 # *.streams.tsv: tshark -q -z rtp,streams, as TSV.
 # baresip_rtcp.rtcp.tsv: RTCP datagrams (hex) and tshark's decode of them.
 set -eu
-P=${PCAPS:-/work/shared/pcaps}
-L=${LAB:-/work/shared/lab}
+P=${PCAPS:-$(cd "$(dirname "$0")/../../../.." && pwd)/shared/pcaps}
+L=${LAB:-$(cd "$(dirname "$0")/../../../.." && pwd)/shared/lab}
 for f in baresip_rtcp sipp_kamailio sipp_rtpstream sipp_rtpstream_loss5 sipp_uacpcap_echo; do
 	tshark -r "$P/$f.pcap" -Y rtp -T fields -e frame.time_epoch -e ip.src -e udp.srcport \
 		-e ip.dst -e udp.dstport -e rtp.ssrc -e rtp.seq -e rtp.timestamp -e rtp.p_type -e rtp.marker \

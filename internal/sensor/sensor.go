@@ -1,0 +1,315 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/calltable"
+	"github.com/voipsensor/voipsensor/internal/capture"
+	"github.com/voipsensor/voipsensor/internal/cdr"
+	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
+	"github.com/voipsensor/voipsensor/internal/config"
+	"github.com/voipsensor/voipsensor/internal/decode"
+)
+
+// Options choose the packet source and tune the daemon beyond the
+// configuration file.
+type Options struct {
+	// ReadFile replaces the interface with a capture file.
+	ReadFile string
+	// Open replaces the interface with any source (the demo's embedded
+	// capture); it is called again for each pass when Loop is set.
+	Open func() (capture.Source, error)
+	// Realtime, Speed and Loop pace a file source (see capture.ReplayOptions).
+	Realtime bool
+	Speed    float64
+	Loop     bool
+	// ShiftToNow stamps replayed frames with the wall clock, so replayed
+	// calls look live to every reader.
+	ShiftToNow bool
+	// StatusEvery is the period of the status log line; 0 means 10 s,
+	// negative disables it.
+	StatusEvery time.Duration
+	// Logger receives the daemon's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Sensor is the daemon: one packet source, the decoder, the call table and
+// the CDR writer, plus (in later stages) the management transports.
+type Sensor struct {
+	cfg   *config.Config
+	opts  Options
+	log   *slog.Logger
+	start time.Time
+
+	src    capture.Source
+	dec    *decode.Decoder
+	table  *calltable.Table
+	store  cdr.Store
+	writer *cdr.Writer
+	live   bool // wall clock drives call timeouts when the capture is quiet
+
+	frames  atomic.Uint64
+	bytes   atomic.Uint64
+	mu      sync.Mutex
+	decStat decode.Stats // copied out of the packet goroutine now and then
+}
+
+// New builds a sensor from cfg: it opens the CDR store and the packet source
+// but starts nothing.
+func New(cfg *config.Config, opts Options) (*Sensor, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.StatusEvery == 0 {
+		opts.StatusEvery = 10 * time.Second
+	}
+	s := &Sensor{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now()}
+
+	ports := new(decode.PortSet)
+	for _, r := range cfg.SIPPorts {
+		ports.Add(r.Lo, r.Hi)
+	}
+	s.dec = decode.NewDecoder(decode.Config{SIPPorts: ports})
+
+	if cfg.SQLDriver == "sqlite" {
+		if err := os.MkdirAll(filepath.Dir(cfg.SQLiteFile()), 0o750); err != nil {
+			return nil, fmt.Errorf("sensor: %w", err)
+		}
+	}
+	st, err := sqlstore.Open(cfg.SQLDriver, cfg.DSN())
+	if err != nil {
+		return nil, fmt.Errorf("sensor: open %s store: %w", cfg.SQLDriver, err)
+	}
+	s.store = st
+	s.writer = cdr.NewWriter(st, cdr.WriterOptions{
+		BatchSize:     cfg.CDRBatchSize,
+		BatchInterval: cfg.CDRBatchEvery,
+		QueueSize:     cfg.CDRQueueSize,
+		SpillDir:      cfg.SpoolDir,
+	})
+	s.table = calltable.New(calltable.Config{
+		SIPPorts:        ports,
+		MaxCalls:        cfg.CallsLimit,
+		RTPTimeout:      cfg.RTPTimeout,
+		SetupTimeout:    cfg.SIPWithoutRTPTimeout,
+		AbsoluteTimeout: cfg.AbsoluteTimeout,
+	}, &cdrSink{w: s.writer, idSensor: cfg.IDSensor, registrations: cfg.SIPRegister})
+
+	if s.src, err = s.openSource(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sensor) openSource() (capture.Source, error) {
+	o := s.opts
+	open := o.Open
+	if o.ReadFile != "" {
+		name := o.ReadFile
+		open = func() (capture.Source, error) { return capture.OpenFile(name) }
+	}
+	if open == nil {
+		s.live = true
+		src, err := capture.OpenLive(capture.LiveConfig{
+			Interface: s.cfg.Interface,
+			BufferMB:  s.cfg.Ringbuf,
+			Filter:    s.cfg.Filter,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sensor: capture on %q: %w", s.cfg.Interface, err)
+		}
+		return src, nil
+	}
+	src, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("sensor: %w", err)
+	}
+	if !o.Realtime && o.Speed == 0 && !o.Loop && !o.ShiftToNow {
+		return src, nil
+	}
+	s.live = o.ShiftToNow
+	return capture.NewReplay(src, capture.ReplayOptions{
+		Realtime: o.Realtime, Speed: o.Speed, Loop: o.Loop, Open: open, ShiftToNow: o.ShiftToNow,
+	}), nil
+}
+
+// Table returns the call table, for the management transports.
+func (s *Sensor) Table() *calltable.Table { return s.table }
+
+// Run captures until ctx is done, or until a file source without Loop is
+// exhausted. Either way it then closes every call still open, flushes their
+// CDRs and closes the store. It returns nil after a clean stop.
+func (s *Sensor) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writer.Run(context.WithoutCancel(ctx))
+	}()
+
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- s.packetLoop() }()
+
+	var tick <-chan time.Time
+	if s.opts.StatusEvery > 0 {
+		t := time.NewTicker(s.opts.StatusEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	expire := time.NewTicker(time.Second)
+	defer expire.Stop()
+
+	s.log.Info("sensor started", "source", s.sourceName(), "sqldriver", s.cfg.SQLDriver, "id_sensor", s.cfg.IDSensor)
+	var err error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			s.src.Close()
+			if e := <-loopErr; e != nil && !errors.Is(e, capture.ErrClosed) {
+				err = e
+			}
+			break wait
+		case e := <-loopErr:
+			err = e
+			break wait
+		case <-tick:
+			s.logStatus()
+		case <-expire.C:
+			if s.live {
+				s.table.Expire(time.Now())
+			}
+		}
+	}
+	return s.shutdown(err, writerDone)
+}
+
+// shutdown closes the calls still open, flushes the CDR writer and closes
+// the store, in that order.
+func (s *Sensor) shutdown(runErr error, writerDone <-chan struct{}) error {
+	s.table.CloseAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.writer.Close(ctx); err != nil {
+		s.log.Error("cdr flush incomplete", "err", err)
+		runErr = errors.Join(runErr, err)
+	}
+	<-writerDone
+	s.src.Close()
+	if err := s.store.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	ws := s.writer.Stats()
+	s.log.Info("sensor stopped", "frames", s.frames.Load(), "cdr_written", ws.Written, "cdr_spilled", ws.Spilled, "cdr_failed", ws.Failed)
+	return runErr
+}
+
+// packetLoop reads, decodes and accounts frames until the source ends. It is
+// the only goroutine that touches the decoder.
+func (s *Sensor) packetLoop() error {
+	runtime.LockOSThread() // one thread for capture, so sniffer_threads can show its CPU
+	var fr capture.Frame
+	h := tableHandler{s.table}
+	var lastExpire time.Time
+	for n := uint64(1); ; n++ {
+		if err := s.src.ReadFrame(&fr); err != nil {
+			s.publishDecodeStats()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		s.frames.Add(1)
+		s.bytes.Add(uint64(len(fr.Data)))
+		s.dec.Decode(&fr, h)
+		if n&1023 == 0 {
+			s.publishDecodeStats()
+			if fr.Time.Sub(lastExpire) >= time.Second {
+				s.dec.Expire(fr.Time)
+				lastExpire = fr.Time
+			}
+		}
+	}
+}
+
+func (s *Sensor) publishDecodeStats() {
+	st := s.dec.Stats()
+	s.mu.Lock()
+	s.decStat = st
+	s.mu.Unlock()
+}
+
+// Status is a point-in-time view of the sensor's counters.
+type Status struct {
+	Uptime   time.Duration
+	Frames   uint64
+	Bytes    uint64
+	Capture  capture.Stats
+	Decode   decode.Stats
+	Table    calltable.Stats
+	CDR      cdr.WriterStats
+	HeapByte uint64
+}
+
+// Status returns the counters. Safe for concurrent use.
+func (s *Sensor) Status() Status {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.mu.Lock()
+	dec := s.decStat
+	s.mu.Unlock()
+	return Status{
+		Uptime: time.Since(s.start), Frames: s.frames.Load(), Bytes: s.bytes.Load(),
+		Capture: s.src.Stats(), Decode: dec, Table: s.table.Stats(), CDR: s.writer.Stats(),
+		HeapByte: ms.HeapAlloc,
+	}
+}
+
+func (s *Sensor) logStatus() {
+	st := s.Status()
+	s.log.Info("status",
+		"calls", st.Table.Calls, "calls_total", st.Table.CallsStarted, "registrations", st.Table.Registrations,
+		"frames", st.Frames, "kernel_drops", st.Capture.KernelDropped,
+		"malformed", st.Decode.Malformed, "sip_malformed", st.Table.SIPMalformed,
+		"cdr_written", st.CDR.Written, "cdr_pending", st.CDR.Pending, "cdr_spilled", st.CDR.Spilled,
+		"heap_mb", st.HeapByte>>20)
+}
+
+func (s *Sensor) sourceName() string {
+	switch {
+	case s.opts.ReadFile != "":
+		return s.opts.ReadFile
+	case s.opts.Open != nil:
+		return "embedded"
+	}
+	return s.cfg.Interface
+}
+
+// cdrSink queues ended calls and registration changes for the CDR writer.
+// Safe for concurrent use; never blocks (the writer spills when full).
+type cdrSink struct {
+	w             *cdr.Writer
+	idSensor      int
+	registrations bool
+}
+
+func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(newRecord(c, k.idSensor)) }
+
+func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
+	if k.registrations {
+		k.w.AddRegistration(newRegistration(r, k.idSensor))
+	}
+}
