@@ -95,7 +95,11 @@ type Stream struct {
 	Side Side // the side that sent it
 	RTP  rtp.Stream
 
-	rtcpSeen bool
+	eventPT   uint8 // telephone-event payload type, when the SDP declared one
+	hasEvent  bool
+	dtmfTS    uint32 // RTP timestamp of the current DTMF event
+	dtmfSeen  bool
+	dtmfEnded bool
 }
 
 // Call is everything observed under one Call-ID.

@@ -2,6 +2,7 @@ package calltable
 
 import (
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
@@ -22,6 +23,9 @@ func (t *Table) handleRTP(c *Call, dg *decode.Datagram) {
 		s = c.newStream(dg.Flow, h)
 	}
 	s.RTP.Add(h, dg.Time)
+	if s.hasEvent && h.PayloadType == s.eventPT {
+		t.handleEvent(c, s, dg, h.Timestamp, h.Payload)
+	}
 	c.LastPacket = dg.Time
 	t.stats.RTPPackets++
 }
@@ -48,6 +52,9 @@ func (c *Call) newStream(f decode.Flow, h *rtp.Header) *Stream {
 		pt = c.firstVoicePT(eventPT)
 	}
 	cfg := rtp.StreamConfig{EventPT: eventPT, CNPT: c.cnPT()}
+	if eventPT >= 0 {
+		s.eventPT, s.hasEvent = uint8(eventPT), true
+	}
 	if f, ok := c.format(pt); ok && f.Rate != 0 {
 		cfg.Codec, cfg.ClockRate = f.Name, f.Rate
 	} else if name, rate, ok := rtp.ClockRate(pt); ok {
@@ -100,6 +107,9 @@ func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 			for _, s := range c.Streams {
 				if s.SSRC == rb.SSRC && s.Flow.Dst.Addr() == src {
 					s.RTP.AddReport(*rb, dg.Time)
+					if e := t.emit(event.RTCPReport, c, dg.Time); e != nil {
+						t.fillRTCP(e, s, p, rb, dg)
+					}
 				}
 			}
 		}
@@ -118,4 +128,26 @@ func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 	}
 	c.LastPacket = dg.Time
 	t.stats.RTCPPackets++
+}
+
+// fillRTCP describes one report block in an RTCPReport event. Lock must be
+// held.
+func (t *Table) fillRTCP(e *event.Event, s *Stream, p *rtp.RTCPPacket, rb *rtp.ReportBlock, dg *decode.Datagram) {
+	e.Direction = direction(s.Side)
+	st := s.RTP.Stats()
+	e.RTCP = event.RTCP{
+		Sent:           p.Type == rtp.TypeSR,
+		ReporterSSRC:   p.SSRC,
+		SourceSSRC:     rb.SSRC,
+		FractionLost:   float64(rb.FractionLost) / 256,
+		CumulativeLost: rb.CumulativeLost,
+		RTTMS:          st.RTCP.RTTAvgMS, // running mean of the capture-time method
+		PacketCount:    p.PacketCount,
+		OctetCount:     p.OctetCount,
+		From:           dg.Flow.Src,
+		To:             dg.Flow.Dst,
+	}
+	if rate := s.RTP.ClockRate(); rate > 0 {
+		e.RTCP.JitterMS = float64(rb.Jitter) / (float64(rate) / 1000)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/sip"
 )
 
@@ -175,7 +176,15 @@ func (t *Table) setRegState(r *Registration, s RegState, now time.Time) {
 	}
 	r.State = s
 	r.StateTime = now
-	t.outReg = append(t.outReg, r.info())
+	ri := r.info()
+	t.outReg = append(t.outReg, ri)
+	if t.cfg.Events != nil {
+		t.outEv = append(t.outEv, &event.Event{Kind: event.RegChange, Time: now, Reg: &event.Registration{
+			User: ri.User, Domain: ri.Domain, Contact: ri.Contact, State: ri.State.String(),
+			Expires: ri.Expires, Attempts: ri.Attempts, Code: ri.LastCode, UserAgent: ri.UA,
+			Src: ri.Src, Dst: ri.Dst, RRD: ri.RRD,
+		}})
+	}
 }
 
 // expireRegsLocked moves bindings past their expiry to Expired, fails

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/sdp"
 	"github.com/voipsensor/voipsensor/internal/sip"
 )
@@ -107,6 +108,7 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 	}
 	t.calls[c.CallID] = c
 	t.stats.CallsStarted++
+	t.emit(event.CallNew, c, dg.Time)
 	return c
 }
 
@@ -173,6 +175,7 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 		if (code == 180 || code == 183) && c.RingTime.IsZero() {
 			c.RingTime = dg.Time
 			c.State = StateRinging
+			t.emit(event.CallRinging, c, dg.Time)
 		}
 		if code > 100 {
 			c.LastCode, c.LastReason = code, string(m.Reason)
@@ -187,6 +190,9 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 		c.State = StateAnswered
 		c.closeAt = time.Time{}
 		t.applySDP(c, m, sender, false)
+		if e := t.emit(event.CallAnswered, c, dg.Time); e != nil {
+			e.Code, e.Reason = code, c.LastReason
+		}
 	case code == 401 || code == 407:
 		// An auth challenge: the caller normally retries with a new
 		// CSeq. Give up after the linger if it does not.
@@ -248,8 +254,15 @@ func (t *Table) applySDP(c *Call, m *sip.Message, side Side, offer bool) {
 		}
 		t.addMedia(c, ep)
 	}
-	if offer && c.State == StateAnswered {
+	if offer && c.State == StateAnswered && c.Hold != hold {
 		c.Hold = hold
+		kind := event.CallUnhold
+		if hold {
+			kind = event.CallHold
+		}
+		if e := t.emit(kind, c, t.now); e != nil {
+			e.Direction = direction(side)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/rtp"
 	"github.com/voipsensor/voipsensor/internal/sip"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	// ExpireEvery is how often, in capture time, HandleDatagram runs the
 	// timeout scan by itself. Default 1 s.
 	ExpireEvery time.Duration
+	// Events, when set, receives call, DTMF, registration and RTCP events,
+	// published after the table lock is released.
+	Events *event.Bus
 }
 
 func (c *Config) setDefaults() {
@@ -121,6 +125,7 @@ type Table struct {
 	hdr     rtp.Header
 	outCall []*CallInfo         // ended calls collected under mu, handed out by unlock
 	outReg  []*RegistrationInfo // registration changes, likewise
+	outEv   []*event.Event      // events, likewise
 }
 
 // New returns an empty table that reports to sink (which may be nil).
@@ -197,13 +202,16 @@ func (t *Table) Now() time.Time {
 // lock, and only then hands it to the sink (LOCKS.md). The lock must be
 // held on entry and is released on return.
 func (t *Table) unlockAndDeliver() {
-	calls, regs := t.outCall, t.outReg
-	if len(calls) == 0 && len(regs) == 0 {
+	calls, regs, evs := t.outCall, t.outReg, t.outEv
+	if len(calls) == 0 && len(regs) == 0 && len(evs) == 0 {
 		t.mu.Unlock()
 		return
 	}
-	t.outCall, t.outReg = nil, nil
+	t.outCall, t.outReg, t.outEv = nil, nil, nil
 	t.mu.Unlock()
+	for _, e := range evs {
+		t.cfg.Events.Publish(e)
+	}
 	if t.sink == nil {
 		return
 	}
@@ -296,7 +304,11 @@ func (t *Table) finishLocked(c *Call) {
 		}
 	}
 	t.stats.CallsEnded++
-	t.outCall = append(t.outCall, c.info(t.now))
+	ci := c.info(t.now)
+	t.outCall = append(t.outCall, ci)
+	if t.cfg.Events != nil {
+		t.outEv = append(t.outEv, ci.Event(event.CallEnd, ci.EndTime))
+	}
 }
 
 // SIPPort reports whether port is configured as a SIP port.

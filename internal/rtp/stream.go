@@ -513,3 +513,6 @@ func MOSG711(lost, bursts, received int64) float64 {
 	m := 2.06405 + 0.031738*r - 0.000356641*r*r + 2.93143e-6*r*r*r
 	return min(max(m, 1), 4.5)
 }
+
+// ClockRate returns the stream's RTP clock in Hz, 0 when unknown.
+func (s *Stream) ClockRate() uint32 { return s.cfg.ClockRate }
