@@ -22,6 +22,7 @@ type subcommand struct {
 
 func subcommands() []subcommand {
 	return []subcommand{
+		{"run", "run [-c FILE] [-i IFACE | -r FILE [--realtime] [--speed F] [--loop]]  the sensor daemon", runRun},
 		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
 		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", version); return 0 }},

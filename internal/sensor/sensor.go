@@ -17,8 +17,10 @@ import (
 	"github.com/voipsensor/voipsensor/internal/capture"
 	"github.com/voipsensor/voipsensor/internal/cdr"
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
+	"github.com/voipsensor/voipsensor/internal/command"
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/event"
 )
 
 // Options choose the packet source and tune the daemon beyond the
@@ -41,6 +43,28 @@ type Options struct {
 	StatusEvery time.Duration
 	// Logger receives the daemon's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// ConfigPath is the file the configuration came from, re-read by the
+	// reload command; empty when the sensor runs on defaults and flags.
+	ConfigPath string
+	// Overrides are the command-line settings applied on top of the file,
+	// re-applied on reload.
+	Overrides map[string]string
+}
+
+// Endpoint is a listener the sensor bound, for people and tests.
+type Endpoint struct {
+	Name    string // manager, ami, mi-http, web, ...
+	Network string // tcp, unix, udp, unixgram, fifo
+	Addr    string
+}
+
+// service is one management transport the sensor runs beside capture.
+// run serves until ctx is done; abort releases what New bound when the
+// sensor is discarded without running.
+type service struct {
+	name  string
+	run   func(ctx context.Context) error
+	abort func()
 }
 
 // Sensor is the daemon: one packet source, the decoder, the call table and
@@ -58,10 +82,19 @@ type Sensor struct {
 	writer *cdr.Writer
 	live   bool // wall clock drives call timeouts when the capture is quiet
 
-	frames  atomic.Uint64
-	bytes   atomic.Uint64
-	mu      sync.Mutex
-	decStat decode.Stats // copied out of the packet goroutine now and then
+	bus      *event.Bus
+	reg      *command.Registry
+	services []service
+	addrs    []Endpoint
+	stop     context.CancelFunc // set by Run; Terminate calls it
+	stopMu   sync.Mutex
+
+	frames     atomic.Uint64
+	bytes      atomic.Uint64
+	captureTID atomic.Int64 // OS thread of the packet loop
+	cpu        cpuMeter
+	mu         sync.Mutex
+	decStat    decode.Stats // copied out of the packet goroutine now and then
 }
 
 // New builds a sensor from cfg: it opens the CDR store and the packet source
@@ -97,19 +130,87 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		QueueSize:     cfg.CDRQueueSize,
 		SpillDir:      cfg.SpoolDir,
 	})
+	s.bus = event.NewBus()
 	s.table = calltable.New(calltable.Config{
 		SIPPorts:        ports,
 		MaxCalls:        cfg.CallsLimit,
 		RTPTimeout:      cfg.RTPTimeout,
 		SetupTimeout:    cfg.SIPWithoutRTPTimeout,
 		AbsoluteTimeout: cfg.AbsoluteTimeout,
+		Events:          s.bus,
 	}, &cdrSink{w: s.writer, idSensor: cfg.IDSensor, registrations: cfg.SIPRegister})
 
+	// One registry serves every transport; each wiring step registers its
+	// command groups and binds its listeners, in this order.
+	s.reg = command.NewRegistry()
+	for _, wire := range []func() error{
+		s.wireManager,
+	} {
+		if err := wire(); err != nil {
+			s.abort()
+			return nil, err
+		}
+	}
 	if s.src, err = s.openSource(); err != nil {
-		st.Close()
+		s.abort()
 		return nil, err
 	}
 	return s, nil
+}
+
+// abort releases what New acquired when New fails.
+func (s *Sensor) abort() {
+	for _, sv := range s.services {
+		if sv.abort != nil {
+			sv.abort()
+		}
+	}
+	s.store.Close()
+}
+
+// Endpoints lists the listeners the sensor bound.
+func (s *Sensor) Endpoints() []Endpoint { return s.addrs }
+
+// Registry returns the command registry every transport serves.
+func (s *Sensor) Registry() *command.Registry { return s.reg }
+
+// Events returns the event bus the call table publishes on.
+func (s *Sensor) Events() *event.Bus { return s.bus }
+
+// Terminate starts a graceful stop, as SIGTERM does: Run closes the calls
+// still open, flushes their CDRs and returns.
+func (s *Sensor) Terminate() {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+// Reload re-reads the configuration file and applies what can change
+// while running; it reports the keys that need a restart.
+func (s *Sensor) Reload() error {
+	if s.opts.ConfigPath == "" {
+		return errNoConfigFile
+	}
+	nc, _, err := config.Load(s.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	for k, v := range s.opts.Overrides {
+		if err := nc.Set(k, v); err != nil {
+			return err
+		}
+	}
+	if err := nc.Validate(); err != nil {
+		return err
+	}
+	applied, restart := config.Reloadable(s.cfg, nc)
+	s.log.Info("configuration reloaded", "applied", applied, "need_restart", restart)
+	if len(restart) > 0 {
+		return fmt.Errorf("sensor: reloaded; these keys need a restart: %v", restart)
+	}
+	return nil
 }
 
 func (s *Sensor) openSource() (capture.Source, error) {
@@ -153,6 +254,25 @@ func (s *Sensor) Table() *calltable.Table { return s.table }
 func (s *Sensor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.stopMu.Lock()
+	s.stop = cancel
+	s.stopMu.Unlock()
+
+	svcCtx, svcCancel := context.WithCancel(context.WithoutCancel(ctx))
+	var svcWG sync.WaitGroup
+	for _, sv := range s.services {
+		svcWG.Add(1)
+		go func() {
+			defer svcWG.Done()
+			if err := sv.run(svcCtx); err != nil {
+				s.log.Error("transport stopped", "transport", sv.name, "err", err)
+			}
+		}()
+	}
+	defer func() {
+		svcCancel()
+		svcWG.Wait()
+	}()
 
 	writerDone := make(chan struct{})
 	go func() {
@@ -221,6 +341,7 @@ func (s *Sensor) shutdown(runErr error, writerDone <-chan struct{}) error {
 // the only goroutine that touches the decoder.
 func (s *Sensor) packetLoop() error {
 	runtime.LockOSThread() // one thread for capture, so sniffer_threads can show its CPU
+	s.captureTID.Store(gettid())
 	var fr capture.Frame
 	h := tableHandler{s.table}
 	var lastExpire time.Time

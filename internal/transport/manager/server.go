@@ -166,14 +166,15 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 // rejected because MaxConns was reached.
 func (s *Server) Stats() (served, rejected uint64) { return s.served.Load(), s.rejected.Load() }
 
-// Run listens on cfg.Addr and cfg.Socket, serves until ctx is done, then
-// shuts down, giving running commands 5 s to finish.
-func (s *Server) Run(ctx context.Context) error {
+// Listen binds cfg.Addr (TCP) and cfg.Socket (unix, mode 0600), so that
+// bind errors surface at start and the bound addresses are known; pass the
+// result to [Server.RunListeners].
+func (s *Server) Listen() ([]net.Listener, error) {
 	var ls []net.Listener
 	if s.cfg.Addr != "" {
 		l, err := net.Listen("tcp", s.cfg.Addr)
 		if err != nil {
-			return fmt.Errorf("manager: %w", err)
+			return nil, fmt.Errorf("manager: %w", err)
 		}
 		ls = append(ls, l)
 	}
@@ -183,10 +184,26 @@ func (s *Server) Run(ctx context.Context) error {
 			for _, l := range ls {
 				l.Close()
 			}
-			return err
+			return nil, err
 		}
 		ls = append(ls, l)
 	}
+	return ls, nil
+}
+
+// Run listens on cfg.Addr and cfg.Socket, serves until ctx is done, then
+// shuts down, giving running commands 5 s to finish.
+func (s *Server) Run(ctx context.Context) error {
+	ls, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.RunListeners(ctx, ls)
+}
+
+// RunListeners serves ls until ctx is done, then shuts down, giving
+// running commands 5 s to finish.
+func (s *Server) RunListeners(ctx context.Context, ls []net.Listener) error {
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
 		go func() { errc <- s.Serve(l) }()

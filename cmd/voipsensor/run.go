@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/voipsensor/voipsensor/internal/config"
+	"github.com/voipsensor/voipsensor/internal/sensor"
+)
+
+// runFlags are the daemon's command-line flags; they override the file.
+type runFlags struct {
+	conf     string
+	iface    string
+	read     string
+	realtime bool
+	speed    float64
+	loop     bool
+	set      setFlags
+	jsonLogs bool
+}
+
+// setFlags collects repeated -set key=value overrides.
+type setFlags []string
+
+func (s *setFlags) String() string     { return fmt.Sprint(*s) }
+func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+func runRun(args []string) int {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.StringVar(&f.conf, "c", "", "configuration file (voipmonitor.conf style); defaults work without one")
+	fs.StringVar(&f.iface, "i", "", "capture interface (overrides 'interface'; lo and any work)")
+	fs.StringVar(&f.read, "r", "", "read a pcap/pcapng file instead of an interface")
+	fs.BoolVar(&f.realtime, "realtime", false, "with -r: play the file at its own timing")
+	fs.Float64Var(&f.speed, "speed", 0, "with -r: play F times faster than recorded (implies --realtime)")
+	fs.BoolVar(&f.loop, "loop", false, "with -r: start over at the end, shifting timestamps forward")
+	fs.Var(&f.set, "set", "override one option: -set key=value (repeatable)")
+	fs.BoolVar(&f.jsonLogs, "json-logs", false, "log as JSON instead of text")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: voipsensor run [-c FILE] [-i IFACE | -r FILE [--realtime] [--speed F] [--loop]] [-set key=value]...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, overrides, err := loadConfig(f.conf, f.set, map[string]string{"interface": f.iface})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "voipsensor run:", err)
+		return 2
+	}
+	log := newLogger(cfg, f.jsonLogs)
+	opts := sensor.Options{
+		ReadFile: f.read, Realtime: f.realtime, Speed: f.speed, Loop: f.loop,
+		Logger: log, ConfigPath: f.conf, Overrides: overrides,
+	}
+	if (f.realtime || f.speed != 0 || f.loop) && f.read == "" {
+		fmt.Fprintln(os.Stderr, "voipsensor run: --realtime, --speed and --loop need -r FILE")
+		return 2
+	}
+	return runSensor(cfg, opts)
+}
+
+// loadConfig reads the file (if any), applies -set overrides and the
+// dedicated flags, and validates.
+func loadConfig(path string, sets []string, flags map[string]string) (*config.Config, map[string]string, error) {
+	cfg, warnings, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range warnings {
+		slog.Warn("configuration", "warning", w.String())
+	}
+	overrides := map[string]string{}
+	for _, kv := range sets {
+		k, v, ok := cutEq(kv)
+		if !ok {
+			return nil, nil, fmt.Errorf("-set %q: want key=value", kv)
+		}
+		overrides[k] = v
+	}
+	for k, v := range flags {
+		if v != "" {
+			overrides[k] = v
+		}
+	}
+	for k, v := range overrides {
+		if err := cfg.Set(k, v); err != nil {
+			return nil, nil, fmt.Errorf("command line: %w", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, overrides, nil
+}
+
+func cutEq(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func newLogger(cfg *config.Config, asJSON bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if asJSON {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	l := slog.New(h)
+	slog.SetDefault(l)
+	return l
+}
+
+// runSensor builds and runs the daemon until SIGINT/SIGTERM or the end of
+// a non-looping file.
+func runSensor(cfg *config.Config, opts sensor.Options) int {
+	s, err := sensor.New(cfg, opts)
+	if err != nil {
+		opts.Logger.Error("start failed", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Run(ctx); err != nil {
+		opts.Logger.Error("stopped with error", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,94 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
+	"github.com/voipsensor/voipsensor/internal/command/calls"
+	"github.com/voipsensor/voipsensor/internal/command/registers"
+	"github.com/voipsensor/voipsensor/internal/command/system"
+	"github.com/voipsensor/voipsensor/internal/transport/manager"
+)
+
+// Version is the sensor's version string, shown by getversion and friends.
+var Version = "0.1.0"
+
+// wireManager registers the manager-API command groups and binds the
+// VoIPmonitor manager listeners (TCP managerip:managerport, the
+// managersocket unix socket).
+func (s *Sensor) wireManager() error {
+	cfg := s.cfg
+	src := tableSource{t: s.table, idSensor: cfg.IDSensor}
+	calls.Register(s.reg, calls.Deps{Source: src, SensorID: cfg.IDSensor})
+	registers.Register(s.reg, registers.Deps{Source: src})
+
+	mcfg := manager.Config{
+		Addr:              manager.ListenAddr(cfg.ManagerIP, cfg.ManagerPort),
+		Socket:            cfg.ManagerSocket,
+		EnableUnencrypted: cfg.ManagerEnableUnencrypted,
+		Logger:            s.log.With("transport", "manager"),
+	}
+	if cfg.ManagerAESKey.IsSet() {
+		k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
+		if err != nil {
+			return fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
+		}
+		mcfg.Key = k
+	}
+	if st, ok := s.store.(*sqlstore.Store); ok {
+		mcfg.KeyStore = keyStore{st}
+	}
+	srv, err := manager.New(s.reg, mcfg)
+	if err != nil {
+		return err
+	}
+	system.Register(s.reg, system.Deps{
+		Version: Version, Build: "voipsensor",
+		Stats: &statsSource{s: s}, Threads: threadList{&s.captureTID},
+		Lifecycle: lifecycle{s}, AES: srv, Sockets: srv,
+	})
+	ls, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		s.log.Info("manager API listening", "addr", l.Addr().String())
+		s.addrs = append(s.addrs, Endpoint{Name: "manager", Network: l.Addr().Network(), Addr: l.Addr().String()})
+	}
+	s.services = append(s.services, service{"manager", func(ctx context.Context) error {
+		return srv.RunListeners(ctx, ls)
+	}, func() { closeAll(ls) }})
+	return nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// keyStore adapts the SQL store's system table to manager.KeyStore.
+type keyStore struct{ st *sqlstore.Store }
+
+func (k keyStore) GetSystem(ctx context.Context, typ string) (string, error) {
+	v, ok, err := k.st.GetSystem(ctx, typ)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", nil
+	}
+	return v, nil
+}
+
+// lifecycle implements system.Lifecycle.
+type lifecycle struct{ s *Sensor }
+
+func (l lifecycle) Reload(ctx context.Context) error { return l.s.Reload() }
+func (l lifecycle) Terminate()                       { l.s.Terminate() }
+
+// errNoConfigFile is returned by Reload when the sensor runs without -c.
+var errNoConfigFile = errors.New("sensor: no configuration file to reload (started without -c)")
