@@ -95,7 +95,8 @@ type Stream struct {
 	Side Side // the side that sent it
 	RTP  rtp.Stream
 
-	eventPT   uint8 // telephone-event payload type, when the SDP declared one
+	codec     string // voice codec name from the SDP or the static table
+	eventPT   uint8  // telephone-event payload type, when the SDP declared one
 	hasEvent  bool
 	dtmfTS    uint32 // RTP timestamp of the current DTMF event
 	dtmfSeen  bool
@@ -132,6 +133,7 @@ type Call struct {
 	Hold      bool   // a re-INVITE put media on hold and it was not resumed
 	Reinvites uint16
 
+	tap         AudioTap // set while somebody listens
 	callerTag   string
 	inviteCSeq  uint32
 	cancelSeen  bool

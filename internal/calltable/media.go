@@ -23,6 +23,9 @@ func (t *Table) handleRTP(c *Call, dg *decode.Datagram) {
 		s = c.newStream(dg.Flow, h)
 	}
 	s.RTP.Add(h, dg.Time)
+	if c.tap != nil {
+		c.tap.RTP(s.Side, h.PayloadType, s.codec, h.Seq, h.Timestamp, h.Payload, dg.Time)
+	}
 	if s.hasEvent && h.PayloadType == s.eventPT {
 		t.handleEvent(c, s, dg, h.Timestamp, h.Payload)
 	}
@@ -60,6 +63,7 @@ func (c *Call) newStream(f decode.Flow, h *rtp.Header) *Stream {
 	} else if name, rate, ok := rtp.ClockRate(pt); ok {
 		cfg.Codec, cfg.ClockRate = name, rate
 	}
+	s.codec = cfg.Codec
 	s.RTP.Init(cfg)
 	c.Streams = append(c.Streams, s)
 	return s

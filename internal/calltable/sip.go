@@ -107,6 +107,7 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 		c.Called = string(userOfURI(m.RequestURI))
 	}
 	t.calls[c.CallID] = c
+	t.byRef[c.Ref] = c
 	t.stats.CallsStarted++
 	t.emit(event.CallNew, c, dg.Time)
 	return c

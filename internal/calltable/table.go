@@ -111,6 +111,7 @@ type Table struct {
 
 	mu      sync.Mutex
 	calls   map[string]*Call
+	byRef   map[uint64]*Call
 	media   map[netip.AddrPort]*Call
 	regs    map[regKey]*Registration
 	regTxn  map[string]*Registration // REGISTER Call-ID → binding with a pending transaction
@@ -135,6 +136,7 @@ func New(cfg Config, sink Sink) *Table {
 		cfg:    cfg,
 		sink:   sink,
 		calls:  make(map[string]*Call),
+		byRef:  make(map[uint64]*Call),
 		media:  make(map[netip.AddrPort]*Call),
 		regs:   make(map[regKey]*Registration),
 		regTxn: make(map[string]*Registration),
@@ -294,6 +296,11 @@ func (t *Table) finishLocked(c *Call) {
 		s.RTP.Finish()
 	}
 	delete(t.calls, c.CallID)
+	delete(t.byRef, c.Ref)
+	if c.tap != nil {
+		c.tap.Ended()
+		c.tap = nil
+	}
 	for i := range c.Media {
 		m := &c.Media[i]
 		if t.media[m.Addr] == c {
