@@ -54,6 +54,7 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	}
 	c.Messages++
 	c.LastSIP, c.LastPacket = dg.Time, dg.Time
+	t.addLadder(c.Ref, dg)
 
 	// Which side sent this message: a request from the dialog initiator
 	// carries the caller's From tag; a response to it comes from the callee.

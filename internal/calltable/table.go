@@ -41,6 +41,11 @@ type Config struct {
 	// Events, when set, receives call, DTMF, registration and RTCP events,
 	// published after the table lock is released.
 	Events *event.Bus
+	// LadderBytes bounds the table-wide log of SIP message summaries behind
+	// [Table.Ladder]: 0 means DefaultLadderBytes, negative disables it.
+	// LadderRawBytes keeps up to that much of each raw message (at most
+	// MaxLadderRaw; 0 keeps only start lines).
+	LadderBytes, LadderRawBytes int
 }
 
 func (c *Config) setDefaults() {
@@ -127,6 +132,7 @@ type Table struct {
 	outCall []*CallInfo         // ended calls collected under mu, handed out by unlock
 	outReg  []*RegistrationInfo // registration changes, likewise
 	outEv   []*event.Event      // events, likewise
+	ladder  ladderLog           // SIP summaries for Ladder (ladder.go)
 }
 
 // New returns an empty table that reports to sink (which may be nil).
