@@ -84,7 +84,7 @@ func newCall(g *generator, i int, t int64) *call {
 	c.name = displayNames[rng.IntN(len(displayNames))]
 	c.disp = quoteDisplayName(c.name)
 	c.ua = userAgents[rng.IntN(len(userAgents))]
-	h := i % 65000
+	h := (i + g.cfg.AddrOffset) % 65000
 	c.callerEP = endpoint{ip: [4]byte{10, 1, byte((h + 1) >> 8), byte(h + 1)}, port: sipPort}
 	c.calleeEP = endpoint{ip: [4]byte{10, 2, byte((h + 1) >> 8), byte(h + 1)}, port: sipPort}
 	c.callerRTP = uint16(10000 + 2*(i%15000))
@@ -154,6 +154,12 @@ func newCall(g *generator, i int, t int64) *call {
 		callerMedia := endpoint{c.callerEP.ip, c.callerRTP}
 		calleeMedia := endpoint{c.calleeEP.ip, c.calleeRTP}
 		starts := [2]int64{ack + 1000, t + 2000} // caller after its ACK, callee right after its 200
+		conv := 0
+		if g.aligned {
+			// A source of its own, so the draws above and below stay as
+			// they are without Audio.
+			conv = rand.New(rand.NewPCG(uint64(g.cfg.Seed), uint64(i)<<8|0xa0)).IntN(len(g.clips[0]))
+		}
 		for dir := range 2 {
 			s := &stream{
 				dir: dir, pt: pt, count: count, ptime: ptime,
@@ -176,6 +182,11 @@ func newCall(g *generator, i int, t int64) *call {
 			}
 			s.ts0 = rng.Uint32()
 			s.off = rng.IntN(len(s.clip))
+			if g.aligned {
+				// Conversation time: the same clip position at the same
+				// moment in both directions, counted from the 200 OK.
+				s.off = (conv + int((s.start-c.answer)/int64(time.Second/sampleRate))) % len(s.clip)
+			}
 			s.rtcpNext = math.MaxInt64
 			if g.cfg.RTCP {
 				s.rtcpNext = s.start + rtcpInterval

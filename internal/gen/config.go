@@ -22,6 +22,19 @@ type Config struct {
 	Ptime       time.Duration // packetisation time, whole ms in [1 ms, 120 ms] (20 ms default)
 	Payload     string        // "tone" or "speech"
 
+	// Audio[d], when non-empty, replaces the Payload signal of direction d
+	// (0 caller → callee, 1 callee → caller) with this 8 kHz mono linear
+	// PCM, played as a loop (see [LoadAudio]). When both directions are
+	// set, the shorter is padded with silence to the longer's length and
+	// both directions of a call read their loop at the same position at the
+	// same moment, so a recorded two-sided conversation keeps its
+	// turn-taking; each call starts at its own random position.
+	Audio [2][]int16
+	// AddrOffset is added to the call and registration index when deriving
+	// their 10.x.y.z addresses, so that captures generated separately (with
+	// different Seeds) can be merged without two calls sharing a flow.
+	AddrOffset int
+
 	Loss       float64       // per RTP packet probability of not being captured
 	Duplicates float64       // per RTP packet probability of being captured twice
 	Reorder    float64       // per RTP packet probability of being captured after its successor
@@ -88,6 +101,8 @@ func (c *Config) Validate() error {
 		return bad("Payload = %q, want tone or speech", c.Payload)
 	case c.Jitter < 0:
 		return bad("Jitter = %v, want >= 0", c.Jitter)
+	case c.AddrOffset < 0:
+		return bad("AddrOffset = %d, want >= 0", c.AddrOffset)
 	}
 	for _, p := range []struct {
 		name string

@@ -21,6 +21,16 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Codec, "codec", c.Codec, "PCMU or PCMA")
 	fs.DurationVar(&c.Ptime, "ptime", c.Ptime, "RTP packetisation time")
 	fs.StringVar(&c.Payload, "payload", c.Payload, "tone or speech")
+	for d, name := range [2]string{"audio-caller", "audio-callee"} {
+		fs.Func(name, "8 kHz mono 16-bit PCM (WAV or raw little-endian) for the "+name[6:]+"'s direction, replacing -payload", func(path string) error {
+			pcm, err := LoadAudio(path)
+			if err != nil {
+				return err
+			}
+			c.Audio[d] = pcm
+			return nil
+		})
+	}
 	fs.Float64Var(&c.Loss, "loss", c.Loss, "per-packet RTP loss probability")
 	fs.Float64Var(&c.Duplicates, "dup", c.Duplicates, "per-packet RTP duplication probability")
 	fs.Float64Var(&c.Reorder, "reorder", c.Reorder, "per-packet RTP reordering probability")
@@ -33,6 +43,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Proxy, "proxy", c.Proxy, "route SIP through a proxy (two hops per message)")
 	fs.BoolVar(&c.LargeInvite, "large-invite", c.LargeInvite, "pad INVITEs past the MTU (IPv4 fragments)")
 	fs.BoolVar(&c.Nanosecond, "ns", c.Nanosecond, "nanosecond pcap timestamps")
+	fs.IntVar(&c.AddrOffset, "addr-offset", c.AddrOffset, "added to call and registration indexes in 10.x.y.z addresses (for merging captures)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed")
 	fs.Func("start", "time of the first call, RFC 3339 (default "+c.startOrDefault().Format(time.RFC3339)+")", func(s string) error {
 		t, err := time.Parse(time.RFC3339Nano, s)

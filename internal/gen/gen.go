@@ -45,6 +45,9 @@ type generator struct {
 	start time.Time
 	pt    byte
 	clips [2]clip
+	// aligned: both clips are Audio of equal length, read at the same
+	// conversation time in both directions.
+	aligned bool
 
 	w    *bufio.Writer
 	hdr  [16]byte
@@ -91,6 +94,7 @@ func Generate(cfg Config, pcapOut io.Writer, truthOut io.Writer) (Summary, error
 		g.pt = 8
 	}
 	g.clips = clips(&cfg)
+	g.aligned = len(cfg.Audio[0]) > 0 && len(cfg.Audio[1]) > 0
 	g.ents.less = func(a, b *entry) bool { return a.t < b.t || a.t == b.t && a.id < b.id }
 	g.pend.less = func(a, b *pkt) bool { return a.t < b.t || a.t == b.t && a.seq < b.seq }
 	g.w = bufio.NewWriterSize(pcapOut, 256<<10)

@@ -37,7 +37,7 @@ type registration struct {
 func newRegistration(g *generator, i int, t int64) *registration {
 	rng := rand.New(rand.NewPCG(uint64(g.cfg.Seed), uint64(i)<<8|0x7e))
 	hex := func() string { return strconv.FormatUint(rng.Uint64()>>16, 16) }
-	h := i % 65000
+	h := (i + g.cfg.AddrOffset) % 65000
 	r := &registration{
 		user:    strconv.Itoa(100000 + i),
 		uaEP:    endpoint{ip: [4]byte{10, 3, byte((h + 1) >> 8), byte(h + 1)}, port: sipPort},

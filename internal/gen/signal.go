@@ -133,6 +133,9 @@ func speechClip(seconds int, f0 float64, seed uint64) []int16 {
 
 // clips returns the caller's and the callee's payload loops for cfg.
 func clips(cfg *Config) [2]clip {
+	if len(cfg.Audio[0]) > 0 || len(cfg.Audio[1]) > 0 {
+		return audioClips(cfg)
+	}
 	if cfg.Payload == "speech" {
 		// Eight seconds each: a lower (caller) and a higher (callee) voice.
 		return [2]clip{
