@@ -2,6 +2,7 @@ package calltable
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
@@ -204,7 +205,7 @@ func (c *Call) format(pt uint8) (Format, bool) {
 func (c *Call) eventPT() int {
 	for i := range c.Media {
 		for _, f := range c.Media[i].Formats {
-			if equalFold(f.Name, "telephone-event") {
+			if strings.EqualFold(f.Name, "telephone-event") {
 				return int(f.PT)
 			}
 		}
@@ -216,29 +217,10 @@ func (c *Call) eventPT() int {
 func (c *Call) cnPT() int {
 	for i := range c.Media {
 		for _, f := range c.Media[i].Formats {
-			if equalFold(f.Name, "CN") {
+			if strings.EqualFold(f.Name, "CN") {
 				return int(f.PT)
 			}
 		}
 	}
 	return 13
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -4,38 +4,25 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/voipsensor/voipsensor/internal/cdr"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/sip"
 )
 
-// RegState is a registration binding's state. The numbers are VoIPmonitor's
-// register_state codes.
-type RegState uint8
+// RegState is a registration binding's state: the CDR's type, numbered as
+// VoIPmonitor's register_state codes.
+type RegState = cdr.RegState
 
-// Registration states.
+// Registration states; RegNone (0) is a binding whose first REGISTER has no
+// final response yet.
 const (
-	RegNone       RegState = 0 // first REGISTER seen, no final response yet
-	RegOK         RegState = 1
-	RegFailed     RegState = 2
-	RegExpired    RegState = 5
-	RegUnregister RegState = 6
+	RegNone       RegState = 0
+	RegOK                  = cdr.RegOK
+	RegFailed              = cdr.RegFailed
+	RegExpired             = cdr.RegExpired
+	RegUnregister          = cdr.RegUnregister
 )
-
-// String returns the state's name as VoIPmonitor spells it.
-func (s RegState) String() string {
-	switch s {
-	case RegOK:
-		return "OK"
-	case RegFailed:
-		return "Failed"
-	case RegExpired:
-		return "Expired"
-	case RegUnregister:
-		return "Unregister"
-	}
-	return "Pending"
-}
 
 type regKey struct {
 	aor     string // user@domain of the To header

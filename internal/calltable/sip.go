@@ -2,6 +2,7 @@ package calltable
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
@@ -301,7 +302,7 @@ func isSDP(ct []byte) bool {
 	if len(ct) < len(want) {
 		return false
 	}
-	return equalFold(string(ct[:len(want)]), want)
+	return strings.EqualFold(string(ct[:len(want)]), want)
 }
 
 // userOfURI returns the user part of a SIP URI, or nil.

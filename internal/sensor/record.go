@@ -128,7 +128,7 @@ func newRegistration(r *calltable.RegistrationInfo, idSensor int) cdr.Registrati
 	return cdr.Registration{
 		IDSensor: idSensor, Time: r.StateTime,
 		User: r.User, Domain: r.Domain, Contact: r.Contact,
-		State:   cdr.RegState(r.State),
+		State:   r.State,
 		Expires: r.Expires, Attempts: r.Attempts, UserAgent: r.UA,
 		Src: r.Src, Dst: r.Dst, RRD: r.RRD,
 	}
