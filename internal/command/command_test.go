@@ -162,11 +162,21 @@ func TestTable(t *testing.T) {
 	names := []string{"x", "y"}
 	tb := &Table{
 		Columns: []Column{
-			{Name: "name", Cell: func(i int) Cell { return Str(names[i]) }},
+			{Name: "name"},
 			{Name: "n", Cell: func(i int) Cell { return Int(int64(i)) }},
 		},
 		Len:   2,
 		Order: []int{1, 0},
+		Row: func(i int, dst []Cell) {
+			dst[0], dst[1] = Str(names[i]), Int(int64(i))
+		},
+	}
+	// Cell uses the column accessor when there is one, the row otherwise.
+	if got := tb.Cell(0, 0); got != Str("y") {
+		t.Errorf("Cell(0, 0) = %+v, want y", got)
+	}
+	if got := tb.Cell(1, 1); got != Int(0) {
+		t.Errorf("Cell(1, 1) = %+v, want 0", got)
 	}
 	want := [][]any{{"y", int64(1)}, {"x", int64(0)}}
 	if diff := cmp.Diff(want, tb.Rows()); diff != "" {

@@ -122,29 +122,48 @@ func (c Cell) Any() any {
 	return nil
 }
 
-// Column is one table column: its name and an accessor for row i.
+// Column is one table column. Cell, when non-nil, returns the column's
+// cell of source row i alone; it serves sort keys and single lookups, and
+// [Table.Cell] falls back to [Table.Row] without it.
 type Column struct {
 	Name string
 	Cell func(row int) Cell
 }
 
-// Table is a column-oriented result: Len rows, each cell computed by the
-// column accessor. Totals, when non-nil, is a JSON-marshalable summary
-// (listcalls totals). Sort orders rows through Order: when Order is
-// non-nil, row i of the table is accessor row Order[i].
+// Table is a row-oriented result: Len rows, each filled at once by Row.
+// Row fills dst[:len(Columns)] with the cells of source row i; dst is
+// owned by the caller and reused between rows, so rendering a table
+// allocates nothing per cell. Order, when non-nil, maps displayed row i to
+// source row Order[i] (sorting). Totals, when non-nil, is a
+// JSON-marshalable summary (listcalls totals).
 type Table struct {
 	Columns []Column
 	Len     int
 	Order   []int
+	Row     func(i int, dst []Cell)
 	Totals  any
 }
 
-// Cell returns the cell of displayed row i in column c.
+// Fill fills dst[:len(t.Columns)] with displayed row i.
+func (t *Table) Fill(i int, dst []Cell) {
+	if t.Order != nil {
+		i = t.Order[i]
+	}
+	t.Row(i, dst[:len(t.Columns)])
+}
+
+// Cell returns the cell of displayed row i in column c. It is meant for
+// occasional lookups: without a column accessor it fills the whole row.
 func (t *Table) Cell(c, i int) Cell {
 	if t.Order != nil {
 		i = t.Order[i]
 	}
-	return t.Columns[c].Cell(i)
+	if get := t.Columns[c].Cell; get != nil {
+		return get(i)
+	}
+	row := make([]Cell, len(t.Columns))
+	t.Row(i, row)
+	return row[c]
 }
 
 // Names returns the column names.
@@ -160,10 +179,12 @@ func (t *Table) Names() []string {
 // allocates per cell; transports with a hot path read cells directly.
 func (t *Table) Rows() [][]any {
 	rows := make([][]any, t.Len)
+	cells := make([]Cell, len(t.Columns))
 	for i := range rows {
-		r := make([]any, len(t.Columns))
-		for c := range t.Columns {
-			r[c] = t.Cell(c, i).Any()
+		t.Fill(i, cells)
+		r := make([]any, len(cells))
+		for c := range cells {
+			r[c] = cells[c].Any()
 		}
 		rows[i] = r
 	}

@@ -234,9 +234,11 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 			continue
 		}
 		t := newTable(all[i:i+1], g.d.Now())
+		row := make([]command.Cell, len(t.Columns))
+		t.Fill(0, row)
 		obj := make(map[string]any, len(t.Columns))
 		for c, col := range t.Columns {
-			obj[col.Name] = t.Cell(c, 0).Any()
+			obj[col.Name] = row[c].Any()
 		}
 		st := all[i].Streams
 		if st == nil {

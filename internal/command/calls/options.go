@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -462,24 +462,63 @@ func sortTable(t *command.Table, field string, desc bool) error {
 	if col < 0 {
 		return command.BadParam("sort_field", fmt.Errorf("unknown column %q", field))
 	}
-	keys := make([]command.Cell, t.Len)
-	keys2 := make([]int64, t.Len)
 	t.Order = make([]int, t.Len)
-	for i := range keys {
-		keys[i] = t.Columns[col].Cell(i)
-		keys2[i] = t.Columns[sec].Cell(i).Int
+	for i := range t.Order {
 		t.Order[i] = i
 	}
-	sort.SliceStable(t.Order, func(a, b int) bool {
-		i, j := t.Order[a], t.Order[b]
-		c := compareCells(&keys[i], &keys[j])
-		if c == 0 {
-			c = cmpInt(keys2[i], keys2[j])
+	sign := 1
+	if desc {
+		sign = -1
+	}
+	// Secondary keys are integers (calldate_num). Ties of both keys keep
+	// source order (the result equals a stable sort), so an unstable sort
+	// with the index as last key is enough, and it is linear on the already
+	// ordered (or reversed) input a snapshot gives.
+	keys2 := make([]int64, t.Len)
+	get2 := t.Columns[sec].Cell
+	for i := range keys2 {
+		keys2[i] = get2(i).Int
+	}
+	get := t.Columns[col].Cell
+	if col == sec || t.Len > 0 && get(0).Kind == command.KindInt {
+		// Integer columns (the default sort) sort on int64 keys.
+		keys := keys2
+		if col != sec {
+			keys = make([]int64, t.Len)
+			for i := range keys {
+				c := get(i)
+				if c.Kind != command.KindInt {
+					keys = nil
+					break
+				}
+				keys[i] = c.Int
+			}
 		}
-		if desc {
-			return c > 0
+		if keys != nil {
+			slices.SortFunc(t.Order, func(i, j int) int {
+				if c := cmpInt(keys[i], keys[j]); c != 0 {
+					return sign * c
+				}
+				if c := cmpInt(keys2[i], keys2[j]); c != 0 {
+					return sign * c
+				}
+				return i - j
+			})
+			return nil
 		}
-		return c < 0
+	}
+	keys := make([]command.Cell, t.Len)
+	for i := range keys {
+		keys[i] = get(i)
+	}
+	slices.SortFunc(t.Order, func(i, j int) int {
+		if c := compareCells(&keys[i], &keys[j]); c != 0 {
+			return sign * c
+		}
+		if c := cmpInt(keys2[i], keys2[j]); c != 0 {
+			return sign * c
+		}
+		return i - j
 	})
 	return nil
 }

@@ -115,19 +115,7 @@ var columns = func() []colDef {
 		{"calledip_encaps", null},
 		{"callerip_encaps_prot", null},
 		{"calledip_encaps_prot", null},
-		{"sipproxies", func(c *Call, _ time.Time) command.Cell {
-			if len(c.SIPProxies) == 0 {
-				return command.Str("")
-			}
-			var b strings.Builder
-			for i, a := range c.SIPProxies {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(a.String())
-			}
-			return command.Str(b.String())
-		}},
+		{"sipproxies", func(c *Call, _ time.Time) command.Cell { return proxiesCell(c.SIPProxies) }},
 		{"lastSIPresponseNum", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.LastSIPCode)) }},
 		{"rtp_src", addr(func(c *Call) netip.Addr { return c.RTPSrc })},
 		{"rtp_dst", addr(func(c *Call) netip.Addr { return c.RTPDst })},
@@ -169,9 +157,109 @@ var columns = func() []colDef {
 	return cs
 }()
 
-// newTable builds the listcalls table over calls (not copied).
+// nQuality is the number of per-direction quality metrics; the columns
+// interleave them as src_x, dst_x.
+const nQuality = 16
+
+// qualityCells fills the cells of one direction's quality metrics, in
+// column order (the same values as the qualityCols accessors): metric k
+// goes to d[2k], so the caller interleaves src_ and dst_ by slicing.
+func qualityCells(q *Quality, d []command.Cell) {
+	_ = d[2*(nQuality-1)]
+	if !q.Present {
+		mos := command.Float(4.5)
+		d[0], d[2], d[4] = mos, mos, mos
+		for k := 3; k < nQuality; k++ {
+			d[2*k] = command.Cell{}
+		}
+		return
+	}
+	d[0], d[2], d[4] = command.Float(q.MOSF1), command.Float(q.MOSF2), command.Float(q.MOSAD)
+	d[6], d[8], d[10] = command.Float(q.MOSF1Avg), command.Float(q.MOSF2Avg), command.Float(q.MOSADAvg)
+	d[12], d[14], d[16] = command.Float(q.MOSF1Min), command.Float(q.MOSF2Min), command.Float(q.MOSADMin)
+	d[18], d[20], d[22] = command.Float(q.Jitter), command.Float(q.JitterAvg), command.Float(q.JitterMax)
+	d[24], d[26] = command.Int(int64(q.Received)), command.Int(int64(q.Lost))
+	d[28], d[30] = command.Float(q.LossPct), command.Float(q.LossLast10Sec)
+}
+
+// fillRow writes every column of c into d (len(columns) cells) in one
+// pass: the hot path of listcalls rendering. It must agree with the
+// per-column accessors in columns; TestFillRowMatchesColumns checks that.
+func fillRow(c *Call, now time.Time, d []command.Cell) {
+	_ = d[len(columns)-1]
+	ref := c.CallRef
+	if !strings.HasPrefix(ref, "0x") {
+		ref = "0x" + ref
+	}
+	d[0] = command.Str(ref)
+	d[1] = command.Str(c.CallID)
+	d[2] = command.Time(c.Start)
+	start := c.Start.Unix()
+	d[3] = command.Int(start)
+	if c.LastPacket.IsZero() {
+		d[4] = command.Int(start)
+	} else {
+		d[4] = command.Int(c.LastPacket.Unix())
+	}
+	d[5] = command.Int(secs(now.Sub(c.Start)))
+	if c.Answer.IsZero() {
+		d[6] = command.Int(0)
+	} else {
+		d[6] = command.Int(secs(now.Sub(c.Answer)))
+	}
+	d[7], d[8] = command.Str(c.Caller), command.Str(c.Called)
+	d[9], d[10] = command.Cell{}, command.Cell{}
+	d[11] = command.Bool(strings.HasPrefix(c.Caller, "+"))
+	d[12] = command.Bool(strings.HasPrefix(c.Called, "+"))
+	d[13], d[14], d[15] = command.Str(c.CallerName), command.Str(c.CallerDomain), command.Str(c.CalledDomain)
+	d[16], d[17] = command.Str(c.CallerAgent), command.Str(c.CalledAgent)
+	d[18], d[19] = command.Addr(c.SIPCallerIP), command.Addr(c.SIPCalledIP)
+	for i := 20; i < 26; i++ {
+		d[i] = command.Cell{}
+	}
+	d[26] = proxiesCell(c.SIPProxies)
+	d[27] = command.Int(int64(c.LastSIPCode))
+	d[28], d[29] = command.Addr(c.RTPSrc), command.Addr(c.RTPDst)
+	d[30], d[31] = command.Cell{}, command.Cell{}
+	d[32], d[33] = command.Int(int64(c.CallerCodec)), command.Int(int64(c.CalledCodec))
+	qualityCells(&c.A, d[34:])
+	qualityCells(&c.B, d[35:])
+	i := 34 + 2*nQuality
+	if c.SensorID <= 0 {
+		d[i] = command.Int(-1)
+	} else {
+		d[i] = command.Int(int64(c.SensorID))
+	}
+	if c.VLAN < 0 {
+		d[i+1] = command.Cell{}
+	} else {
+		d[i+1] = command.Int(int64(c.VLAN))
+	}
+}
+
+// proxiesCell is the sipproxies cell: the proxy addresses, comma-separated.
+func proxiesCell(ps []netip.Addr) command.Cell {
+	if len(ps) == 0 {
+		return command.Str("")
+	}
+	var b []byte
+	for i, a := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.AppendTo(b)
+	}
+	return command.Str(string(b))
+}
+
+// newTable builds the listcalls table over calls (not copied). Rows are
+// filled by fillRow; the per-column accessors serve sort keys.
 func newTable(calls []Call, now time.Time) *command.Table {
-	t := &command.Table{Columns: make([]command.Column, len(columns)), Len: len(calls)}
+	t := &command.Table{
+		Columns: make([]command.Column, len(columns)),
+		Len:     len(calls),
+		Row:     func(i int, dst []command.Cell) { fillRow(&calls[i], now, dst) },
+	}
 	for i, def := range columns {
 		get := def.get
 		t.Columns[i] = command.Column{Name: def.name, Cell: func(r int) command.Cell { return get(&calls[r], now) }}

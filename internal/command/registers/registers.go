@@ -301,7 +301,15 @@ func Columns() []string {
 }
 
 func newTable(rs []Registration) *command.Table {
-	t := &command.Table{Columns: make([]command.Column, len(columns)), Len: len(rs)}
+	t := &command.Table{
+		Columns: make([]command.Column, len(columns)),
+		Len:     len(rs),
+		Row: func(i int, dst []command.Cell) {
+			for c := range columns {
+				dst[c] = columns[c].get(&rs[i])
+			}
+		},
+	}
 	for i, def := range columns {
 		get := def.get
 		t.Columns[i] = command.Column{Name: def.name, Cell: func(r int) command.Cell { return get(&rs[r]) }}
