@@ -21,6 +21,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"golang.org/x/net/bpf"
 )
 
 // Options choose the packet source and tune the daemon beyond the
@@ -219,6 +220,24 @@ func (s *Sensor) openSource() (capture.Source, error) {
 	if o.ReadFile != "" {
 		name := o.ReadFile
 		open = func() (capture.Source, error) { return capture.OpenFile(name) }
+	}
+	if f := s.cfg.Filter; f != "" {
+		// Check the expression first, for a file as for an interface, so
+		// that one we cannot compile stops the start, naming it, instead
+		// of being widened to every frame.
+		if _, err := capture.CompileFilter(f, capture.LinkTypeEthernet, capture.DefaultSnaplen); err != nil {
+			return nil, fmt.Errorf("sensor: filter %q: %w", f, err)
+		}
+		if open != nil {
+			inner := open
+			open = func() (capture.Source, error) {
+				src, err := inner()
+				if err != nil {
+					return nil, err
+				}
+				return &filteredSource{Source: src, expr: f, vms: map[capture.LinkType]*bpf.VM{}}, nil
+			}
+		}
 	}
 	if open == nil {
 		s.live = true
@@ -432,5 +451,40 @@ func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(newRecord(c, k.idSe
 func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
 	if k.registrations {
 		k.w.AddRegistration(newRegistration(r, k.idSensor))
+	}
+}
+
+// filteredSource applies the capture filter to a file source, the way the
+// kernel applies it to a live one: frames it rejects are skipped. The
+// program is compiled for each link type the file uses.
+type filteredSource struct {
+	capture.Source
+	expr string
+	vms  map[capture.LinkType]*bpf.VM
+}
+
+func (f *filteredSource) ReadFrame(fr *capture.Frame) error {
+	for {
+		if err := f.Source.ReadFrame(fr); err != nil {
+			return err
+		}
+		vm := f.vms[fr.LinkType]
+		if vm == nil {
+			raw, err := capture.CompileFilter(f.expr, fr.LinkType, capture.DefaultSnaplen)
+			if err != nil {
+				return fmt.Errorf("sensor: filter %q: %w", f.expr, err)
+			}
+			prog, ok := bpf.Disassemble(raw)
+			if !ok {
+				return fmt.Errorf("sensor: filter %q: %w: program has raw instructions", f.expr, capture.ErrFilter)
+			}
+			if vm, err = bpf.NewVM(prog); err != nil {
+				return fmt.Errorf("sensor: filter %q: %w: %v", f.expr, capture.ErrFilter, err)
+			}
+			f.vms[fr.LinkType] = vm
+		}
+		if n, err := vm.Run(fr.Data); err == nil && n > 0 {
+			return nil
+		}
 	}
 }
