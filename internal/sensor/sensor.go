@@ -146,6 +146,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	s.reg = command.NewRegistry()
 	for _, wire := range []func() error{
 		s.wireManager,
+		s.wireServer,
 	} {
 		if err := wire(); err != nil {
 			s.abort()
