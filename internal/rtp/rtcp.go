@@ -218,6 +218,22 @@ type RTCPStats struct {
 	XRMOSLQ float64
 }
 
+// rtcpState is what RTCP said about a [Stream]: the last sender reports of
+// its sender (for round-trip times) and the receivers' report blocks.
+type rtcpState struct {
+	srs [4]srEntry
+	srN uint8
+	acc rtcpAcc
+}
+
+// rtcpState returns the stream's RTCP state, allocating it on first use.
+func (s *Stream) rtcpState() *rtcpState {
+	if s.rtcp == nil {
+		s.rtcp = new(rtcpState)
+	}
+	return s.rtcp
+}
+
 type srEntry struct {
 	mid uint32
 	at  int64
@@ -236,7 +252,11 @@ type rtcpAcc struct {
 	rttMax  float64
 }
 
-func (a *rtcpAcc) stats(rate uint32) RTCPStats {
+func (r *rtcpState) stats(rate uint32) RTCPStats {
+	if r == nil {
+		return RTCPStats{}
+	}
+	a := &r.acc
 	st := RTCPStats{
 		Reports:         a.reports,
 		FractionLostMax: a.fracMax,
@@ -262,14 +282,16 @@ func (a *rtcpAcc) stats(rate uint32) RTCPStats {
 // middle 32 bits of its NTP time and its capture time. The last four are
 // kept for matching LSR in later reports.
 func (s *Stream) AddSR(ntpMid32 uint32, arrival time.Time) {
-	s.srs[s.srN%uint8(len(s.srs))] = srEntry{mid: ntpMid32, at: arrival.UnixNano()}
-	s.srN++
+	r := s.rtcpState()
+	r.srs[r.srN%uint8(len(r.srs))] = srEntry{mid: ntpMid32, at: arrival.UnixNano()}
+	r.srN++
 }
 
 // AddReport accounts a report block about this stream (rb.SSRC is this
 // stream's SSRC) captured at arrival.
 func (s *Stream) AddReport(rb ReportBlock, arrival time.Time) {
-	a := &s.rtcp
+	r := s.rtcpState()
+	a := &r.acc
 	a.reports++
 	a.fracMax = max(a.fracMax, rb.FractionLost)
 	a.fracSum += uint64(rb.FractionLost)
@@ -279,7 +301,7 @@ func (s *Stream) AddReport(rb ReportBlock, arrival time.Time) {
 	if rb.LSR == 0 {
 		return
 	}
-	for _, sr := range s.srs {
+	for _, sr := range r.srs {
 		if sr.at == 0 || sr.mid != rb.LSR {
 			continue
 		}
@@ -299,6 +321,6 @@ func (s *Stream) AddReport(rb ReportBlock, arrival time.Time) {
 // AddXR accounts an RTCP-XR VoIP Metrics block about this stream.
 func (s *Stream) AddXR(m XRVoIPMetrics) {
 	if m.MOSLQ != 0 && m.MOSLQ != 127 {
-		s.rtcp.mosLQ = m.MOSLQ
+		s.rtcpState().acc.mosLQ = m.MOSLQ
 	}
 }

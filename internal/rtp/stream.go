@@ -36,17 +36,30 @@ type StreamConfig struct {
 
 // Stream accumulates the statistics of one RTP stream: one SSRC on one Flow.
 // The zero value is unusable; call [Stream.Init] first. A Stream is a plain
-// value of fixed size that never allocates; it is not safe for concurrent
-// use.
+// value of about 600 bytes; it allocates only for what few streams need: RTCP
+// state on the first RTCP report about it, and a larger playout ring for
+// packetization times below 16 ms. It is not safe for concurrent use, and a
+// copy shares those allocations with the original.
 type Stream struct {
-	cfg      StreamConfig
-	pt       uint8
-	started  bool
-	voiceSet bool // first voice packet seen
+	codec     string
+	clockRate uint32
+	eventPT   int16 // dynamic telephone-event payload type, -1 none
+	cnPT      int16 // dynamic comfort-noise payload type, -1 none
+	pt        uint8
+	prevPT    uint8
+	started   bool
+	voiceSet  bool // first voice packet seen
+	resume    bool // next voice frame follows a DTMF event
 
 	// RFC 3550 A.1 sequence state.
 	maxSeq      uint16
 	badSeq      uint32 // RTP_SEQ_MOD+1 when unset
+	lastVoiceTS uint32
+	events      uint32
+	ptimeTS     uint32 // timestamp units per packet
+	tsFirst     uint32
+	lastTS      uint32
+	ivRecv      int32
 	cycles      int64
 	base        int64 // extended seq of the first packet of the current run
 	priorExp    int64 // expected in runs before a restart
@@ -55,15 +68,10 @@ type Stream struct {
 	reordered   int64
 	seen        [seenBits / 64]uint64
 	lastExt     int64 // extended seq of the previous voice packet
-	lastVoiceTS uint32
-
-	events  uint32
-	ptimeTS uint32 // timestamp units per packet
 
 	// Wireshark tap-rtp-analysis state (times in ms relative to firstNs).
 	firstNs  int64
 	lastNs   int64
-	tsFirst  uint32
 	lastTime float64
 	lastNom  float64
 	jitter   float64
@@ -71,26 +79,21 @@ type Stream struct {
 	maxJ     float64
 	maxDelta float64
 	voiceN   int64 // voice packets analysed, Wireshark's total_nr
-	prevPT   uint8
-	resume   bool // next voice frame follows a DTMF event
+
+	// jitter-buffer simulation: extended timestamp, tick length (0 until
+	// known), the buffers and the MOS intervals
+	extTS   int64
+	ptimeNs int64
+	ivStart int64 // start of the current MOS interval (ns)
+	mosSum  [3]float64
+	mosMin  [3]float64
+	mosDur  float64
+	jb      [3]jbuf
 
 	lossBursts [10]uint32
 	delay      [7]uint32
 
-	// extended timestamp for the jitter-buffer simulation
-	extTS  int64
-	lastTS uint32
-
-	jb      [3]jbuf
-	ivStart int64 // start of the current MOS interval (ns)
-	ivRecv  int32
-	mosSum  [3]float64
-	mosMin  [3]float64
-	mosDur  float64
-
-	srs  [4]srEntry
-	srN  uint8
-	rtcp rtcpAcc
+	rtcp *rtcpState // nil until the first RTCP about this stream
 }
 
 // StreamStats is a snapshot of a [Stream]'s statistics.
@@ -138,18 +141,27 @@ type StreamStats struct {
 
 // Init resets s for a new stream described by cfg.
 func (s *Stream) Init(cfg StreamConfig) {
-	*s = Stream{cfg: cfg, badSeq: seqMod + 1}
-	s.jb[0].init(50, 100)
-	s.jb[1].init(200, 200)
-	s.jb[2].init(500, 500)
-	for i := range s.mosMin {
-		s.mosMin[i] = 4.5
+	*s = Stream{
+		codec:     cfg.Codec,
+		clockRate: cfg.ClockRate,
+		eventPT:   ptOrNone(cfg.EventPT),
+		cnPT:      ptOrNone(cfg.CNPT),
+		badSeq:    seqMod + 1,
+		mosMin:    [3]float64{4.5, 4.5, 4.5},
 	}
 }
 
-func (s *Stream) isEvent(pt uint8) bool { return s.cfg.EventPT >= 0 && int(pt) == s.cfg.EventPT }
+// ptOrNone keeps a payload type that a packet can carry, -1 otherwise.
+func ptOrNone(pt int) int16 {
+	if pt < 0 || pt > 255 {
+		return -1
+	}
+	return int16(pt)
+}
+
+func (s *Stream) isEvent(pt uint8) bool { return int16(pt) == s.eventPT }
 func (s *Stream) isCN(pt uint8) bool {
-	return pt == PTCN || pt == PTCNOld || (s.cfg.CNPT >= 0 && int(pt) == s.cfg.CNPT)
+	return pt == PTCN || pt == PTCNOld || int16(pt) == s.cnPT
 }
 
 // Add accounts one received RTP packet of this stream (same Flow and SSRC),
@@ -284,17 +296,17 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 		s.resume = true
 		return
 	}
-	rate := s.cfg.ClockRate
+	rate := s.clockRate
 	if !s.voiceSet {
 		s.voiceSet = true
 		s.pt = pt
 		if rate == 0 {
 			if _, r, ok := ClockRate(pt); ok {
-				s.cfg.ClockRate, rate = r, r
+				s.clockRate, rate = r, r
 			}
 		}
-		if s.cfg.Codec == "" {
-			s.cfg.Codec, _, _ = ClockRate(pt)
+		if s.codec == "" {
+			s.codec, _, _ = ClockRate(pt)
 		}
 		s.tsFirst = h.Timestamp
 		s.lastTime = float64(now-s.firstNs) / 1e6
@@ -308,14 +320,15 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 		s.resume = false
 		return
 	}
-	s.jitterStep(h, now, rate)
+	cn := s.isCN(pt)
+	s.jitterStep(h, now, rate, cn)
 	if dup {
 		return
 	}
 	// Packetization from consecutive seqs; remember a ts gap with
 	// consecutive seqs (silence suppression) so the buffer does not count it.
 	silence := false
-	if ext == s.lastExt+1 && !s.isCN(pt) {
+	if ext == s.lastExt+1 && !cn {
 		d := h.Timestamp - s.lastVoiceTS
 		if d > 0 && d < 1<<16 {
 			if s.ptimeTS == 0 {
@@ -332,19 +345,33 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 	s.extTS += int64(int32(h.Timestamp - s.lastTS))
 	s.lastTS = h.Timestamp
 
-	if s.ptimeTS != 0 && rate != 0 && !s.isCN(pt) {
-		if now-s.ivStart >= int64(mosInterval) {
-			s.closeInterval(now)
-		}
+	if cn {
+		return
+	}
+	if s.ptimeTS == 0 || rate == 0 {
 		s.ivRecv++
-		noCount := silence || h.Marker || s.resume
-		s.resume = false
-		ptimeNs := int64(s.ptimeTS) * 1e9 / int64(rate)
-		for i := range s.jb {
-			s.jb[i].put(s.extTS, now, int64(s.ptimeTS), ptimeNs, noCount)
+		return
+	}
+	if now-s.ivStart >= int64(mosInterval) {
+		s.closeInterval(now)
+	}
+	s.ivRecv++
+	noCount := silence || h.Marker || s.resume
+	s.resume = false
+	if s.ptimeNs == 0 {
+		// ptimeTS and the clock rate are fixed from here on.
+		s.ptimeNs = int64(s.ptimeTS) * 1e9 / int64(rate)
+		if s.ptimeNs == 0 {
+			s.ptimeNs = -1 // absurd clock rate: no buffer simulation
 		}
-	} else if !s.isCN(pt) {
-		s.ivRecv++
+	}
+	if s.ptimeNs < 0 {
+		return
+	}
+	slot := floorDiv(s.extTS, int64(s.ptimeTS))
+	for i := range s.jb {
+		p := &jbParams[i]
+		s.jb[i].put(slot, now, s.ptimeNs, p.delayNs, p.windowNs, p.resyncMS, noCount)
 	}
 }
 
@@ -354,7 +381,9 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 // packet, marker packets, CN packets and the packet after CN, and packets
 // whose timestamp is before the first one are left out of max and mean;
 // the mean is Wireshark's running mean over the packet count.
-func (s *Stream) jitterStep(h *Header, now int64, rate uint32) {
+//
+// cn tells whether h is comfort noise.
+func (s *Stream) jitterStep(h *Header, now int64, rate uint32, cn bool) {
 	cur := float64(now-s.firstNs) / 1e6
 	d := h.Timestamp - s.tsFirst
 	inTime := d < 0x80000000
@@ -371,9 +400,8 @@ func (s *Stream) jitterStep(h *Header, now int64, rate uint32) {
 			computed = true
 		}
 	}
-	pt := h.PayloadType
-	regular := inTime && !h.Marker && !s.isCN(pt) && !s.isCN(s.prevPT)
-	s.prevPT = pt
+	regular := inTime && !h.Marker && !cn && !s.isCN(s.prevPT)
+	s.prevPT = h.PayloadType
 	if regular {
 		if delta > s.maxDelta {
 			s.maxDelta = delta
@@ -385,7 +413,7 @@ func (s *Stream) jitterStep(h *Header, now int64, rate uint32) {
 			s.meanJ = (s.meanJ*float64(s.voiceN-1) + s.jitter) / float64(s.voiceN)
 		}
 	}
-	if computed && !s.isCN(pt) {
+	if computed && !cn {
 		s.addDelay(diff)
 	}
 	if inTime {
@@ -457,7 +485,7 @@ func (s *Stream) Finish() {
 func (s *Stream) Stats() StreamStats {
 	st := StreamStats{
 		PayloadType:  s.pt,
-		Codec:        s.cfg.Codec,
+		Codec:        s.codec,
 		Received:     s.received,
 		Duplicates:   s.dups,
 		Reordered:    s.reordered,
@@ -467,7 +495,7 @@ func (s *Stream) Stats() StreamStats {
 		LossBursts:   s.lossBursts,
 		Delay:        s.delay,
 		Events:       s.events,
-		RTCP:         s.rtcp.stats(s.cfg.ClockRate),
+		RTCP:         s.rtcp.stats(s.clockRate),
 	}
 	if !s.started {
 		return st
@@ -477,7 +505,7 @@ func (s *Stream) Stats() StreamStats {
 	st.Expected = s.priorExp + s.cycles + int64(s.maxSeq) - s.base + 1
 	st.LostRFC = st.Expected - st.Received
 	st.Lost = max(0, st.LostRFC+st.Duplicates)
-	if r := s.cfg.ClockRate / 1000; r != 0 {
+	if r := s.clockRate / 1000; r != 0 {
 		st.PtimeMS = int(s.ptimeTS / r)
 	}
 	mos := [3]float64{4.5, 4.5, 4.5}
@@ -515,4 +543,4 @@ func MOSG711(lost, bursts, received int64) float64 {
 }
 
 // ClockRate returns the stream's RTP clock in Hz, 0 when unknown.
-func (s *Stream) ClockRate() uint32 { return s.cfg.ClockRate }
+func (s *Stream) ClockRate() uint32 { return s.clockRate }
