@@ -5,8 +5,8 @@
 //
 // [Header.Unmarshal] and [ParseRTCP] are hand-written, fill caller-owned
 // values, alias their input and allocate nothing. [Stream] is a plain value
-// of fixed size (well under 1 KiB) so a call table can hold many of them; it
-// is not safe for concurrent use, its owner serialises access.
+// of about 600 bytes so a call table can hold many of them; it is not safe
+// for concurrent use, its owner serialises access.
 //
 // Allowed imports: the standard library only (pion/rtp appears in tests as a
 // benchmark reference). This package is a leaf.

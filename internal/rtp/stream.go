@@ -165,7 +165,8 @@ func (s *Stream) isCN(pt uint8) bool {
 }
 
 // Add accounts one received RTP packet of this stream (same Flow and SSRC),
-// captured at arrival. It allocates nothing.
+// captured at arrival. It allocates nothing, except once in the life of a
+// stream whose packetization time is below 16 ms (a larger playout ring).
 func (s *Stream) Add(h *Header, arrival time.Time) {
 	now := arrival.UnixNano()
 	if !s.started {
