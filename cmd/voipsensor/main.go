@@ -25,6 +25,8 @@ func subcommands() []subcommand {
 		{"run", "run [-c FILE] [-i IFACE | -r FILE [--realtime] [--speed F] [--loop]]  the sensor daemon", runRun},
 		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
+		{"ctl", "ctl [-h HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table] 'COMMAND'  send one manager API command", runCtl},
+		{"key", "key generate|store|delete [-c FILE]  manage the manager API's AES key in the database", runKey},
 		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", version); return 0 }},
 	}
 }

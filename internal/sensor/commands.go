@@ -1,8 +1,11 @@
 package sensor
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/command/registers"
 	"github.com/voipsensor/voipsensor/internal/command/system"
+	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
 // tableSource adapts the call table's snapshots to the command groups'
@@ -22,29 +26,51 @@ type tableSource struct {
 }
 
 // ActiveCalls implements calls.Source: the calls in progress, as legacy
-// listcalls shows them (ended calls still lingering are left out).
+// listcalls shows them (ended calls still lingering are left out), ordered
+// by start time then reference.
+//
+// It converts each call straight from the table under one pass of
+// [calltable.Table.EachCall] (no intermediate CallInfo), with the rows'
+// streams, proxies and references carved out of a few shared slabs, so
+// 100,000 calls cost a handful of large allocations instead of millions
+// of small ones. The lock is held only for the copy; sorting runs after.
 func (ts tableSource) ActiveCalls() []calls.Call {
-	snap := ts.t.Snapshot()
-	out := make([]calls.Call, 0, len(snap.Calls))
-	for _, c := range snap.Calls {
+	var (
+		out     []calls.Call
+		streams slab[calls.Stream]
+		proxies slab[netip.Addr]
+		stats   []rtp.StreamStats
+		sides   []calltable.Side
+	)
+	ts.t.EachCall(func(n int, _ time.Time) {
+		out = make([]calls.Call, 0, n)
+		streams.chunk, proxies.chunk = 2*n+16, n/8+16
+	}, func(c *calltable.Call) {
 		if !c.State.InProgress() {
-			continue
+			return
 		}
-		out = append(out, newCallRow(c, ts.idSensor))
-	}
+		stats, sides = stats[:0], sides[:0]
+		for _, st := range c.Streams {
+			stats = append(stats, st.RTP.Stats())
+			sides = append(sides, st.Side)
+		}
+		out = append(out, calls.Call{})
+		row := &out[len(out)-1]
+		fillCallRow(row, c, stats, sides, ts.idSensor, &streams, &proxies)
+		var ref [18]byte
+		row.CallRef = string(appendRef(ref[:0], c.Ref))
+	})
+	sortCalls(out)
 	return out
 }
 
-// TotalCalls implements calls.Counter: every call in memory.
-func (ts tableSource) TotalCalls() int { return ts.t.Stats().Calls }
-
-// CallRef renders a table reference as the manager API's callreference.
-func CallRef(ref uint64) string { return fmt.Sprintf("0x%x", ref) }
-
-func newCallRow(c *calltable.CallInfo, idSensor int) calls.Call {
-	row := calls.Call{
-		CallRef: CallRef(c.Ref), CallID: c.CallID,
-		Start: c.InviteTime, Answer: c.AnswerTime, LastPacket: c.LastPacket,
+// fillCallRow converts one call. stats and sides are those of c.Streams,
+// computed once. Lock must be held (c belongs to the table).
+func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamStats, sides []calltable.Side,
+	idSensor int, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {
+	*row = calls.Call{
+		CallID: c.CallID,
+		Start:  c.InviteTime, Answer: c.AnswerTime, LastPacket: c.LastPacket,
 		Caller: c.Caller, Called: c.Called, CallerName: c.CallerName,
 		CallerDomain: c.CallerDomain, CalledDomain: c.CalledDomain,
 		CallerAgent: c.CallerUA, CalledAgent: c.CalledUA,
@@ -56,35 +82,124 @@ func newCallRow(c *calltable.CallInfo, idSensor int) calls.Call {
 	if c.VLAN != 0 {
 		row.VLAN = int(c.VLAN)
 	}
-	for _, l := range c.Legs[min(1, len(c.Legs)):] {
-		row.SIPProxies = append(row.SIPProxies, l.Src.Addr())
+	if len(c.Legs) > 1 {
+		ps := proxies.take(len(c.Legs) - 1)
+		for i, l := range c.Legs[1:] {
+			ps[i] = l.Src.Addr()
+		}
+		row.SIPProxies = ps
 	}
-	if a := c.Best(calltable.SideCaller); a != nil {
-		row.A = quality(a)
-		row.CallerCodec = int(a.Stats.PayloadType)
-		row.RTPSrc, row.RTPDst = a.Src.Addr(), a.Dst.Addr()
-	}
-	if b := c.Best(calltable.SideCallee); b != nil {
-		row.B = quality(b)
-		row.CalledCodec = int(b.Stats.PayloadType)
-		if !row.RTPSrc.IsValid() {
-			row.RTPSrc, row.RTPDst = b.Dst.Addr(), b.Src.Addr()
+	// The best stream of a side is the one with the most packets
+	// (received + lost), first one on a tie, as CallInfo.Best picks it.
+	best := [3]int{-1, -1, -1}
+	for i := range stats {
+		sd := sides[i]
+		if int(sd) >= len(best) {
+			continue
+		}
+		if b := best[sd]; b < 0 || stats[i].Received+stats[i].Lost > stats[b].Received+stats[b].Lost {
+			best[sd] = i
 		}
 	}
-	for _, s := range c.Streams {
-		st := &s.Stats
-		row.Streams = append(row.Streams, calls.Stream{
-			SrcIP: s.Src.Addr(), SrcPort: s.Src.Port(), DstIP: s.Dst.Addr(), DstPort: s.Dst.Port(),
-			Start: st.First.Unix(), Last: st.Last.Unix(), SSRC: s.SSRC, Codec: int(st.PayloadType),
-			Received: uint64(st.Received), Lost: uint64(st.Lost),
-			JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
-		})
+	if i := best[calltable.SideCaller]; i >= 0 {
+		row.A = quality(&stats[i])
+		row.CallerCodec = int(stats[i].PayloadType)
+		row.RTPSrc, row.RTPDst = c.Streams[i].Flow.Src.Addr(), c.Streams[i].Flow.Dst.Addr()
 	}
-	return row
+	if i := best[calltable.SideCallee]; i >= 0 {
+		row.B = quality(&stats[i])
+		row.CalledCodec = int(stats[i].PayloadType)
+		if !row.RTPSrc.IsValid() {
+			row.RTPSrc, row.RTPDst = c.Streams[i].Flow.Dst.Addr(), c.Streams[i].Flow.Src.Addr()
+		}
+	}
+	if len(stats) > 0 {
+		ss := streams.take(len(stats))
+		for i := range stats {
+			st, f := &stats[i], c.Streams[i].Flow
+			ss[i] = calls.Stream{
+				SrcIP: f.Src.Addr(), SrcPort: f.Src.Port(), DstIP: f.Dst.Addr(), DstPort: f.Dst.Port(),
+				Start: st.First.Unix(), Last: st.Last.Unix(), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
+				Received: uint64(st.Received), Lost: uint64(st.Lost),
+				JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
+			}
+		}
+		row.Streams = ss
+	}
 }
 
-func quality(s *calltable.StreamInfo) calls.Quality {
-	st := &s.Stats
+// slab hands out sub-slices of shared backing arrays of chunk elements
+// (a new array when the current one is full), so that many small slices
+// cost one allocation. Each slice is capped at its length.
+type slab[T any] struct {
+	buf   []T
+	chunk int
+}
+
+func (s *slab[T]) take(n int) []T {
+	if len(s.buf)+n > cap(s.buf) {
+		s.buf = make([]T, 0, max(n, s.chunk))
+	}
+	i := len(s.buf)
+	s.buf = s.buf[:i+n]
+	return s.buf[i : i+n : i+n]
+}
+
+// appendRef appends the callreference of ref ("0x" and lower-case hex).
+func appendRef(b []byte, ref uint64) []byte {
+	return strconv.AppendUint(append(b, "0x"...), ref, 16)
+}
+
+// sortCalls orders rows by start time, then reference: the order a
+// snapshot gives, so that listcalls ties keep a stable order. It sorts an
+// index on compact keys and then permutes the rows in place (each row is
+// moved at most twice), cheaper than sorting the large rows themselves.
+func sortCalls(rows []calls.Call) {
+	type key struct {
+		start int64
+		ref   string
+		i     int32
+	}
+	keys := make([]key, len(rows))
+	for i := range rows {
+		keys[i] = key{rows[i].Start.UnixNano(), rows[i].CallRef, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(a.ref), len(b.ref)); c != 0 {
+			return c // hex of the same width: shorter is smaller
+		}
+		return strings.Compare(a.ref, b.ref)
+	})
+	// Position p must receive rows[keys[p].i]; follow each cycle once.
+	for p := range keys {
+		if int(keys[p].i) == p || keys[p].i < 0 {
+			continue
+		}
+		tmp := rows[p]
+		q := p
+		for {
+			src := int(keys[q].i)
+			keys[q].i = -1
+			if src == p {
+				rows[q] = tmp
+				break
+			}
+			rows[q] = rows[src]
+			q = src
+		}
+	}
+}
+
+// TotalCalls implements calls.Counter: every call in memory.
+func (ts tableSource) TotalCalls() int { return ts.t.Stats().Calls }
+
+// CallRef renders a table reference as the manager API's callreference.
+func CallRef(ref uint64) string { return fmt.Sprintf("0x%x", ref) }
+
+func quality(st *rtp.StreamStats) calls.Quality {
 	q := calls.Quality{
 		Present: true, Received: uint64(st.Received), Lost: uint64(st.Lost),
 		Jitter: st.JitterMeanMS, JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
 	"github.com/voipsensor/voipsensor/internal/command/calls"
@@ -22,7 +23,15 @@ var Version = "0.1.0"
 func (s *Sensor) wireManager() error {
 	cfg := s.cfg
 	src := tableSource{t: s.table, idSensor: cfg.IDSensor}
-	calls.Register(s.reg, calls.Deps{Source: src, SensorID: cfg.IDSensor})
+	// Durations run to the capture clock (the newest packet), which is the
+	// wall clock on a live interface and the file's time on a replay.
+	captureNow := func() time.Time {
+		if t := s.table.Now(); !t.IsZero() {
+			return t
+		}
+		return time.Now()
+	}
+	calls.Register(s.reg, calls.Deps{Source: src, SensorID: cfg.IDSensor, Now: captureNow})
 	registers.Register(s.reg, registers.Deps{Source: src})
 
 	mcfg := manager.Config{

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -225,18 +224,11 @@ func (k *keyCache) get(ctx context.Context, force bool) (Key, bool) {
 }
 
 func (k *keyCache) load(ctx context.Context) Key {
-	content, err := k.store.GetSystem(ctx, "manager_key")
-	if err != nil || strings.TrimSpace(content) == "" {
+	content, err := k.store.GetSystem(ctx, StoredKeyType)
+	if err != nil {
 		return Key{}
 	}
-	var j struct {
-		Key string `json:"key"`
-		IV  string `json:"iv"`
-	}
-	if json.Unmarshal([]byte(content), &j) != nil {
-		return Key{}
-	}
-	key, err := DecodeKey(j.Key, j.IV)
+	key, err := ParseStoredKey(content)
 	if err != nil {
 		return Key{}
 	}

@@ -244,3 +244,26 @@ func TestKeyStoreRotation(t *testing.T) {
 		t.Errorf("empty store: plaintext allowed; Do = %q, %v", got, err)
 	}
 }
+
+func TestStoredKeyRoundTrip(t *testing.T) {
+	k, err := GenerateKey(nil)
+	if err != nil || len(k.Key) != 16 || len(k.IV) != 16 {
+		t.Fatalf("GenerateKey = %d/%d bytes, %v; want 16/16", len(k.Key), len(k.IV), err)
+	}
+	content := k.MarshalStored()
+	back, err := ParseStoredKey(content)
+	if err != nil || !bytes.Equal(back.Key, k.Key) || !bytes.Equal(back.IV, k.IV) {
+		t.Errorf("ParseStoredKey(%s) = %x/%x, %v; want %x/%x", content, back.Key, back.IV, err, k.Key, k.IV)
+	}
+	// The GUI's row, written by hand: 16 bytes 0x00..0x0f, IV 16 × 0x41.
+	gui := `{"key":"AAECAwQFBgcICQoLDA0ODw==","iv":"QUFBQUFBQUFBQUFBQUFBQQ=="}`
+	g, err := ParseStoredKey(gui)
+	if err != nil || g.Key[15] != 0x0f || g.IV[0] != 'A' {
+		t.Errorf("ParseStoredKey(gui) = %x/%x, %v", g.Key, g.IV, err)
+	}
+	for _, bad := range []string{"", "{", `{"key":"!!","iv":"QUFB"}`, `{"key":"QUFB","iv":"QUFB"}`} {
+		if _, err := ParseStoredKey(bad); err == nil {
+			t.Errorf("ParseStoredKey(%q) succeeded", bad)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package sensor
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/calltable"
+	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/command/calls"
+	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/transport/manager"
+)
+
+var benchT0 = time.Date(2026, 4, 14, 10, 0, 0, 0, time.UTC)
+
+func benchSIP(first, callID, toTag, method, extra, body string) []byte {
+	to := "To: <sip:2002@example.com>"
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	s := fmt.Sprintf("%s\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-%s\r\n"+
+		"From: \"Alice A\" <sip:1001@example.com>;tag=a1\r\n%s\r\nCall-ID: %s\r\nCSeq: 1 %s\r\n%s",
+		first, callID, to, callID, method, extra)
+	if body == "" {
+		return []byte(s + "Content-Length: 0\r\n\r\n")
+	}
+	return []byte(fmt.Sprintf("%sContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", s, len(body), body))
+}
+
+func benchSDP(ap netip.AddrPort) string {
+	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+		ap.Addr(), ap.Addr(), ap.Port())
+}
+
+func benchRTP(ssrc uint32) []byte {
+	p := make([]byte, 12+160)
+	p[0], p[1] = 0x80, 0
+	binary.BigEndian.PutUint16(p[2:], 1)
+	binary.BigEndian.PutUint32(p[4:], 160)
+	binary.BigEndian.PutUint32(p[8:], ssrc)
+	return p
+}
+
+// loadTable feeds n answered calls, each with one RTP stream per
+// direction, into a real call table (INVITE, 200 OK with SDP, RTP both
+// ways), as the packet path would.
+func loadTable(tb testing.TB, n int) *calltable.Table {
+	tb.Helper()
+	tab := calltable.New(calltable.Config{}, nil)
+	for i := 0; i < n; i++ {
+		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		b := netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		sa, sb := netip.AddrPortFrom(a, 5060), netip.AddrPortFrom(b, 5060)
+		ma, mb := netip.AddrPortFrom(a, uint16(10000+i%20000*2)), netip.AddrPortFrom(b, uint16(40000+i%10000*2))
+		id := fmt.Sprintf("%08x-%d@bench.example", i*2654435761, i)
+		at := benchT0.Add(time.Duration(i) * time.Microsecond)
+		for _, d := range []struct {
+			src, dst netip.AddrPort
+			p        []byte
+		}{
+			{sa, sb, benchSIP("INVITE sip:2002@example.com SIP/2.0", id, "", "INVITE", "User-Agent: bench-phone/1.0\r\n", benchSDP(ma))},
+			{sb, sa, benchSIP("SIP/2.0 200 OK", id, "b1", "INVITE", "Server: bench-pbx/2.0\r\n", benchSDP(mb))},
+			{ma, mb, benchRTP(uint32(2 * i))},
+			{mb, ma, benchRTP(uint32(2*i + 1))},
+		} {
+			dg := decode.Datagram{Flow: decode.Flow{Src: d.src, Dst: d.dst, Proto: decode.ProtoUDP}, Time: at, Payload: d.p}
+			tab.HandleDatagram(&dg)
+		}
+	}
+	if got := tab.Stats().Calls; got != n {
+		tb.Fatalf("table holds %d calls, want %d", got, n)
+	}
+	return tab
+}
+
+// TestActiveCalls checks the adapter on a real table: every answered call
+// appears once, with the caller/called, SIP addresses and both RTP
+// directions the packets carried.
+func TestActiveCalls(t *testing.T) {
+	tab := loadTable(t, 50)
+	got := tableSource{t: tab, idSensor: 3}.ActiveCalls()
+	if len(got) != 50 {
+		t.Fatalf("ActiveCalls returned %d calls, want 50", len(got))
+	}
+	seen := map[string]bool{}
+	for _, c := range got {
+		seen[c.CallID] = true
+		if c.Caller != "1001" || c.Called != "2002" || c.SensorID != 3 || c.LastSIPCode != 200 {
+			t.Errorf("call %s: caller %q called %q sensor %d code %d", c.CallID, c.Caller, c.Called, c.SensorID, c.LastSIPCode)
+		}
+		if !c.A.Present || !c.B.Present || c.A.Received != 1 || c.B.Received != 1 || c.CallerCodec != 0 || c.CalledCodec != 0 {
+			t.Errorf("call %s: quality A %+v B %+v codecs %d/%d", c.CallID, c.A, c.B, c.CallerCodec, c.CalledCodec)
+		}
+		if c.SIPCallerIP.As4()[1] != 1 || c.SIPCalledIP.As4()[1] != 2 || c.CallerAgent != "bench-phone/1.0" || c.CalledAgent != "bench-pbx/2.0" {
+			t.Errorf("call %s: %v → %v agents %q %q", c.CallID, c.SIPCallerIP, c.SIPCalledIP, c.CallerAgent, c.CalledAgent)
+		}
+		if len(c.Streams) != 2 || c.CallRef[:2] != "0x" {
+			t.Errorf("call %s: %d streams, ref %q", c.CallID, len(c.Streams), c.CallRef)
+		}
+	}
+	if len(seen) != 50 {
+		t.Errorf("%d distinct Call-IDs, want 50", len(seen))
+	}
+}
+
+// BenchmarkActiveCalls100k measures the sensor's share of listcalls
+// server time: copying 100,000 calls out of a real call table and
+// converting them to listcalls rows.
+func BenchmarkActiveCalls100k(b *testing.B) {
+	src := tableSource{t: loadTable(b, 100_000)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := len(src.ActiveCalls()); n != 100_000 {
+			b.Fatalf("%d calls", n)
+		}
+	}
+}
+
+// BenchmarkListCallsSensor100k is listcalls end to end on the server
+// side: a real table with 100,000 calls behind the sensor adapter, the
+// command registry and the manager transport, timed from sending the
+// request to the last reply byte over a unix socket.
+func BenchmarkListCallsSensor100k(b *testing.B) {
+	reg := command.NewRegistry()
+	calls.Register(reg, calls.Deps{Source: tableSource{t: loadTable(b, 100_000)}})
+	sock := b.TempDir() + "/m.sock"
+	srv, err := manager.New(reg, manager.Config{Socket: sock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls, err := srv.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.RunListeners(ctx, ls) }()
+	defer func() { cancel(); <-done }()
+	b.ReportAllocs()
+	var n int64
+	for b.Loop() {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(c, "listcalls\n")
+		n, err = io.Copy(io.Discard, c)
+		c.Close()
+		if err != nil || n < 100_000*300 {
+			b.Fatalf("reply %d bytes, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(n), "reply-bytes")
+}
