@@ -146,6 +146,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	s.reg = command.NewRegistry()
 	for _, wire := range []func() error{
 		s.wireManager,
+		s.wireAMI,
 		s.wireServer,
 	} {
 		if err := wire(); err != nil {
