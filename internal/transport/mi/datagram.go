@@ -1,0 +1,190 @@
+package mi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+// MaxDatagram is mi_datagram's buffer size: the largest request and reply
+// (bytes). A larger reply is replaced by the text "500 Internal error".
+const MaxDatagram = 65457
+
+// datagramReplyTimeout is mi_datagram's socket_timeout for one reply.
+const datagramReplyTimeout = 2 * time.Second
+
+// ParseDatagramAddr splits an mi_datagram value into a network and an
+// address: "udp:IP:PORT" (IPv6 with or without brackets) gives "udp",
+// "unix:PATH" or an absolute "PATH" gives "unixgram".
+func ParseDatagramAddr(v string) (network, addr string, err error) {
+	if rest, ok := strings.CutPrefix(v, "udp:"); ok {
+		if ap, err := netip.ParseAddrPort(rest); err == nil {
+			return "udp", ap.String(), nil
+		}
+		i := strings.LastIndexByte(rest, ':')
+		if i < 0 {
+			return "", "", fmt.Errorf("mi: bad datagram address %q", v)
+		}
+		a, err := netip.ParseAddr(rest[:i])
+		if err != nil {
+			return "", "", fmt.Errorf("mi: bad datagram address %q", v)
+		}
+		return "udp", net.JoinHostPort(a.String(), rest[i+1:]), nil
+	}
+	p := strings.TrimPrefix(v, "unix:")
+	if !strings.HasPrefix(p, "/") {
+		return "", "", fmt.Errorf("mi: bad datagram address %q (want udp:IP:PORT, unix:PATH or /PATH)", v)
+	}
+	return "unixgram", p, nil
+}
+
+// DatagramConfig configures a [Datagram] listener.
+type DatagramConfig struct {
+	ReadOnly bool
+	// AllowRemoteAmplification lets replies larger than their request go
+	// to non-loopback UDP senders (off: such replies are dropped, so a
+	// spoofed source cannot be flooded).
+	AllowRemoteAmplification bool
+	Logger                   *slog.Logger
+}
+
+// Datagram is the MI datagram listener over UDP or a unix datagram
+// socket: one bare JSON-RPC request per datagram, the reply sent to the
+// datagram's source. Invalid JSON is answered with the text
+// "400 Parse_error" as OpenSIPS does.
+type Datagram struct {
+	pc      net.PacketConn
+	d       *Dispatcher
+	cfg     DatagramConfig
+	path    string // unix socket to remove on close
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+// ListenDatagram binds an mi_datagram address (see [ParseDatagramAddr]).
+// A unix socket gets mode 0600; a stale socket file is replaced.
+func ListenDatagram(d *Dispatcher, spec string, cfg DatagramConfig) (*Datagram, error) {
+	network, addr, err := ParseDatagramAddr(spec)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	x := &Datagram{d: d, cfg: cfg}
+	if network == "unixgram" {
+		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(addr)
+		}
+		x.path = addr
+	}
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("mi: %w", err)
+	}
+	if x.path != "" {
+		if err := os.Chmod(x.path, 0o600); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("mi: %w", err)
+		}
+	}
+	x.pc = pc
+	return x, nil
+}
+
+// Addr returns the bound address.
+func (x *Datagram) Addr() net.Addr { return x.pc.LocalAddr() }
+
+// Dropped counts replies withheld by the amplification rule.
+func (x *Datagram) Dropped() uint64 { return x.dropped.Load() }
+
+// Close closes the socket (and removes a unix socket file).
+func (x *Datagram) Close() error {
+	x.once.Do(func() {
+		x.pc.Close()
+		if x.path != "" {
+			os.Remove(x.path)
+		}
+	})
+	return nil
+}
+
+// Run serves until ctx is done, then waits for the requests in flight.
+func (x *Datagram) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { x.Close() })
+	defer stop()
+	defer x.Close() // waits for a Close in progress (sync.Once)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, fifoWorkers)
+	perm := ListenerPerm(x.cfg.ReadOnly)
+	buf := make([]byte, MaxDatagram+1)
+	for {
+		n, from, err := x.pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("mi: datagram read: %w", err)
+		}
+		req := append([]byte(nil), buf[:n]...)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			x.handle(ctx, req, from, perm)
+		}()
+	}
+}
+
+func (x *Datagram) handle(ctx context.Context, req []byte, from net.Addr, perm command.Perm) {
+	var reply []byte
+	if len(req) > MaxDatagram {
+		reply = []byte("400 Request too large")
+	} else {
+		var code int
+		reply, code = x.d.Serve(ctx, req, perm, "mi-datagram")
+		switch {
+		case code == CodeParseError:
+			reply = []byte("400 Parse_error")
+		case len(reply) > MaxDatagram:
+			reply = []byte("500 Internal error")
+		}
+	}
+	if reply == nil || from == nil || from.String() == "" || from.String() == "@" {
+		return // a notification, or an unbound unix client: nowhere to reply
+	}
+	if !ReplyAllowed(from, len(req), len(reply), x.cfg.AllowRemoteAmplification) {
+		x.dropped.Add(1)
+		x.cfg.Logger.Warn("reply to non-loopback sender withheld (larger than request)", "from", from.String(), "request", len(req), "reply", len(reply))
+		return
+	}
+	x.pc.SetWriteDeadline(time.Now().Add(datagramReplyTimeout))
+	if _, err := x.pc.WriteTo(reply, from); err != nil {
+		x.cfg.Logger.Debug("reply not sent", "to", from.String(), "err", err)
+	}
+}
+
+// ReplyAllowed is the amplification rule: unix senders and loopback UDP
+// senders always get their reply; another UDP sender only when the reply
+// is no larger than its request, unless allowRemote.
+func ReplyAllowed(from net.Addr, reqLen, replyLen int, allowRemote bool) bool {
+	ua, ok := from.(*net.UDPAddr)
+	if !ok || allowRemote || replyLen <= reqLen {
+		return true
+	}
+	a, ok := netip.AddrFromSlice(ua.IP)
+	return ok && a.Unmap().IsLoopback()
+}
