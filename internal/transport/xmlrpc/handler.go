@@ -1,0 +1,102 @@
+package xmlrpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/voipsensor/voipsensor/internal/command"
+)
+
+// MaxRequest is the largest methodCall body accepted (bytes); larger
+// bodies get HTTP 413.
+const MaxRequest = 64 << 10
+
+// ReadOnlyPerm is what a read-only handler grants: every class but the
+// control ones (system, config, command, originate).
+const ReadOnlyPerm = command.PermAll &^ (command.PermSystem | command.PermConfig | command.PermCommand | command.PermOriginate)
+
+// Backend runs one call. params is nil, a JSON array or a JSON object;
+// the result is JSON text. An error that is a *[Fault] is sent as is;
+// any other error becomes fault -32000.
+type Backend interface {
+	Call(ctx context.Context, method string, params json.RawMessage, perm command.Perm) (json.RawMessage, error)
+}
+
+// Handler serves XML-RPC over HTTP: POST only (405 otherwise), replies
+// text/xml with HTTP 200, faults included. Safe for concurrent use.
+type Handler struct {
+	Backend  Backend
+	ReadOnly bool
+	// Token, when set, must come as "Authorization: Bearer TOKEN" or as
+	// the HTTP Basic password (Python: http://user:TOKEN@host/RPC2).
+	Token string
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !authorized(r, h.Token) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="voipsensor XML-RPC"`)
+		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequest))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "400 Bad Request", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	method, params, err := ParseCall(body)
+	if err != nil {
+		w.Write(AppendFault(nil, FaultFor(-32600, "")))
+		return
+	}
+	perm := command.PermAll
+	if h.ReadOnly {
+		perm = ReadOnlyPerm
+	}
+	res, err := h.Backend.Call(r.Context(), method, params, perm)
+	if err != nil {
+		var f *Fault
+		if !errors.As(err, &f) {
+			f = FaultFor(-32000, "")
+		}
+		w.Write(AppendFault(nil, f))
+		return
+	}
+	out, err := AppendResponse(nil, res)
+	if err != nil {
+		w.Write(AppendFault(nil, FaultFor(-32000, "")))
+		return
+	}
+	w.Write(out)
+}
+
+func authorized(r *http.Request, token string) bool {
+	if token == "" {
+		return true
+	}
+	got := ""
+	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+		got = strings.TrimSpace(a[len("Bearer "):])
+	} else if _, p, ok := r.BasicAuth(); ok {
+		got = p
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+var _ http.Handler = (*Handler)(nil)
