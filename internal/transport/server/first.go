@@ -56,13 +56,10 @@ func (f *firstFramer) scan() {
 	crlf := bytes.Index(b, []byte("\r\n"))
 	if len(b) > 0 && b[0] == '{' {
 		if end := jsonObjectEnd(b); end > 0 && (crlf < 0 || end <= crlf) {
-			rest := end
-			if bytes.HasPrefix(b[end:], []byte("\r\n")) {
-				rest += 2
-			} else if bytes.HasPrefix(b[end:], []byte("\n")) {
-				rest++
-			}
-			f.finish(end, rest)
+			// The rest keeps any line terminator after the object: it
+			// may arrive in a later read anyway, so the consumer of a
+			// body (response) drops it (trimEOL).
+			f.finish(end, end)
 			return
 		}
 	}
@@ -144,4 +141,13 @@ func jsonObjectEnd(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// trimEOL drops the line terminator that may follow an opening JSON
+// object when it arrived after the object was already complete.
+func trimEOL(b []byte) []byte {
+	if bytes.HasPrefix(b, []byte("\r\n")) {
+		return b[2:]
+	}
+	return bytes.TrimPrefix(b, []byte("\n"))
 }

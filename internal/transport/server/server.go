@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/subtle"
@@ -385,7 +386,7 @@ func (s *Server) handle(c net.Conn) {
 	case "gui_command":
 		s.guiCommand(c, op, cipherName)
 	case "service":
-		s.service(c, io.MultiReader(bytes.NewReader(f.rest), c))
+		s.service(c, bufio.NewReader(io.MultiReader(bytes.NewReader(f.rest), c)))
 	case "response":
 		s.response(c, op, f.rest)
 	default:
@@ -559,6 +560,9 @@ func (s *Server) response(c net.Conn, op opening, rest []byte) {
 	c.SetReadDeadline(time.Now().Add(s.cfg.TaskTimeout))
 	r := io.LimitReader(io.MultiReader(bytes.NewReader(rest), c), int64(s.cfg.MaxResponse)+32)
 	ct, err := io.ReadAll(r)
+	if len(ct)%16 != 0 {
+		ct = trimEOL(ct) // the "\r\n" ending the opening object
+	}
 	var res taskResult
 	switch {
 	case err != nil:
@@ -588,7 +592,7 @@ type hello struct {
 	AutoParameters int             `json:"auto_parameters"`
 }
 
-func (s *Server) service(c net.Conn, r io.Reader) {
+func (s *Server) service(c net.Conn, r *bufio.Reader) {
 	remote := c.RemoteAddr().String()
 	c.SetDeadline(time.Now().Add(s.cfg.ReadTimeout))
 	priv, err := s.svcKeys.get()
@@ -604,6 +608,14 @@ func (s *Server) service(c net.Conn, r io.Reader) {
 	refuse := func(text string, attrs ...any) {
 		s.log.Info("sensor refused", append([]any{"remote", remote, "reason", text}, attrs...)...)
 		writePlain(c, []byte(text))
+	}
+	// Skip the line terminator of the opening message.
+	for {
+		b, err := r.Peek(1)
+		if err != nil || (b[0] != '\r' && b[0] != '\n') {
+			break
+		}
+		r.Discard(1)
 	}
 	blk, h, err := ReadBlock(r, priv.Size())
 	if err != nil {
