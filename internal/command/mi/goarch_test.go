@@ -1,0 +1,5 @@
+package mi
+
+import "runtime"
+
+func goarch() string { return runtime.GOARCH + "/" + runtime.GOOS }
