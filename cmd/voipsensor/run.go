@@ -58,10 +58,12 @@ func runRun(args []string) int {
 		fmt.Fprintln(os.Stderr, "voipsensor run:", err)
 		return 2
 	}
-	log := newLogger(cfg, f.jsonLogs)
+	level := new(slog.LevelVar) // MI log_level changes it at run time
+	level.Set(cfg.LogLevel)
+	log := newLogger(level, f.jsonLogs)
 	opts := sensor.Options{
 		ReadFile: f.read, Realtime: f.realtime, Speed: f.speed, Loop: f.loop,
-		Logger: log, ConfigPath: f.conf, Overrides: overrides,
+		Logger: log, ConfigPath: f.conf, Overrides: overrides, LogLevel: level,
 	}
 	if (f.realtime || f.speed != 0 || f.loop) && f.read == "" {
 		fmt.Fprintln(os.Stderr, "voipsensor run: --realtime, --speed and --loop need -r FILE")
@@ -113,8 +115,8 @@ func cutEq(s string) (string, string, bool) {
 	return "", "", false
 }
 
-func newLogger(cfg *config.Config, asJSON bool) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+func newLogger(level slog.Leveler, asJSON bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if asJSON {
 		h = slog.NewJSONHandler(os.Stderr, opts)

@@ -50,6 +50,9 @@ type Options struct {
 	// Overrides are the command-line settings applied on top of the file,
 	// re-applied on reload.
 	Overrides map[string]string
+	// LogLevel, when set, is the level the Logger's handler reads; the MI
+	// log_level command changes it at run time.
+	LogLevel *slog.LevelVar
 }
 
 // Endpoint is a listener the sensor bound, for people and tests.
@@ -148,6 +151,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		s.wireManager,
 		s.wireAMI,
 		s.wireServer,
+		s.wireMI,
 	} {
 		if err := wire(); err != nil {
 			s.abort()
