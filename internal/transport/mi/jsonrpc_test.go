@@ -192,3 +192,27 @@ func FuzzDispatcher(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkServe(b *testing.B) {
+	d := NewDispatcher(testRegistry(), Config{})
+	req := []byte(`{"jsonrpc":"2.0","method":"echo","params":{"a":"x","n":4},"id":17}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Serve(context.Background(), req, command.PermAll, "bench")
+	}
+}
+
+func BenchmarkFramer(b *testing.B) {
+	in := []byte(pyOpenSIPS + kamctlLine)
+	f := NewFramer(0)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		f.Write(in)
+		for {
+			if _, ok := f.Next(); !ok {
+				break
+			}
+		}
+	}
+}
