@@ -37,11 +37,13 @@ func needTool(t *testing.T, name string) {
 
 // udpBlock returns the first of n consecutive loopback UDP ports that were
 // all free a moment ago, from a random base so that parallel test binaries
-// do not pick the same block.
+// do not pick the same block. The ports are below Linux's ephemeral range
+// (32768-60999), so no client socket of another test gets one of them
+// while this test runs.
 func udpBlock(t *testing.T, n int) int {
 	t.Helper()
 	for range 50 {
-		base := 20000 + 10*rand.IntN(3800)
+		base := 12000 + 10*rand.IntN((32000-12000-n)/10)
 		var conns []net.PacketConn
 		ok := true
 		for p := base; p < base+n && ok; p++ {
