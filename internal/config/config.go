@@ -118,9 +118,23 @@ type Config struct {
 	AMIConfig  string   // amiconfig: path of an Asterisk manager.conf-style file, empty disables AMI
 	MIHTTP     string   // mi_http: host:port of the OpenSIPS MI JSON-RPC listener, empty disables
 	MIFIFO     string   // mi_fifo: path of the MI FIFO, empty disables
-	MIDatagram []string // mi_datagram: "udp:IP:port" or a unix path (may repeat)
+	MIDatagram []string // mi_datagram: "udp:IP:port", "unix:/path" or a unix path (may repeat)
+	// MIHTTPToken, when set, is required as "Authorization: Bearer TOKEN"
+	// on /mi and /RPC2 (mi_http_token).
+	MIHTTPToken Secret
+	// MIReadOnly lists MI transports that may only run read commands:
+	// "http,fifo,datagram" (mi_readonly).
+	MIReadOnly string
+	// MIDatagramAllowRemote lets MI datagram sockets reply to non-loopback
+	// senders with replies larger than the request (mi_datagram_allow_remote).
+	MIDatagramAllowRemote bool
 	WebBind    string   // web_bind: bind address of the web UI
 	WebPort    int      // web_port: port of the web UI, 0 disables
+	// WebToken, WebUser and WebPassword protect the web console (token or
+	// basic auth); one of them is required when web_bind is not loopback.
+	WebToken    Secret // web_token
+	WebUser     string // web_user
+	WebPassword Secret // web_password
 
 	// VoIPmonitor server API.
 	ServerBind            string   // server_bind: listener address, empty disables

@@ -100,7 +100,13 @@ func buildOptions() map[string]*option {
 			reset: func(c *Config) { c.MIDatagram = nil },
 			get:   func(c *Config) []string { return c.MIDatagram },
 		},
+		secretOpt("mi_http_token", false, func(c *Config) *Secret { return &c.MIHTTPToken }),
+		strOpt("mi_readonly", false, func(c *Config) *string { return &c.MIReadOnly }, checkMIReadOnly),
+		boolOpt("mi_datagram_allow_remote", false, func(c *Config) *bool { return &c.MIDatagramAllowRemote }),
 		strOpt("web_bind", false, func(c *Config) *string { return &c.WebBind }, checkIP),
+		secretOpt("web_token", false, func(c *Config) *Secret { return &c.WebToken }),
+		strOpt("web_user", false, func(c *Config) *string { return &c.WebUser }, nil),
+		secretOpt("web_password", false, func(c *Config) *Secret { return &c.WebPassword }),
 		intOpt("web_port", false, func(c *Config) *int { return &c.WebPort }, 0, 65535),
 
 		// Server API.
@@ -368,8 +374,21 @@ func checkDatagram(v string) error {
 		}
 		return nil
 	}
-	if strings.HasPrefix(v, "/") {
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "unix:/") {
 		return nil
 	}
-	return errors.New("want udp:IP:port or an absolute unix socket path")
+	return errors.New("want udp:IP:port, unix:/path or an absolute unix socket path")
+}
+
+// checkMIReadOnly accepts a comma list of MI transports: http, fifo,
+// datagram.
+func checkMIReadOnly(v string) error {
+	for _, t := range strings.Split(v, ",") {
+		switch strings.TrimSpace(t) {
+		case "", "http", "fifo", "datagram":
+		default:
+			return fmt.Errorf("unknown MI transport %q (want http, fifo, datagram)", strings.TrimSpace(t))
+		}
+	}
+	return nil
 }

@@ -22,17 +22,6 @@ import (
 	"github.com/voipsensor/voipsensor/internal/transport/xmlrpc"
 )
 
-// Environment settings of the MI listeners, until the configuration grows
-// keys for them: a token required by /mi and /RPC2, and the listeners
-// ("http", "fifo", "datagram", comma-separated) that refuse control
-// commands, and whether UDP replies larger than their request may go to
-// non-loopback senders.
-const (
-	envMIToken       = "VOIPSENSOR_MI_HTTP_TOKEN"
-	envMIReadOnly    = "VOIPSENSOR_MI_READONLY"
-	envMIAllowRemote = "VOIPSENSOR_MI_DATAGRAM_ALLOW_REMOTE"
-)
-
 // wireMI registers the OpenSIPS MI command group and binds the MI
 // listeners: mi_http (POST /mi JSON-RPC and POST /RPC2 XML-RPC on one
 // HTTP listener), mi_fifo and each mi_datagram.
@@ -53,7 +42,7 @@ func (s *Sensor) wireMI() error {
 	}
 	d := mi.NewDispatcher(s.reg, mi.Config{})
 	ro := map[string]bool{}
-	for _, n := range strings.Split(os.Getenv(envMIReadOnly), ",") {
+	for _, n := range strings.Split(cfg.MIReadOnly, ",") {
 		ro[strings.TrimSpace(n)] = true
 	}
 	log := s.log.With("transport", "mi")
@@ -71,7 +60,7 @@ func (s *Sensor) wireMI() error {
 		if err != nil {
 			return fail(fmt.Errorf("sensor: mi_http: %w", err))
 		}
-		token := os.Getenv(envMIToken)
+		token := cfg.MIHTTPToken.Reveal()
 		mux := http.NewServeMux()
 		mux.Handle("/mi", &mi.Handler{D: d, ReadOnly: ro["http"], Token: token})
 		mux.Handle("/RPC2", &xmlrpc.Handler{Backend: xmlBackend{d}, ReadOnly: ro["http"], Token: token})
@@ -103,7 +92,7 @@ func (s *Sensor) wireMI() error {
 		log.Info("MI FIFO listening", "path", f.Path())
 		runs = append(runs, f.Run)
 	}
-	allowRemote, _ := strconv.ParseBool(os.Getenv(envMIAllowRemote))
+	allowRemote := cfg.MIDatagramAllowRemote
 	for _, spec := range cfg.MIDatagram {
 		x, err := mi.ListenDatagram(d, spec, mi.DatagramConfig{ReadOnly: ro["datagram"], AllowRemoteAmplification: allowRemote, Logger: log})
 		if err != nil {
