@@ -170,7 +170,7 @@ func TestParseErrors(t *testing.T) {
 		{"sqldriver = postgres\n", 1, "sqldriver", ErrInvalid, "config: bad.conf:1: sqldriver: invalid value: want one of sqlite, mysql"},
 		{"managerip = localhost\n", 1, "managerip", ErrInvalid, "config: bad.conf:1: managerip: invalid value: want an IP address"},
 		{"cdr_batch_interval = 5s\n", 1, "cdr_batch_interval", ErrInvalid, "config: bad.conf:1: cdr_batch_interval: invalid value: 5s out of range [1ms, 1s]"},
-		{"mi_datagram = tcp:1.2.3.4:5\n", 1, "mi_datagram", ErrInvalid, "config: bad.conf:1: mi_datagram: invalid value: want udp:IP:port or an absolute unix socket path"},
+		{"mi_datagram = tcp:1.2.3.4:5\n", 1, "mi_datagram", ErrInvalid, "config: bad.conf:1: mi_datagram: invalid value: want udp:IP:port, unix:/path or an absolute unix socket path"},
 		{"interface eth0\n", 1, "", ErrSyntax, "config: bad.conf:1: syntax error: want key = value"},
 		{"[general\n", 1, "", ErrSyntax, "config: bad.conf:1: syntax error: unterminated section header"},
 		{" = x\n", 1, "", ErrSyntax, "config: bad.conf:1: syntax error: empty key"},
