@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,38 +23,10 @@ import (
 	"github.com/voipsensor/voipsensor/internal/gen"
 )
 
-// This file holds the harness of the daemon tests (daemon_*_test.go): one
-// build of cmd/voipsensor, a running `voipsensor run` subprocess with its
+// This file holds the harness of the daemon tests (daemon_*_test.go): a
+// running `voipsensor run` subprocess with its
 // log, the cdr table read with plain SQL, and generated captures with their
 // ground truth.
-
-var (
-	daemonBinOnce sync.Once
-	daemonBinPath string
-	daemonBinErr  error
-)
-
-// daemonBinary builds cmd/voipsensor once per test binary and returns its
-// path.
-func daemonBinary(t testing.TB) string {
-	t.Helper()
-	daemonBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "voipsensor-daemon-test-")
-		if err != nil {
-			daemonBinErr = err
-			return
-		}
-		daemonBinPath = filepath.Join(dir, "voipsensor")
-		out, err := exec.Command("go", "build", "-o", daemonBinPath, "../cmd/voipsensor").CombinedOutput()
-		if err != nil {
-			daemonBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if daemonBinErr != nil {
-		t.Fatal(daemonBinErr)
-	}
-	return daemonBinPath
-}
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
 // the test reading it.
@@ -126,7 +97,7 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 func newDaemon(t testing.TB, args ...string) *daemon {
 	spool := t.TempDir()
 	d := &daemon{t: t, log: new(syncBuffer), spool: spool, done: make(chan struct{})}
-	d.cmd = exec.Command(daemonBinary(t), append(daemonArgs(spool), args...)...)
+	d.cmd = exec.Command(voipsensorBinary(t), append(daemonArgs(spool), args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	return d
 }
