@@ -24,9 +24,8 @@ import (
 )
 
 // This file holds the harness of the daemon tests (daemon_*_test.go): a
-// running `voipsensor run` subprocess with its
-// log, the cdr table read with plain SQL, and generated captures with their
-// ground truth.
+// running `voipsensor run` subprocess with its log, the cdr table read with
+// plain SQL, and generated captures with their ground truth.
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
 // the test reading it.
