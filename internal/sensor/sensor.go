@@ -152,6 +152,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		s.wireAMI,
 		s.wireServer,
 		s.wireMI,
+		s.wireWeb,
 	} {
 		if err := wire(); err != nil {
 			s.abort()

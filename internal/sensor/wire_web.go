@@ -1,0 +1,100 @@
+package sensor
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/calltable"
+	"github.com/voipsensor/voipsensor/internal/command/live"
+	"github.com/voipsensor/voipsensor/internal/transport/web"
+)
+
+// wireWeb registers the live-listening commands (used by the manager API
+// as well as the console) and binds the web console on web_bind:web_port
+// unless web_port is 0. On a non-loopback address the console needs
+// credentials: VOIPSENSOR_WEB_TOKEN, or VOIPSENSOR_WEB_USER and
+// VOIPSENSOR_WEB_PASSWORD, from the environment (the configuration file
+// has no keys for them yet); without them the sensor refuses to start.
+func (s *Sensor) wireWeb() error {
+	lreg := live.NewRegistry(liveCalls{s.table}, live.Limits{}, nil)
+	live.Register(s.reg, live.Deps{Registry: lreg, Ladders: liveLadders{s.table}})
+
+	addr := s.cfg.WebAddr()
+	if addr == "" {
+		s.services = append(s.services, service{"live", func(ctx context.Context) error {
+			<-ctx.Done()
+			lreg.Close()
+			return nil
+		}, lreg.Close})
+		return nil
+	}
+	srv, err := web.New(s.reg, web.Config{
+		Addr:     addr,
+		Token:    os.Getenv("VOIPSENSOR_WEB_TOKEN"),
+		User:     os.Getenv("VOIPSENSOR_WEB_USER"),
+		Password: os.Getenv("VOIPSENSOR_WEB_PASSWORD"),
+		SensorID: s.cfg.IDSensor,
+		Logger:   s.log.With("transport", "web"),
+	})
+	if err != nil {
+		return err
+	}
+	l, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	s.log.Info("web console listening", "addr", "http://"+l.Addr().String()+"/")
+	s.addrs = append(s.addrs, Endpoint{Name: "web", Network: "tcp", Addr: l.Addr().String()})
+	s.services = append(s.services, service{"web", func(ctx context.Context) error {
+		defer lreg.Close()
+		return srv.Serve(ctx, l)
+	}, func() { l.Close(); lreg.Close() }})
+	return nil
+}
+
+// liveCalls implements live.Calls and live.Active over the call table.
+type liveCalls struct{ t *calltable.Table }
+
+func (lc liveCalls) Attach(ref uint64, tap live.Tap) error {
+	return lc.t.SetTap(ref, tableTap{tap})
+}
+
+func (lc liveCalls) Detach(ref uint64) { lc.t.SetTap(ref, nil) }
+
+func (lc liveCalls) Active(ref uint64) bool {
+	c, ok := lc.t.Call(ref)
+	return ok && c.State.InProgress()
+}
+
+// tableTap adapts a live.Tap to calltable.AudioTap; it runs on the packet
+// path with the table locked and only forwards.
+type tableTap struct{ t live.Tap }
+
+func (tt tableTap) RTP(side calltable.Side, pt uint8, codec string, _ uint16, _ uint32, payload []byte, _ time.Time) {
+	tt.t.RTP(side == calltable.SideCaller, pt, codec, payload)
+}
+
+func (tt tableTap) Ended() { tt.t.Ended() }
+
+// liveLadders implements live.Ladders over the table's SIP ladder log.
+type liveLadders struct{ t *calltable.Table }
+
+func (ll liveLadders) Ladder(ref uint64) (live.Ladder, bool) {
+	l, ok := ll.t.Ladder(ref)
+	if !ok {
+		return live.Ladder{}, false
+	}
+	out := live.Ladder{Omitted: l.Omitted, Truncated: l.Truncated, Messages: make([]live.Message, len(l.Messages))}
+	for i, m := range l.Messages {
+		out.Messages[i] = live.Message{Time: m.Time, Src: m.Src.String(), Dst: m.Dst.String(), Line: m.Line, Raw: m.Raw, Size: m.Size}
+	}
+	return out, true
+}
+
+var (
+	_ live.Calls         = liveCalls{}
+	_ live.Active        = liveCalls{}
+	_ calltable.AudioTap = tableTap{}
+	_ live.Ladders       = liveLadders{}
+)

@@ -1,0 +1,14 @@
+// Package web is the browser console of the sensor: an HTTP server on its
+// own port (web_bind:web_port, 127.0.0.1:8090 by default) serving pages
+// embedded in the binary (no CDN) and a small JSON API built on the
+// command registry: active calls (listcalls), a call's details
+// (active_call_info, sip_ladder), registrations (listregisters), live
+// listening as a chunked stream of stereo PCM frames (listen, readaudio,
+// listen_stop) and a ChunkPlayer-compatible player API (/api/chunk/…).
+//
+// On a non-loopback address a bearer token (header, cookie or ?token=) or
+// HTTP basic auth is required; [New] refuses to start without one.
+//
+// Allowed imports: command, event and the standard library. It never
+// imports calltable, cdr, capture or another transport.
+package web
