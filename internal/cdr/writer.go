@@ -37,6 +37,11 @@ type WriterOptions struct {
 	SpillDir   string
 	MinBackoff time.Duration // first retry delay after a store error; default 100 ms
 	MaxBackoff time.Duration // default 5 s
+	// OnStoreError, when set, is told about each failed store call
+	// (before the retry) and about the first success after failures
+	// (err nil), so the caller can log the outage once and its end. It
+	// is called from Run's goroutine and must not block.
+	OnStoreError func(err error, retrying bool)
 }
 
 // WriterStats are a [Writer]'s counters, for the status line. Items are
@@ -305,6 +310,9 @@ func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, replay bool) e
 		}
 		err := w.write(ctx)
 		if err == nil {
+			if w.backoff != 0 && w.opt.OnStoreError != nil {
+				w.opt.OnStoreError(nil, false)
+			}
 			w.backoff = 0
 			if w.fromSpill {
 				w.replayOff = w.nextOff
@@ -321,6 +329,9 @@ func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, replay bool) e
 		w.mu.Lock()
 		w.stats.Retried++
 		w.mu.Unlock()
+		if w.opt.OnStoreError != nil {
+			w.opt.OnStoreError(err, true)
+		}
 		if w.backoff == 0 {
 			w.backoff = w.opt.MinBackoff
 		} else {

@@ -128,8 +128,8 @@ type Config struct {
 	// MIDatagramAllowRemote lets MI datagram sockets reply to non-loopback
 	// senders with replies larger than the request (mi_datagram_allow_remote).
 	MIDatagramAllowRemote bool
-	WebBind    string   // web_bind: bind address of the web UI
-	WebPort    int      // web_port: port of the web UI, 0 disables
+	WebBind               string // web_bind: bind address of the web UI
+	WebPort               int    // web_port: port of the web UI, 0 disables
 	// WebToken, WebUser and WebPassword protect the web console (token or
 	// basic auth); one of them is required when web_bind is not loopback.
 	WebToken    Secret // web_token
@@ -189,7 +189,7 @@ func Default() *Config {
 		MySQLDB:               "voipmonitor",
 		MySQLUsername:         "root",
 		CDRBatchSize:          500,
-		CDRBatchEvery:         time.Second,
+		CDRBatchEvery:         500 * time.Millisecond,
 		CDRQueueSize:          100000,
 		SIPRegister:           true,
 		ManagerIP:             DefaultManagerIP,

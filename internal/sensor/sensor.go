@@ -96,6 +96,7 @@ type Sensor struct {
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
 	captureTID atomic.Int64 // OS thread of the packet loop
+	storeDown  atomic.Bool  // the CDR store is failing
 	cpu        cpuMeter
 	mu         sync.Mutex
 	decStat    decode.Stats // copied out of the packet goroutine now and then
@@ -133,6 +134,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		BatchInterval: cfg.CDRBatchEvery,
 		QueueSize:     cfg.CDRQueueSize,
 		SpillDir:      cfg.SpoolDir,
+		OnStoreError:  s.storeError,
 	})
 	s.bus = event.NewBus()
 	s.table = calltable.New(calltable.Config{
@@ -443,6 +445,20 @@ func (s *Sensor) sourceName() string {
 		return "embedded"
 	}
 	return s.cfg.Interface
+}
+
+// storeError logs a CDR store outage once when it starts and once when it
+// ends; the writer keeps records meanwhile (queue, then spill files).
+func (s *Sensor) storeError(err error, retrying bool) {
+	if err == nil {
+		if s.storeDown.Swap(false) {
+			s.log.Info("cdr store back", "pending", s.writer.Stats().Pending)
+		}
+		return
+	}
+	if !s.storeDown.Swap(true) {
+		s.log.Warn("cdr store failing, records queued and retried", "err", err)
+	}
 }
 
 // cdrSink queues ended calls and registration changes for the CDR writer.
