@@ -191,7 +191,10 @@ func TestDaemonLiveSipp(t *testing.T) {
 		t.Fatal("tcpdump did not start")
 	}
 
-	d := startDaemon(t, "-i", "lo", "-set", "sipport="+strings.Join(sipPorts, ","))
+	// The same port range as the reference, so that other traffic on lo
+	// (other tests, other sipp runs) cannot add calls.
+	d := startDaemon(t, "-i", "lo", "-set", "sipport="+strings.Join(sipPorts, ","),
+		"-set", fmt.Sprintf("filter=udp and portrange %d-%d", base, base+10*pairs-1))
 
 	// Callees first, then callers; every sipp exits after its one call.
 	var wg sync.WaitGroup
