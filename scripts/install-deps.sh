@@ -6,7 +6,7 @@
 # GNU time and bc (bench.sh), kamailio (kamctl against the MI FIFO), curl
 # and python3 (MI over HTTP and XML-RPC).
 set -euo pipefail
-pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3)
+pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3 python3-panoramisk nodejs npm chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,3 +21,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 go mod download
+# AMI black-box clients (test/ami_clients_test.go): npm asterisk-manager,
+# pinned in test/ami/package.json, installed into test/ami/node_modules
+# (its own package.json keeps npm from pruning test/node_modules).
+if [ ! -d "$(dirname "$0")/../test/ami/node_modules/asterisk-manager" ]; then
+	(cd "$(dirname "$0")/../test/ami" && npm i --no-audit --no-fund --no-package-lock >/dev/null)
+fi
+# Web console browser tests (test/web_console_test.go): playwright-core,
+# pinned, driving Debian's /usr/bin/chromium (it never downloads a browser),
+# installed into test/node_modules.
+if [ ! -d "$(dirname "$0")/../test/node_modules/playwright-core" ]; then
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$(dirname "$0")/../test" --no-save --no-audit --no-fund --no-package-lock playwright-core@1.65.1 >/dev/null
+fi

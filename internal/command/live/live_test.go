@@ -282,7 +282,7 @@ func TestCallEndsWhileListened(t *testing.T) {
 	f.end(5)
 	tp.RTP(true, 0, "PCMU", make([]byte, 160)) // after the end: ignored
 	var audio int
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		got := run(t, reg, "readaudio 0x5 x")
 		if got == ReplyErrNoCall {
 			break
@@ -364,7 +364,8 @@ func TestSlowAndManyListeners(t *testing.T) {
 	if st.ListenerDrops == 0 {
 		t.Errorf("no listener drops counted")
 	}
-	if perPacket > 50*time.Microsecond {
+	if perPacket > 500*time.Microsecond { // ~0.3 µs idle; generous for a loaded CI machine
+
 		t.Errorf("RTP() took %v per packet on average; the packet path must not wait", perPacket)
 	}
 	// A reader still gets whole units after all that.

@@ -297,7 +297,7 @@ function startMeters(ids) {
   meterTimer = setInterval(() => {
     if (!player) return;
     const lv = [player.level(player.al), player.level(player.ar)];
-    ids.forEach((id, i) => { const e = $(id); if (e) e.style.width = Math.min(100, lv[i] * 300) + "%"; });
+    ids.forEach((id, i) => { const e = $(id); if (e) e.style.width = Math.min(100, lv[i] * 140) + "%"; });
   }, 100);
 }
 function stopMeters() {
