@@ -284,15 +284,19 @@ func (t tap) RTP(caller bool, pt uint8, codec string, payload []byte) {
 	if s.ended.Load() || len(payload) == 0 {
 		return
 	}
+	// The codec is chosen by the static payload type: the table's codec
+	// name is the stream's voice codec and also comes with its
+	// telephone-event packets, which use a dynamic type.
 	var kind uint8
 	switch {
-	case codec == "PCMU" || (codec == "" && pt == 0):
+	case pt == 0:
 		kind = codecULaw
-	case codec == "PCMA" || (codec == "" && pt == 8):
+	case pt == 8:
 		kind = codecALaw
-	case codec == "telephone-event" || codec == "CN" || pt == 13 || (pt >= 96 && codec == ""):
-		return // events and comfort noise carry no voice to decode
+	case pt == 13 || pt >= 72:
+		return // comfort noise, events (dynamic types) and RTCP-like types
 	}
+	_ = codec // kept in Tap for codecs chosen by name (G.722 with a dynamic type) later
 	side := &s.sides[1]
 	if caller {
 		side = &s.sides[0]
