@@ -2,7 +2,6 @@ package sensor
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
@@ -13,9 +12,8 @@ import (
 // wireWeb registers the live-listening commands (used by the manager API
 // as well as the console) and binds the web console on web_bind:web_port
 // unless web_port is 0. On a non-loopback address the console needs
-// credentials: VOIPSENSOR_WEB_TOKEN, or VOIPSENSOR_WEB_USER and
-// VOIPSENSOR_WEB_PASSWORD, from the environment (the configuration file
-// has no keys for them yet); without them the sensor refuses to start.
+// credentials: web_token, or web_user and web_password; without them the
+// sensor refuses to start.
 func (s *Sensor) wireWeb() error {
 	lreg := live.NewRegistry(liveCalls{s.table}, live.Limits{}, nil)
 	live.Register(s.reg, live.Deps{Registry: lreg, Ladders: liveLadders{s.table}})
@@ -31,9 +29,9 @@ func (s *Sensor) wireWeb() error {
 	}
 	srv, err := web.New(s.reg, web.Config{
 		Addr:     addr,
-		Token:    os.Getenv("VOIPSENSOR_WEB_TOKEN"),
-		User:     os.Getenv("VOIPSENSOR_WEB_USER"),
-		Password: os.Getenv("VOIPSENSOR_WEB_PASSWORD"),
+		Token:    s.cfg.WebToken.Reveal(),
+		User:     s.cfg.WebUser,
+		Password: s.cfg.WebPassword.Reveal(),
 		SensorID: s.cfg.IDSensor,
 		Logger:   s.log.With("transport", "web"),
 	})
