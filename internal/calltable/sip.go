@@ -288,9 +288,9 @@ func (t *Table) addMedia(c *Call, ep MediaEndpoint) {
 	default:
 		c.Media = append(c.Media, ep)
 	}
-	t.media[ep.Addr] = c
+	t.media.set(ep.Addr, c)
 	if ep.RTCP.IsValid() {
-		t.media[ep.RTCP] = c
+		t.media.set(ep.RTCP, c)
 	}
 }
 

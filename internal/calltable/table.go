@@ -1,7 +1,7 @@
 package calltable
 
 import (
-	"net/netip"
+	"math"
 	"sync"
 	"time"
 
@@ -117,7 +117,7 @@ type Table struct {
 	mu      sync.Mutex
 	calls   map[string]*Call
 	byRef   map[uint64]*Call
-	media   map[netip.AddrPort]*Call
+	media   mediaIndex
 	regs    map[regKey]*Registration
 	regTxn  map[string]*Registration // REGISTER Call-ID → binding with a pending transaction
 	stats   Stats
@@ -125,6 +125,9 @@ type Table struct {
 	nextReg uint64
 	now     time.Time // latest capture time seen
 	lastExp time.Time
+	// now and the time of the next timeout scan in Unix ns, compared once
+	// per datagram.
+	nowNs, nextExpNs int64
 
 	// Scratch space, used only with mu held.
 	msg     sip.Message
@@ -143,9 +146,10 @@ func New(cfg Config, sink Sink) *Table {
 		sink:   sink,
 		calls:  make(map[string]*Call),
 		byRef:  make(map[uint64]*Call),
-		media:  make(map[netip.AddrPort]*Call),
+		media:  newMediaIndex(),
 		regs:   make(map[regKey]*Registration),
 		regTxn: make(map[string]*Registration),
+		nowNs:  math.MinInt64, // before any capture time
 	}
 }
 
@@ -153,11 +157,11 @@ func New(cfg Config, sink Sink) *Table {
 func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	t.mu.Lock()
 	t.stats.Datagrams++
-	if dg.Time.After(t.now) {
-		t.now = dg.Time
+	if ns := dg.Time.UnixNano(); ns > t.nowNs {
+		t.now, t.nowNs = dg.Time, ns
 	}
 	t.dispatch(dg)
-	if t.now.Sub(t.lastExp) >= t.cfg.ExpireEvery {
+	if t.nowNs >= t.nextExpNs {
 		t.expireLocked(t.now)
 	}
 	t.unlockAndDeliver()
@@ -169,7 +173,7 @@ func (t *Table) HandleDatagram(dg *decode.Datagram) {
 func (t *Table) Expire(now time.Time) {
 	t.mu.Lock()
 	if now.After(t.now) {
-		t.now = now
+		t.now, t.nowNs = now, now.UnixNano()
 	}
 	t.expireLocked(t.now)
 	t.unlockAndDeliver()
@@ -255,8 +259,8 @@ func (t *Table) dispatch(dg *decode.Datagram) {
 // or source. When the two point to different calls (media ports reused by
 // overlapping calls), the call that knows both ends wins. Lock must be held.
 func (t *Table) lookupMedia(f decode.Flow) *Call {
-	cd := t.media[f.Dst]
-	cs := t.media[f.Src]
+	cd := t.media.get(f.Dst)
+	cs := t.media.get(f.Src)
 	switch {
 	case cd == nil:
 		return cs
@@ -272,6 +276,14 @@ func (t *Table) lookupMedia(f decode.Flow) *Call {
 // expireLocked closes timed-out calls and registrations. Lock must be held.
 func (t *Table) expireLocked(now time.Time) {
 	t.lastExp = now
+	switch ns := now.UnixNano(); {
+	case now.IsZero():
+		t.nextExpNs = math.MinInt64 // no capture time yet: scan at the first datagram
+	case ns > math.MaxInt64-int64(t.cfg.ExpireEvery):
+		t.nextExpNs = math.MaxInt64
+	default:
+		t.nextExpNs = ns + int64(t.cfg.ExpireEvery)
+	}
 	for _, c := range t.calls {
 		switch {
 		case !c.closeAt.IsZero() && !now.Before(c.closeAt):
@@ -309,11 +321,11 @@ func (t *Table) finishLocked(c *Call) {
 	}
 	for i := range c.Media {
 		m := &c.Media[i]
-		if t.media[m.Addr] == c {
-			delete(t.media, m.Addr)
+		if t.media.get(m.Addr) == c {
+			t.media.del(m.Addr)
 		}
-		if m.RTCP.IsValid() && t.media[m.RTCP] == c {
-			delete(t.media, m.RTCP)
+		if m.RTCP.IsValid() && t.media.get(m.RTCP) == c {
+			t.media.del(m.RTCP)
 		}
 	}
 	t.stats.CallsEnded++
