@@ -2,7 +2,7 @@
 
 Usage: panoramisk_client.py PORT USER SECRET CALLS
 Logs in with panoramisk, pings, runs CoreShowChannels once CALLS generated
-calls have appeared (after the injection call ended), runs a Command and a
+calls have appeared (the injection call, from 666, aside), runs a Command and a
 bogus action, tries a wrong secret, collects call events until every call
 hung up on both sides, and prints one JSON object with what it saw.
 """
@@ -22,7 +22,7 @@ async def main(port, user, secret, calls):
     out = {"events": []}
     seen = asyncio.Event()
     done = asyncio.Event()
-    state = {"hangups": 0, "newchan": set(), "inject_done": False}
+    state = {"hangups": 0, "newchan": set()}
 
     def on_event(manager, ev):
         name = ev.get("Event")
@@ -31,11 +31,9 @@ async def main(port, user, secret, calls):
                                   "calleridname": ev.get("CallerIDName")})
         if name == "Hangup":
             state["hangups"] += 1
-            if "Mallory" in (ev.get("CallerIDName") or ""):
-                state["inject_done"] = True
             if state["hangups"] >= 2 * (calls + 1):
                 done.set()
-        if name == "Newchannel" and state["inject_done"] and not ev.get("Channel", "").endswith(";2"):
+        if name == "Newchannel" and ev.get("CallerIDNum") != "666" and not ev.get("Channel", "").endswith(";2"):
             state["newchan"].add(ev.get("Linkedid"))
             if len(state["newchan"]) >= calls:
                 seen.set()

@@ -674,4 +674,3 @@ func ActionName(cmd string) string {
 	}
 	return b.String()
 }
-
