@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ func runRead(args []string) int {
 	ports := fs.String("sipport", "5060", "SIP ports: comma list of ports and ranges (5060,5080-5090)")
 	quiet := fs.Bool("q", false, "no progress bar and no summary on stderr")
 	decodeOnly := fs.Bool("decode-only", false, "only read and decode (the baseline of scripts/bench.sh); prints nothing")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: voipsensor read [--json] [--sipport LIST] [-q] FILE...")
 		fs.PrintDefaults()
@@ -40,6 +43,24 @@ func runRead(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor read:", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "voipsensor read:", err)
+			return 1
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintln(os.Stderr, "voipsensor read:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+		defer func() {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Fprintf(os.Stderr, "voipsensor read: %d GC cycles, %d MiB allocated in total\n", ms.NumGC, ms.TotalAlloc>>20)
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

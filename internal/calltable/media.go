@@ -6,21 +6,32 @@ import (
 	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
-// handleRTP accounts one RTP packet on a call's media address. Lock must be
-// held.
-func (t *Table) handleRTP(c *Call, dg *decode.Datagram) {
+// handleRTP accounts one RTP packet on a call's media address. sl, when
+// not nil, is the slot of the destination address, which belongs to c.
+// Lock must be held.
+func (t *Table) handleRTP(c *Call, sl *mediaSlot, dg *decode.Datagram) {
 	h := &t.hdr
 	if err := h.Unmarshal(dg.Payload); err != nil {
 		t.stats.RTPMalformed++
 		return
 	}
-	s := c.stream(dg.Flow, h.SSRC)
-	if s == nil {
-		if len(c.Streams) >= t.cfg.MaxStreamsPerCall {
-			t.stats.StreamsDropped++
-			return
+	var s *Stream
+	if sl != nil {
+		if r := sl.recv; r != nil && r.SSRC == h.SSRC && r.Flow == dg.Flow {
+			s = r
 		}
-		s = c.newStream(dg.Flow, h)
+	}
+	if s == nil {
+		if s = c.stream(dg.Flow, h.SSRC); s == nil {
+			if len(c.Streams) >= t.cfg.MaxStreamsPerCall {
+				t.stats.StreamsDropped++
+				return
+			}
+			s = c.newStream(dg.Flow, h)
+		}
+		if sl != nil {
+			sl.recv = s
+		}
 	}
 	s.RTP.Add(h, dg.Time)
 	if c.tap != nil {

@@ -130,6 +130,7 @@ type Table struct {
 	nowNs, nextExpNs int64
 
 	// Scratch space, used only with mu held.
+	feeder  feeder
 	msg     sip.Message
 	hdr     rtp.Header
 	outCall []*CallInfo         // ended calls collected under mu, handed out by unlock
@@ -156,6 +157,12 @@ func New(cfg Config, sink Sink) *Table {
 // HandleDatagram accounts one decoded datagram. dg is not retained.
 func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	t.mu.Lock()
+	t.handleLocked(dg)
+	t.unlockAndDeliver()
+}
+
+// handleLocked accounts one datagram. Lock must be held.
+func (t *Table) handleLocked(dg *decode.Datagram) {
 	t.stats.Datagrams++
 	if ns := dg.Time.UnixNano(); ns > t.nowNs {
 		t.now, t.nowNs = dg.Time, ns
@@ -164,7 +171,6 @@ func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	if t.nowNs >= t.nextExpNs {
 		t.expireLocked(t.now)
 	}
-	t.unlockAndDeliver()
 }
 
 // Expire runs the timeout scan as of now: capture time for files, wall
@@ -238,11 +244,11 @@ func (t *Table) unlockAndDeliver() {
 // dispatch routes a datagram to media, SIP or nowhere. Lock must be held.
 func (t *Table) dispatch(dg *decode.Datagram) {
 	if dg.Flow.Proto == decode.ProtoUDP {
-		if c := t.lookupMedia(dg.Flow); c != nil {
+		if c, sl := t.lookupMedia(dg.Flow); c != nil {
 			if rtp.IsRTCP(dg.Payload) {
 				t.handleRTCP(c, dg)
 			} else {
-				t.handleRTP(c, dg)
+				t.handleRTP(c, sl, dg)
 			}
 			return
 		}
@@ -257,20 +263,28 @@ func (t *Table) dispatch(dg *decode.Datagram) {
 
 // lookupMedia finds the call whose SDP advertised the datagram's destination
 // or source. When the two point to different calls (media ports reused by
-// overlapping calls), the call that knows both ends wins. Lock must be held.
-func (t *Table) lookupMedia(f decode.Flow) *Call {
-	cd := t.media.get(f.Dst)
-	cs := t.media.get(f.Src)
+// overlapping calls), the call that knows both ends wins. It also returns
+// the destination's slot when the call is the destination's, nil otherwise.
+// Lock must be held.
+func (t *Table) lookupMedia(f decode.Flow) (*Call, *mediaSlot) {
+	var cd, cs *Call
+	sd, ss := t.media.slot(f.Dst), t.media.slot(f.Src)
+	if sd != nil {
+		cd = sd.c
+	}
+	if ss != nil {
+		cs = ss.c
+	}
 	switch {
 	case cd == nil:
-		return cs
+		return cs, nil
 	case cs == nil || cs == cd:
-		return cd
+		return cd, sd
 	}
 	if cs.sideOfMedia(f.Dst) != SideNone {
-		return cs
+		return cs, nil
 	}
-	return cd
+	return cd, sd
 }
 
 // expireLocked closes timed-out calls and registrations. Lock must be held.

@@ -46,11 +46,11 @@ func Analyze(ctx context.Context, files []string, opts AnalyzeOptions, sink call
 	dec := decode.NewDecoder(decode.Config{SIPPorts: cfg.SIPPorts})
 	var res AnalyzeResult
 	for _, name := range files {
-		var h decode.Handler = tableHandler{tab}
+		feed := tab.Feed
 		if opts.DecodeOnly {
-			h = discard{}
+			feed = func(fn func(decode.Handler)) { fn(discard{}) }
 		}
-		if err := analyzeFile(ctx, name, dec, h, opts.Progress, &res); err != nil {
+		if err := analyzeFile(ctx, name, dec, feed, opts.Progress, &res); err != nil {
 			return res, err
 		}
 	}
@@ -61,7 +61,8 @@ func Analyze(ctx context.Context, files []string, opts AnalyzeOptions, sink call
 	return res, nil
 }
 
-// tableHandler feeds decoded datagrams to the table.
+// tableHandler feeds decoded datagrams to the table, one lock each (the
+// daemon's capture loop).
 type tableHandler struct{ t *calltable.Table }
 
 func (h tableHandler) HandleDatagram(dg *decode.Datagram) { h.t.HandleDatagram(dg) }
@@ -71,37 +72,64 @@ type discard struct{}
 
 func (discard) HandleDatagram(*decode.Datagram) {}
 
-func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, h decode.Handler,
+// batchFrames is how many frames analyzeFile decodes between checks of the
+// context, progress reports and decoder timeouts, and so per table lock.
+const batchFrames = 4096
+
+// analyzeFile reads one file and decodes its frames in batches, each batch
+// inside one call of feed (the table's Feed: one lock per batch).
+func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed func(func(decode.Handler)),
 	progress func(string, int64, int64), res *AnalyzeResult) error {
 	f, err := capture.OpenFile(name)
 	if err != nil {
 		return fmt.Errorf("sensor: %s: %w", name, err)
 	}
 	defer f.Close()
-	var fr capture.Frame
-	var lastExpire time.Time
-	for n := 0; ; n++ {
-		if err := f.ReadFrame(&fr); err != nil {
-			if errors.Is(err, io.EOF) {
+	var (
+		fr         capture.Frame
+		lastExpire time.Time
+		n          int
+		eof        bool
+		rerr       error
+	)
+	// batch decodes frames up to and including the next one whose index
+	// is a multiple of batchFrames, then runs the decoder's timeouts.
+	batch := func(h decode.Handler) {
+		for {
+			if err := f.ReadFrame(&fr); err != nil {
+				if !errors.Is(err, io.EOF) {
+					rerr = fmt.Errorf("sensor: %s: %w", name, err)
+				}
+				eof = true
+				return
+			}
+			res.Frames++
+			res.Bytes += uint64(len(fr.Data))
+			dec.Decode(&fr, h)
+			n++
+			if (n-1)%batchFrames == 0 {
 				break
 			}
-			return fmt.Errorf("sensor: %s: %w", name, err)
 		}
-		res.Frames++
-		res.Bytes += uint64(len(fr.Data))
-		dec.Decode(&fr, h)
-		if n&4095 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if progress != nil {
-				done, total := f.Progress()
-				progress(name, done, total)
-			}
-			if fr.Time.Sub(lastExpire) >= time.Second {
-				dec.Expire(fr.Time)
-				lastExpire = fr.Time
-			}
+		if fr.Time.Sub(lastExpire) >= time.Second {
+			dec.Expire(fr.Time)
+			lastExpire = fr.Time
+		}
+	}
+	for !eof {
+		feed(batch)
+		if rerr != nil {
+			return rerr
+		}
+		if eof {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if progress != nil {
+			done, total := f.Progress()
+			progress(name, done, total)
 		}
 	}
 	if progress != nil {
