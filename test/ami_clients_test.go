@@ -65,7 +65,7 @@ func TestAMIClients(t *testing.T) {
 	if want != calls {
 		t.Fatalf("ground truth has %d calls overlapping, want %d (generator changed?)", want, calls)
 	}
-	pcap = prefixCapture(t, pcap, 4*time.Second)
+	pcap = prefixCapture(t, pcap, 6*time.Second)
 	conf, port := amiConf(t, "")
 	d := startDaemon(t, "-r", pcap, "--realtime", "-set", "amiconfig="+conf)
 	if !d.waitLog("AMI listening", 5*time.Second) {

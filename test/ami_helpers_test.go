@@ -102,8 +102,10 @@ func injectionCall() []struct {
 }
 
 // prefixCapture rewrites the classic (microsecond, little-endian) pcap at
-// path so that it starts lead earlier with the injection call, then the
-// original packets unchanged.
+// path so that it starts lead earlier with a non-SIP packet (UDP to port
+// 9), carries the injection call half-way through the lead, then the
+// original packets unchanged. A replay thus idles for the first half of
+// the lead, long enough for clients to log in.
 func prefixCapture(t testing.TB, path string, lead time.Duration) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -118,13 +120,7 @@ func prefixCapture(t testing.TB, path string, lead time.Duration) string {
 	var out bytes.Buffer
 	out.Write(data[:24])
 	caller, callee := [4]byte{192, 0, 2, 1}, [4]byte{192, 0, 2, 2}
-	for _, m := range injectionCall() {
-		src, dst := caller, callee
-		if !m.fromCall {
-			src, dst = callee, caller
-		}
-		f := udpFrame(src, dst, 5060, 5060, []byte(m.msg))
-		ts := t0.Add(time.Duration(m.at) * time.Millisecond)
+	writeRec := func(ts time.Time, f []byte) {
 		var rec [16]byte
 		binary.LittleEndian.PutUint32(rec[0:], uint32(ts.Unix()))
 		binary.LittleEndian.PutUint32(rec[4:], uint32(ts.Nanosecond()/1000))
@@ -132,6 +128,16 @@ func prefixCapture(t testing.TB, path string, lead time.Duration) string {
 		binary.LittleEndian.PutUint32(rec[12:], uint32(len(f)))
 		out.Write(rec[:])
 		out.Write(f)
+	}
+	writeRec(t0, udpFrame(caller, callee, 9, 9, []byte("start")))
+	t0 = t0.Add(lead / 2)
+	for _, m := range injectionCall() {
+		src, dst := caller, callee
+		if !m.fromCall {
+			src, dst = callee, caller
+		}
+		f := udpFrame(src, dst, 5060, 5060, []byte(m.msg))
+		writeRec(t0.Add(time.Duration(m.at)*time.Millisecond), f)
 	}
 	out.Write(data[24:])
 	name := filepath.Join(t.TempDir(), "prefixed.pcap")

@@ -149,20 +149,48 @@ func (s *Server) Run(ctx context.Context, l net.Listener) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		s.Shutdown()
-		<-errc
 	case err = <-errc:
-		s.Shutdown()
+	}
+	// Stop accepting, let the dispatcher render what the bus still holds,
+	// then give every session a moment to write its queue.
+	s.mu.Lock()
+	s.closed = true
+	ls := s.ls
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
 	}
 	close(stop)
 	wg.Wait()
 	if sub != nil {
 		sub.Close()
 	}
+	s.drainSessions()
+	s.Shutdown()
 	if errors.Is(err, ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// drainSessions flushes every session's queue (each bounded by the write
+// deadline, all at most 2 s) and closes them.
+func (s *Server) drainSessions() {
+	s.mu.Lock()
+	var ss []*Session
+	for x := range s.sessions {
+		ss = append(ss, x)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, x := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.flushAndClose("server shutdown")
+		}()
+	}
+	wg.Wait()
 }
 
 // Serve accepts connections on l until Shutdown. It returns
@@ -234,9 +262,13 @@ func (s *Server) dispatch(sub *event.Subscriber, stop <-chan struct{}) {
 	for {
 		var e *event.Event
 		select {
-		case <-stop:
-			return
 		case e = <-sub.C():
+		case <-stop:
+			select { // drain what is already queued, then stop
+			case e = <-sub.C():
+			default:
+				return
+			}
 		}
 		out = s.rend.Render(out[:0], e)
 		if len(out) == 0 {
