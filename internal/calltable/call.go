@@ -94,14 +94,18 @@ type Stream struct {
 	Flow decode.Flow
 	SSRC uint32
 	Side Side // the side that sent it
-	RTP  rtp.Stream
 
-	codec     string // voice codec name from the SDP or the static table
-	eventPT   uint8  // telephone-event payload type, when the SDP declared one
+	// The packet path reads these right after Flow and SSRC: keep them
+	// before RTP, on the same cache lines.
+	eventPT   uint8 // telephone-event payload type, when the SDP declared one
 	hasEvent  bool
-	dtmfTS    uint32 // RTP timestamp of the current DTMF event
 	dtmfSeen  bool
 	dtmfEnded bool
+	dtmfTS    uint32 // RTP timestamp of the current DTMF event
+
+	RTP rtp.Stream
+
+	codec string // voice codec name from the SDP or the static table
 }
 
 // Call is everything observed under one Call-ID.

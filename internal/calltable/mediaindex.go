@@ -88,9 +88,7 @@ func (m *mediaIndex) set(ap netip.AddrPort, c *Call) {
 func (m *mediaIndex) del(ap netip.AddrPort) {
 	if k, ok := key4(ap); ok {
 		delete(m.v4, k)
-		return
-	}
-	if ap.Addr().IsValid() {
+	} else if ap.Addr().IsValid() {
 		delete(m.v6, key6(ap))
 	}
 }
