@@ -138,7 +138,7 @@ async function loadCall(ref) {
   $("#call-title").textContent = (c.caller || "?") + " → " + (c.called || "?");
   const kv = [
     ["Call reference", c.callreference], ["Call-ID", c.callid], ["Started", c.calldate ? new Date(c.calldate).toLocaleString() : "–"],
-    ["Duration", fmtDur(c.duration)], ["Connected", fmtDur(c.connect_duration)], ["Last packet", fmtTime(c.lastpackettime)],
+    ["Duration", fmtDur(c.duration)], ["Connected", fmtDur(c.connect_duration)], ["Last packet", fmtTime(c.lastpackettime ? c.lastpackettime * 1000 : 0)]  /* unix seconds */,
     ["Caller", (c.callername ? c.callername + " " : "") + (c.caller || "") + "@" + (c.callerdomain || "")],
     ["Called", (c.called || "") + "@" + (c.calleddomain || "")], ["Caller agent", c.calleragent || "–"], ["Called agent", c.calledagent || "–"],
     ["Codec →", codecName(c.callercodec)], ["Codec ←", codecName(c.calledcodec)],
