@@ -125,6 +125,9 @@ type Call struct {
 
 	InviteTime, RingTime, AnswerTime, EndTime time.Time
 	LastSIP, LastPacket                       time.Time
+	// tap sits next to LastPacket: every RTP packet reads one and writes
+	// the other, so they share a cache line.
+	tap AudioTap // set while somebody listens
 
 	State      State
 	LastCode   int
@@ -138,7 +141,6 @@ type Call struct {
 	Hold      bool   // a re-INVITE put media on hold and it was not resumed
 	Reinvites uint16
 
-	tap         AudioTap // set while somebody listens
 	callerTag   string
 	inviteCSeq  uint32
 	cancelSeen  bool

@@ -6,20 +6,18 @@ import (
 	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
-// handleRTP accounts one RTP packet on a call's media address. sl, when
-// not nil, is the slot of the destination address, which belongs to c.
-// Lock must be held.
-func (t *Table) handleRTP(c *Call, sl *mediaSlot, dg *decode.Datagram) {
+// handleRTP accounts one RTP packet on a call's media address. viaDst tells
+// whether c is the call of the destination address, whose stream hint is
+// hint. Lock must be held.
+func (t *Table) handleRTP(c *Call, hint *Stream, viaDst bool, dg *decode.Datagram) {
 	h := &t.hdr
 	if err := h.Unmarshal(dg.Payload); err != nil {
 		t.stats.RTPMalformed++
 		return
 	}
-	var s *Stream
-	if sl != nil {
-		if r := sl.recv; r != nil && r.SSRC == h.SSRC && r.Flow == dg.Flow {
-			s = r
-		}
+	s := hint
+	if s != nil && (s.SSRC != h.SSRC || s.Flow != dg.Flow) {
+		s = nil
 	}
 	if s == nil {
 		if s = c.stream(dg.Flow, h.SSRC); s == nil {
@@ -29,8 +27,8 @@ func (t *Table) handleRTP(c *Call, sl *mediaSlot, dg *decode.Datagram) {
 			}
 			s = c.newStream(dg.Flow, h)
 		}
-		if sl != nil {
-			sl.recv = s
+		if viaDst {
+			t.media.setRecv(dg.Flow.Dst, c, s)
 		}
 	}
 	s.RTP.Add(h, dg.Time)

@@ -244,11 +244,11 @@ func (t *Table) unlockAndDeliver() {
 // dispatch routes a datagram to media, SIP or nowhere. Lock must be held.
 func (t *Table) dispatch(dg *decode.Datagram) {
 	if dg.Flow.Proto == decode.ProtoUDP {
-		if c, sl := t.lookupMedia(dg.Flow); c != nil {
+		if c, hint, viaDst := t.lookupMedia(dg.Flow); c != nil {
 			if rtp.IsRTCP(dg.Payload) {
 				t.handleRTCP(c, dg)
 			} else {
-				t.handleRTP(c, sl, dg)
+				t.handleRTP(c, hint, viaDst, dg)
 			}
 			return
 		}
@@ -263,28 +263,22 @@ func (t *Table) dispatch(dg *decode.Datagram) {
 
 // lookupMedia finds the call whose SDP advertised the datagram's destination
 // or source. When the two point to different calls (media ports reused by
-// overlapping calls), the call that knows both ends wins. It also returns
-// the destination's slot when the call is the destination's, nil otherwise.
-// Lock must be held.
-func (t *Table) lookupMedia(f decode.Flow) (*Call, *mediaSlot) {
-	var cd, cs *Call
+// overlapping calls), the call that knows both ends wins. viaDst tells
+// whether that call is the destination's; then hint is the destination's
+// stream hint. Lock must be held.
+func (t *Table) lookupMedia(f decode.Flow) (c *Call, hint *Stream, viaDst bool) {
 	sd, ss := t.media.slot(f.Dst), t.media.slot(f.Src)
-	if sd != nil {
-		cd = sd.c
-	}
-	if ss != nil {
-		cs = ss.c
-	}
+	cd, cs := sd.c, ss.c
 	switch {
 	case cd == nil:
-		return cs, nil
+		return cs, nil, false
 	case cs == nil || cs == cd:
-		return cd, sd
+		return cd, sd.recv, true
 	}
 	if cs.sideOfMedia(f.Dst) != SideNone {
-		return cs, nil
+		return cs, nil, false
 	}
-	return cd, sd
+	return cd, sd.recv, true
 }
 
 // expireLocked closes timed-out calls and registrations. Lock must be held.
