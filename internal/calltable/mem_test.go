@@ -49,7 +49,8 @@ func BenchmarkCallMemory(b *testing.B) {
 }
 
 // TestCallMemoryBound keeps the per-call footprint from regressing: 20,000
-// calls with two streams must fit in 4 KiB each.
+// calls with two streams must fit in 3 KiB each (the target is
+// 4 KiB; about 2.8 KiB measured).
 func TestCallMemoryBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates ~100 MB")
@@ -64,8 +65,8 @@ func TestCallMemoryBound(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / calls
 	t.Logf("%.0f bytes per call with two streams", per)
-	if per > 4096 {
-		t.Errorf("%.0f bytes per call, want <= 4096", per)
+	if per > 3072 {
+		t.Errorf("%.0f bytes per call, want <= 3072", per)
 	}
 	runtime.KeepAlive(tab)
 }

@@ -243,17 +243,20 @@ func (t *Table) applySDP(c *Call, m *sip.Message, side Side, offer bool) {
 		}
 		ep := MediaEndpoint{
 			Side:      side,
-			Type:      md.Type,
+			Type:      intern(md.Type),
 			Addr:      netip.AddrPortFrom(md.Addr.Unmap(), md.Port),
 			RTCPMux:   md.RTCPMux,
-			Direction: md.Direction,
+			Direction: intern(md.Direction),
 			PtimeMS:   md.Ptime,
 		}
 		if md.RTCPPort != 0 && md.RTCPPort != md.Port {
 			ep.RTCP = netip.AddrPortFrom(md.Addr.Unmap(), md.RTCPPort)
 		}
-		for _, f := range md.Formats {
-			ep.Formats = append(ep.Formats, Format{PT: f.PT, Name: f.Name, Rate: f.Rate})
+		if len(md.Formats) > 0 {
+			ep.Formats = make([]Format, len(md.Formats))
+			for i, f := range md.Formats {
+				ep.Formats[i] = Format{PT: f.PT, Name: intern(f.Name), Rate: f.Rate}
+			}
 		}
 		t.addMedia(c, ep)
 	}
@@ -292,6 +295,61 @@ func (t *Table) addMedia(c *Call, ep MediaEndpoint) {
 	if ep.RTCP.IsValid() {
 		t.media.set(ep.RTCP, c)
 	}
+}
+
+// intern returns the common SDP words (media types, directions, codec
+// names) as constants and copies any other: a call keeps the few bytes of
+// the word, not the whole SDP line the parser cut it from.
+func intern(s string) string {
+	switch s {
+	case "":
+		return ""
+	case "audio":
+		return "audio"
+	case "video":
+		return "video"
+	case "image":
+		return "image"
+	case "sendrecv":
+		return "sendrecv"
+	case "sendonly":
+		return "sendonly"
+	case "recvonly":
+		return "recvonly"
+	case "inactive":
+		return "inactive"
+	case "PCMU":
+		return "PCMU"
+	case "PCMA":
+		return "PCMA"
+	case "G722":
+		return "G722"
+	case "G729":
+		return "G729"
+	case "GSM":
+		return "GSM"
+	case "CN":
+		return "CN"
+	case "telephone-event":
+		return "telephone-event"
+	case "opus":
+		return "opus"
+	case "speex":
+		return "speex"
+	case "iLBC":
+		return "iLBC"
+	case "AMR":
+		return "AMR"
+	case "AMR-WB":
+		return "AMR-WB"
+	case "H264":
+		return "H264"
+	case "VP8":
+		return "VP8"
+	case "t38":
+		return "t38"
+	}
+	return strings.Clone(s)
 }
 
 func isSDP(ct []byte) bool {
