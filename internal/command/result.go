@@ -136,12 +136,33 @@ type Column struct {
 // allocates nothing per cell. Order, when non-nil, maps displayed row i to
 // source row Order[i] (sorting). Totals, when non-nil, is a
 // JSON-marshalable summary (listcalls totals).
+//
+// Release, when non-nil, hands the rows' memory back to their source; a
+// transport calls it (through [Release]) once it has rendered the table
+// and reads it no more. A transport that never calls it merely leaves the
+// memory to the garbage collector.
 type Table struct {
 	Columns []Column
 	Len     int
 	Order   []int
 	Row     func(i int, dst []Cell)
 	Totals  any
+	Release func()
+}
+
+// Release calls the Release hook of a [*Table] result (also inside
+// [Gzip]) once; other results need nothing. A transport calls it after
+// rendering res, and must not read res afterwards.
+func Release(res Result) {
+	switch r := res.(type) {
+	case Gzip:
+		Release(r.Result)
+	case *Table:
+		if f := r.Release; f != nil {
+			r.Release = nil
+			f()
+		}
+	}
 }
 
 // Fill fills dst[:len(t.Columns)] with displayed row i.

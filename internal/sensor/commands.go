@@ -23,6 +23,7 @@ import (
 type tableSource struct {
 	t        *calltable.Table
 	idSensor int
+	pool     *rowPool // nil: every ActiveCalls allocates afresh
 }
 
 // ActiveCalls implements calls.Source: the calls in progress, as legacy
@@ -36,15 +37,12 @@ type tableSource struct {
 // of small ones. The lock is held only for the copy; sorting runs after.
 func (ts tableSource) ActiveCalls() []calls.Call {
 	var (
-		out     []calls.Call
-		streams slab[calls.Stream]
-		proxies slab[netip.Addr]
-		stats   []rtp.StreamStats
-		sides   []calltable.Side
+		buf   *rowBuf
+		stats []rtp.StreamStats
+		sides []calltable.Side
 	)
 	ts.t.EachCall(func(n int, _ time.Time) {
-		out = make([]calls.Call, 0, n)
-		streams.chunk, proxies.chunk = 2*n+16, n/8+16
+		buf = ts.pool.get(n)
 	}, func(c *calltable.Call) {
 		if !c.State.InProgress() {
 			return
@@ -54,15 +52,122 @@ func (ts tableSource) ActiveCalls() []calls.Call {
 			stats = append(stats, st.RTP.Stats())
 			sides = append(sides, st.Side)
 		}
-		out = append(out, calls.Call{})
-		row := &out[len(out)-1]
-		fillCallRow(row, c, stats, sides, ts.idSensor, &streams, &proxies)
+		if len(buf.rows) < cap(buf.rows) {
+			buf.rows = buf.rows[:len(buf.rows)+1] // fillCallRow overwrites it whole
+		} else {
+			buf.rows = append(buf.rows, calls.Call{})
+		}
+		row := &buf.rows[len(buf.rows)-1]
+		fillCallRow(row, c, stats, sides, ts.idSensor, &buf.streams, &buf.proxies)
 		var ref [18]byte
 		row.CallRef = string(appendRef(ref[:0], c.Ref))
 	})
-	sortCalls(out)
-	return out
+	sortCalls(buf.rows)
+	ts.pool.lend(buf)
+	return buf.rows
 }
+
+// Recycle implements calls.Recycler: rows go back to the pool.
+func (ts tableSource) Recycle(rows []calls.Call) { ts.pool.put(rows) }
+
+// rowBuf is one reusable set of listcalls rows with the slabs their
+// streams and proxies are carved from.
+type rowBuf struct {
+	rows     []calls.Call
+	streams  slab[calls.Stream]
+	proxies  slab[netip.Addr]
+	lastUsed time.Time
+}
+
+// maxIdleRows bounds the row buffers a rowPool keeps; idleRowTTL drops a
+// buffer nobody has used for that long (100,000 rows hold ~90 MB).
+const (
+	maxIdleRows = 2
+	idleRowTTL  = time.Minute
+)
+
+// rowPool reuses ActiveCalls buffers between listcalls requests. Reusing
+// them matters at 100,000 calls: freshly allocated memory costs a page
+// fault per 4 KiB on first touch, more than the conversion itself. A nil
+// pool allocates every time. Safe for concurrent use.
+type rowPool struct {
+	mu    sync.Mutex
+	idle  []*rowBuf
+	lent  map[*calls.Call]*rowBuf
+	clock func() time.Time // nil: time.Now
+}
+
+// get returns an empty buffer for about n rows. Called with the table
+// lock held, so it only takes the pool's own lock (never the other way
+// round).
+func (p *rowPool) get(n int) *rowBuf {
+	var b *rowBuf
+	if p != nil {
+		p.mu.Lock()
+		for i := len(p.idle) - 1; i >= 0; i-- {
+			if cap(p.idle[i].rows) >= n {
+				b = p.idle[i]
+				p.idle = append(p.idle[:i], p.idle[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
+	}
+	if b == nil {
+		b = &rowBuf{rows: make([]calls.Call, 0, n+n/8+16)}
+	}
+	b.rows = b.rows[:0]
+	b.streams.reset(2*n + 16)
+	b.proxies.reset(n/8 + 16)
+	return b
+}
+
+// lend records b as handed out, so that put finds it by its rows.
+func (p *rowPool) lend(b *rowBuf) {
+	if p == nil || cap(b.rows) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lent == nil {
+		p.lent = make(map[*calls.Call]*rowBuf)
+	}
+	p.lent[firstRow(b.rows)] = b
+}
+
+// put takes back rows lent by get/lend.
+func (p *rowPool) put(rows []calls.Call) {
+	if p == nil || cap(rows) == 0 {
+		return
+	}
+	now := time.Now()
+	if p.clock != nil {
+		now = p.clock()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := firstRow(rows)
+	b, ok := p.lent[key]
+	if !ok {
+		return
+	}
+	delete(p.lent, key)
+	b.lastUsed = now
+	keep := p.idle[:0]
+	for _, ib := range p.idle {
+		if now.Sub(ib.lastUsed) < idleRowTTL {
+			keep = append(keep, ib)
+		}
+	}
+	p.idle = append(keep, b)
+	if len(p.idle) > maxIdleRows {
+		p.idle = p.idle[len(p.idle)-maxIdleRows:]
+	}
+}
+
+// firstRow identifies a row slice by its first element's address
+// (of the full capacity, so a re-sliced or compacted slice still maps).
+func firstRow(rows []calls.Call) *calls.Call { return &rows[:1][0] }
 
 // fillCallRow converts one call. stats and sides are those of c.Streams,
 // computed once. Lock must be held (c belongs to the table).
@@ -128,21 +233,35 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamStats, si
 	}
 }
 
-// slab hands out sub-slices of shared backing arrays of chunk elements
-// (a new array when the current one is full), so that many small slices
-// cost one allocation. Each slice is capped at its length.
+// slab hands out sub-slices of shared backing arrays (chunk elements
+// each, or more for a larger request), so that many small slices cost one
+// allocation. Each slice is capped at its length. reset makes the arrays
+// reusable: slices handed out before must no longer be in use.
 type slab[T any] struct {
-	buf   []T
-	chunk int
+	arrays [][]T
+	cur    int
+	chunk  int
+}
+
+func (s *slab[T]) reset(chunk int) {
+	for i := range s.arrays {
+		s.arrays[i] = s.arrays[i][:0]
+	}
+	s.cur, s.chunk = 0, chunk
 }
 
 func (s *slab[T]) take(n int) []T {
-	if len(s.buf)+n > cap(s.buf) {
-		s.buf = make([]T, 0, max(n, s.chunk))
+	for s.cur < len(s.arrays) && len(s.arrays[s.cur])+n > cap(s.arrays[s.cur]) {
+		s.cur++
 	}
-	i := len(s.buf)
-	s.buf = s.buf[:i+n]
-	return s.buf[i : i+n : i+n]
+	if s.cur == len(s.arrays) {
+		s.arrays = append(s.arrays, make([]T, 0, max(n, s.chunk)))
+	}
+	a := s.arrays[s.cur]
+	i := len(a)
+	a = a[:i+n]
+	s.arrays[s.cur] = a
+	return a[i : i+n : i+n]
 }
 
 // appendRef appends the callreference of ref ("0x" and lower-case hex).

@@ -112,13 +112,26 @@ func TestActiveCalls(t *testing.T) {
 // BenchmarkActiveCalls100k measures the sensor's share of listcalls
 // server time: copying 100,000 calls out of a real call table and
 // converting them to listcalls rows.
+//
+// Pooled is the daemon's setup (rows recycled after each reply); Fresh
+// allocates new rows every time, as a source without a pool does.
 func BenchmarkActiveCalls100k(b *testing.B) {
-	src := tableSource{t: loadTable(b, 100_000)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if n := len(src.ActiveCalls()); n != 100_000 {
-			b.Fatalf("%d calls", n)
-		}
+	tab := loadTable(b, 100_000)
+	for _, bb := range []struct {
+		name string
+		pool *rowPool
+	}{{"Pooled", new(rowPool)}, {"Fresh", nil}} {
+		b.Run(bb.name, func(b *testing.B) {
+			src := tableSource{t: tab, pool: bb.pool}
+			b.ReportAllocs()
+			for b.Loop() {
+				rows := src.ActiveCalls()
+				if len(rows) != 100_000 {
+					b.Fatalf("%d calls", len(rows))
+				}
+				src.Recycle(rows)
+			}
+		})
 	}
 }
 
@@ -128,7 +141,7 @@ func BenchmarkActiveCalls100k(b *testing.B) {
 // request to the last reply byte over a unix socket.
 func BenchmarkListCallsSensor100k(b *testing.B) {
 	reg := command.NewRegistry()
-	calls.Register(reg, calls.Deps{Source: tableSource{t: loadTable(b, 100_000)}})
+	calls.Register(reg, calls.Deps{Source: tableSource{t: loadTable(b, 100_000), pool: new(rowPool)}})
 	sock := b.TempDir() + "/m.sock"
 	srv, err := manager.New(reg, manager.Config{Socket: sock})
 	if err != nil {

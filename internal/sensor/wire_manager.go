@@ -22,7 +22,7 @@ var Version = "0.1.0"
 // managersocket unix socket).
 func (s *Sensor) wireManager() error {
 	cfg := s.cfg
-	src := tableSource{t: s.table, idSensor: cfg.IDSensor}
+	src := tableSource{t: s.table, idSensor: cfg.IDSensor, pool: new(rowPool)}
 	// Durations run to the capture clock (the newest packet), which is the
 	// wall clock on a live interface and the file's time on a replay.
 	captureNow := func() time.Time {

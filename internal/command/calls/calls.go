@@ -78,6 +78,15 @@ type Source interface {
 	ActiveCalls() []Call
 }
 
+// Recycler is optionally implemented by a [Source] whose ActiveCalls
+// reuses buffers: Recycle hands back a slice ActiveCalls returned, once
+// the command (or the transport rendering its table) reads it no more.
+// The slice, and the Streams and SIPProxies slices of its calls, must not
+// be used after Recycle.
+type Recycler interface {
+	Recycle([]Call)
+}
+
 // Counter is optionally implemented by a [Source] to report all Call
 // objects in memory, including ended ones waiting to be stored
 // (totalcalls). Without it totalcalls counts ActiveCalls.
@@ -130,6 +139,13 @@ func (g *group) calls() ([]Call, error) {
 	return g.d.Source.ActiveCalls(), nil
 }
 
+// recycle hands cs back to the source if it takes them.
+func (g *group) recycle(cs []Call) {
+	if r, ok := g.d.Source.(Recycler); ok && cs != nil {
+		r.Recycle(cs)
+	}
+}
+
 func (g *group) totalCalls(context.Context, *command.Request) (command.Result, error) {
 	if c, ok := g.d.Source.(Counter); ok {
 		return command.Text(fmt.Sprint(c.TotalCalls())), nil
@@ -138,7 +154,9 @@ func (g *group) totalCalls(context.Context, *command.Request) (command.Result, e
 	if err != nil {
 		return nil, err
 	}
-	return command.Text(fmt.Sprint(len(cs))), nil
+	n := len(cs)
+	g.recycle(cs)
+	return command.Text(fmt.Sprint(n)), nil
 }
 
 // Totals is the listcalls summary element.
@@ -179,11 +197,16 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 	}
 	tot := Totals{Total: len(keep), IDSensor: sensor}
 	if opts.limit == 0 {
+		g.recycle(all)
 		return wrapZip(command.Value{V: tot}, opts.zip), nil
 	}
 	t := newTable(keep, g.d.Now())
 	if err := sortTable(t, opts.sortField, opts.sortDesc); err != nil {
+		g.recycle(all)
 		return nil, err
+	}
+	if _, ok := g.d.Source.(Recycler); ok {
+		t.Release = func() { g.recycle(all) }
 	}
 	if opts.limit > 0 && opts.limit < t.Len {
 		t.Len = opts.limit
@@ -240,12 +263,11 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 		for c, col := range t.Columns {
 			obj[col.Name] = row[c].Any()
 		}
-		st := all[i].Streams
-		if st == nil {
-			st = []Stream{}
-		}
+		st := append([]Stream{}, all[i].Streams...)
+		g.recycle(all)
 		return wrapZip(command.Value{V: Info{Call: obj, RTPStreams: st}}, zip), nil
 	}
+	g.recycle(all)
 	return nil, fmt.Errorf("calls: call %s: %w", ref, command.ErrNoEntry)
 }
 

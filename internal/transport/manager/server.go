@@ -439,6 +439,7 @@ func (s *Server) execute(c net.Conn, fr Frame, local bool) {
 		w.text(errorText(cmd.Name, err))
 	} else {
 		render(w, req, res)
+		command.Release(res)
 	}
 	if err := w.close(); err != nil {
 		s.log.Info("reply failed", "remote", c.RemoteAddr(), "command", cmd.Name, "err", err)
