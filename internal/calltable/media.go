@@ -10,13 +10,21 @@ import (
 // whether c is the call of the destination address, whose stream hint is
 // hint. Lock must be held.
 func (t *Table) handleRTP(c *Call, hint *Stream, viaDst bool, dg *decode.Datagram) {
+	// Load the call's tap and the hint's SSRC first: both are usually cache
+	// misses, and issued together they overlap instead of queueing behind
+	// the header parse and the stream statistics.
+	tap := c.tap
+	var hintSSRC uint32
+	if hint != nil {
+		hintSSRC = hint.SSRC
+	}
 	h := &t.hdr
 	if err := h.Unmarshal(dg.Payload); err != nil {
 		t.stats.RTPMalformed++
 		return
 	}
 	s := hint
-	if s != nil && (s.SSRC != h.SSRC || s.Flow != dg.Flow) {
+	if s != nil && (hintSSRC != h.SSRC || s.Flow != dg.Flow) {
 		s = nil
 	}
 	if s == nil {
@@ -32,8 +40,8 @@ func (t *Table) handleRTP(c *Call, hint *Stream, viaDst bool, dg *decode.Datagra
 		}
 	}
 	s.RTP.Add(h, dg.Time)
-	if c.tap != nil {
-		c.tap.RTP(s.Side, h.PayloadType, s.codec, h.Seq, h.Timestamp, h.Payload, dg.Time)
+	if tap != nil {
+		tap.RTP(s.Side, h.PayloadType, s.codec, h.Seq, h.Timestamp, h.Payload, dg.Time)
 	}
 	if s.hasEvent && h.PayloadType == s.eventPT {
 		t.handleEvent(c, s, dg, h.Timestamp, h.Payload)
