@@ -6,11 +6,14 @@
 # GNU time and bc (bench.sh), kamailio (kamctl against the MI FIFO), curl
 # and python3 (MI over HTTP and XML-RPC).
 set -euo pipefail
-pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3 python3-panoramisk nodejs npm chromium)
+pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3 python3-panoramisk chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm usually come with the machine (their nodejs package
+# conflicts with Debian's npm); install Debian's only when absent.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: need root to install: ${missing[*]}" >&2
