@@ -1,0 +1,161 @@
+package test
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestManagerIsolation replays a generated capture (~200k packets) at
+// full speed while 300 manager connections send nothing and 50 send
+// listcalls but never read their replies (receive buffers shrunk to 1 KiB
+// so that the server's writes stall). The run must store exactly the CDRs
+// of an undisturbed run of the same capture, see every frame (no capture
+// drops), and keep answering other clients promptly.
+//
+// The capture is fed through a FIFO so the clients are all connected
+// before the first packet is read: without that a full-speed replay could
+// end before the load is in place.
+func TestManagerIsolation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays ~200k packets twice")
+	}
+	bin := voipsensorBinary(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "iso.pcap")
+	if out, err := exec.Command(bin, "gen", "-calls", "100", "-concurrency", "50", "-talk", "20s", "-o", pcap).CombinedOutput(); err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Reference run, nobody connected.
+	ref := newDaemon(t, "-r", pcap)
+	if code := ref.run(2 * time.Minute); code != 0 {
+		t.Fatalf("reference run exit %d\n%s", code, ref.log)
+	}
+	wantFrames := logInt(ref.log.String(), "sensor stopped", "frames")
+	wantCDRs := len(readCDRs(t, "sqlite", filepath.Join(ref.spool, "voipsensor.db")))
+	if wantCDRs != 100 || wantFrames < 190_000 {
+		t.Fatalf("reference run: %d CDRs, %d frames; want 100 CDRs and ~197k frames", wantCDRs, wantFrames)
+	}
+
+	fifo := filepath.Join(dir, "feed.pcap")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freeTCPPort(t)
+	sock := filepath.Join(dir, "m.sock")
+	d := newDaemon(t, "-r", fifo, "-set", "managerport="+strconv.Itoa(port), "-set", "managersocket="+sock)
+	// The writer end: opening blocks until the daemon opens the FIFO; the
+	// header goes first so the reader can start, the packets after the load.
+	feed := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			feed <- nil
+			return
+		}
+		f.Write(data[:24])
+		feed <- f
+	}()
+	d = startDaemonFrom(t, d)
+	f := <-feed
+	if f == nil {
+		t.FailNow()
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 300 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	small := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
+	}}
+	for range 50 {
+		c, err := small.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatalf("non-reading connection: %v", err)
+		}
+		io.WriteString(c, "listcalls\n")
+		conns = append(conns, c)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Write(data[24:])
+		f.Close()
+		done <- err
+	}()
+	// Meanwhile other clients keep being answered, over TCP and the socket.
+	var worst time.Duration
+	var asked int
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("feeding the capture: %v", err)
+			}
+			running = false
+		default:
+		}
+		for _, network := range []string{"tcp", "unix"} {
+			a := addr
+			if network == "unix" {
+				a = sock
+			}
+			start := time.Now()
+			c, err := net.DialTimeout(network, a, time.Second)
+			if err != nil {
+				if running {
+					t.Errorf("%s client: %v", network, err)
+				}
+				continue
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "sniffer_stat\n")
+			b, err := io.ReadAll(c)
+			c.Close()
+			if err != nil || len(b) == 0 {
+				if running {
+					t.Errorf("%s client: %d bytes, %v", network, len(b), err)
+				}
+				continue
+			}
+			asked++
+			worst = max(worst, time.Since(start))
+		}
+	}
+	if code := d.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	gotFrames := logInt(d.log.String(), "sensor stopped", "frames")
+	gotCDRs := len(readCDRs(t, "sqlite", filepath.Join(d.spool, "voipsensor.db")))
+	t.Logf("%d sniffer_stat answered during the replay, slowest %v; %d frames, %d CDRs", asked, worst, gotFrames, gotCDRs)
+	if gotFrames != wantFrames || gotCDRs != wantCDRs {
+		t.Errorf("with 350 stalled clients: %d frames, %d CDRs; undisturbed: %d frames, %d CDRs", gotFrames, gotCDRs, wantFrames, wantCDRs)
+	}
+	if worst > time.Second {
+		t.Errorf("slowest answer during the replay took %v, want < 1 s", worst)
+	}
+}
+
