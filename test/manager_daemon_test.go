@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -239,4 +240,41 @@ func startDaemonFrom(t *testing.T, d *daemon) *daemon {
 		t.Fatalf("daemon did not start; log:\n%s", d.log)
 	}
 	return d
+}
+
+// TestManagerDaemonReload edits the -c file under a running daemon and
+// sends reload over the unix socket: an unchanged or live-changeable file
+// answers "reload ok", a key that needs a restart is named in the reply,
+// and a broken file is reported without stopping the daemon.
+func TestManagerDaemonReload(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "voipsensor.conf")
+	sock := filepath.Join(dir, "sock")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("id_sensor = 5\nloglevel = info\n")
+	startDaemon(t, "-c", conf, "-r", sharedtest.Pcap(t, "sipp_rtpstream.pcap"), "--realtime", "-set", "managersocket="+sock)
+	reload := func() string { return string(ncSend(t, 0, sock, []byte("reload\n"))) }
+	if got := reload(); got != "reload ok" {
+		t.Errorf("reload of an unchanged file = %q, want reload ok", got)
+	}
+	write("id_sensor = 5\nloglevel = debug\n")
+	if got := reload(); got != "reload ok" {
+		t.Errorf("reload with a live key changed = %q, want reload ok", got)
+	}
+	write("id_sensor = 6\nloglevel = debug\n")
+	if got := reload(); !strings.Contains(got, "id_sensor") || !strings.Contains(got, "restart") {
+		t.Errorf("reload with id_sensor changed = %q, want it named as needing a restart", got)
+	}
+	write("id_sensor = banana\n")
+	if got := reload(); !strings.Contains(got, "id_sensor") {
+		t.Errorf("reload of a broken file = %q, want an error naming id_sensor", got)
+	}
+	if got := strings.TrimSpace(string(ncSend(t, 0, sock, []byte("totalcalls\n")))); got == "" {
+		t.Errorf("daemon not answering after a failed reload")
+	}
 }
