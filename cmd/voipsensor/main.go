@@ -23,6 +23,7 @@ type subcommand struct {
 func subcommands() []subcommand {
 	return []subcommand{
 		{"run", "run [-c FILE] [-i IFACE | -r FILE [--realtime] [--speed F] [--loop]]  the sensor daemon", runRun},
+		{"demo", "demo [-duration D] [-speed F]  replay bundled calls live and serve the APIs (no root, no setup)", runDemo},
 		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
 		{"ctl", "ctl [-h HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table] 'COMMAND'  send one manager API command", runCtl},
