@@ -1,10 +1,8 @@
 package sensor
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,14 +25,15 @@ type tableSource struct {
 }
 
 // ActiveCalls implements calls.Source: the calls in progress, as legacy
-// listcalls shows them (ended calls still lingering are left out), ordered
-// by start time then reference.
+// listcalls shows them (ended calls still lingering are left out), in no
+// particular order: listcalls sorts them (on start time to the nanosecond
+// as its secondary key, so ties are rare and the order is stable).
 //
 // It converts each call straight from the table under one pass of
 // [calltable.Table.EachCall] (no intermediate CallInfo), with the rows'
 // streams, proxies and references carved out of a few shared slabs, so
 // 100,000 calls cost a handful of large allocations instead of millions
-// of small ones. The lock is held only for the copy; sorting runs after.
+// of small ones; with a pool, the buffers are reused across requests.
 func (ts tableSource) ActiveCalls() []calls.Call {
 	var (
 		buf   *rowBuf
@@ -62,7 +61,6 @@ func (ts tableSource) ActiveCalls() []calls.Call {
 		var ref [18]byte
 		row.CallRef = string(appendRef(ref[:0], c.Ref))
 	})
-	sortCalls(buf.rows)
 	ts.pool.lend(buf)
 	return buf.rows
 }
@@ -267,49 +265,6 @@ func (s *slab[T]) take(n int) []T {
 // appendRef appends the callreference of ref ("0x" and lower-case hex).
 func appendRef(b []byte, ref uint64) []byte {
 	return strconv.AppendUint(append(b, "0x"...), ref, 16)
-}
-
-// sortCalls orders rows by start time, then reference: the order a
-// snapshot gives, so that listcalls ties keep a stable order. It sorts an
-// index on compact keys and then permutes the rows in place (each row is
-// moved at most twice), cheaper than sorting the large rows themselves.
-func sortCalls(rows []calls.Call) {
-	type key struct {
-		start int64
-		ref   string
-		i     int32
-	}
-	keys := make([]key, len(rows))
-	for i := range rows {
-		keys[i] = key{rows[i].Start.UnixNano(), rows[i].CallRef, int32(i)}
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.start, b.start); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(len(a.ref), len(b.ref)); c != 0 {
-			return c // hex of the same width: shorter is smaller
-		}
-		return strings.Compare(a.ref, b.ref)
-	})
-	// Position p must receive rows[keys[p].i]; follow each cycle once.
-	for p := range keys {
-		if int(keys[p].i) == p || keys[p].i < 0 {
-			continue
-		}
-		tmp := rows[p]
-		q := p
-		for {
-			src := int(keys[q].i)
-			keys[q].i = -1
-			if src == p {
-				rows[q] = tmp
-				break
-			}
-			rows[q] = rows[src]
-			q = src
-		}
-	}
 }
 
 // TotalCalls implements calls.Counter: every call in memory.

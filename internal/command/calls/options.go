@@ -447,16 +447,18 @@ func (l *ipList) match(a netip.Addr) bool {
 	return false
 }
 
-// sortTable orders t by the named column (case-insensitive), with
-// calldate_num as the secondary key, both in the same direction.
+// sortTable orders t by the named column (case-insensitive), with the
+// start time as the secondary key (calldate_num refined to nanoseconds, so
+// that calls started in the same second keep a stable order whatever order
+// the source lists them in), both in the same direction.
 func sortTable(t *command.Table, field string, desc bool) error {
 	col, sec := -1, -1
 	for i, c := range t.Columns {
 		if strings.EqualFold(c.Name, field) {
 			col = i
 		}
-		if c.Name == "calldate_num" {
-			sec = i
+		if c.Name == "calldate" {
+			sec = i // a KindTime cell: Unix nanoseconds in Int
 		}
 	}
 	if col < 0 {
@@ -470,29 +472,25 @@ func sortTable(t *command.Table, field string, desc bool) error {
 	if desc {
 		sign = -1
 	}
-	// Secondary keys are integers (calldate_num). Ties of both keys keep
-	// source order (the result equals a stable sort), so an unstable sort
-	// with the index as last key is enough, and it is linear on the already
-	// ordered (or reversed) input a snapshot gives.
+	// Secondary keys are start times in nanoseconds. Ties of both keys
+	// keep source order (the result equals a stable sort), so an unstable
+	// sort with the index as last key is enough.
 	keys2 := make([]int64, t.Len)
 	get2 := t.Columns[sec].Cell
 	for i := range keys2 {
 		keys2[i] = get2(i).Int
 	}
 	get := t.Columns[col].Cell
-	if col == sec || t.Len > 0 && get(0).Kind == command.KindInt {
+	if t.Len > 0 && get(0).Kind == command.KindInt {
 		// Integer columns (the default sort) sort on int64 keys.
-		keys := keys2
-		if col != sec {
-			keys = make([]int64, t.Len)
-			for i := range keys {
-				c := get(i)
-				if c.Kind != command.KindInt {
-					keys = nil
-					break
-				}
-				keys[i] = c.Int
+		keys := make([]int64, t.Len)
+		for i := range keys {
+			c := get(i)
+			if c.Kind != command.KindInt {
+				keys = nil
+				break
 			}
+			keys[i] = c.Int
 		}
 		if keys != nil {
 			slices.SortFunc(t.Order, func(i, j int) int {
