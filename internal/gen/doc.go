@@ -13,6 +13,17 @@
 // and the jitter window, not by the number of packets. The same [Config]
 // (including Seed and Start) always produces byte-identical output.
 //
+// # Payloads
+//
+// Payload "tone" plays a 400 Hz (caller) and a 1000 Hz (callee) sine,
+// "speech" a synthetic formant voice per side. [Config.Audio] replaces
+// either with recorded 8 kHz PCM ([LoadAudio] reads WAV or raw files, the
+// -audio-caller/-audio-callee flags). With audio on both sides the two
+// directions of a call read their loops at the same conversation time, so a
+// two-sided recording with turn-taking stays a conversation;
+// scripts/make-demo.sh builds the bundled demo capture this way, merging
+// several runs whose addresses [Config.AddrOffset] keeps apart.
+//
 // # Impairments
 //
 // Loss, Duplicates, Reorder and Jitter apply to RTP only, at "capture": a lost
