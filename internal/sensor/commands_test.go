@@ -171,3 +171,52 @@ func BenchmarkListCallsSensor100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "reply-bytes")
 }
+
+// TestRowPool checks the listcalls row pool: buffers lent at the same time
+// are distinct, a recycled buffer is reused by the next request (and then
+// holds that request's calls), and concurrent use is race-free.
+func TestRowPool(t *testing.T) {
+	tab := loadTable(t, 20)
+	src := tableSource{t: tab, pool: new(rowPool)}
+	a, b := src.ActiveCalls(), src.ActiveCalls()
+	if &a[0] == &b[0] {
+		t.Fatal("two outstanding ActiveCalls share a buffer")
+	}
+	src.Recycle(a)
+	c := src.ActiveCalls()
+	if &c[0] != &a[0] {
+		t.Errorf("recycled buffer not reused")
+	}
+	if len(c) != 20 || len(c[0].Streams) != 2 {
+		t.Errorf("reused buffer: %d calls, %d streams in the first", len(c), len(c[0].Streams))
+	}
+	src.Recycle(b)
+	src.Recycle(c)
+	src.Recycle(c) // a second Recycle of the same rows is ignored
+	if n := len(src.pool.idle); n > maxIdleRows {
+		t.Errorf("%d idle buffers, want at most %d", n, maxIdleRows)
+	}
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			for range 20 {
+				rows := src.ActiveCalls()
+				ok := len(rows) == 20
+				for i := range rows {
+					ok = ok && rows[i].Caller == "1001"
+				}
+				src.Recycle(rows)
+				if !ok {
+					done <- false
+					return
+				}
+			}
+			done <- true
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("concurrent ActiveCalls returned wrong rows")
+		}
+	}
+}
