@@ -1,10 +1,12 @@
 // Command voipsensor is a passive VoIP monitoring sensor: it follows SIP
 // calls and registrations, measures RTP/RTCP voice quality and stores CDRs.
 //
-// Subcommands are in their own files (read.go, gen.go, ...). Unlike the
-// house layout's "main imports only config and sensor", the offline tools
-// (read, gen) also import the report and gen packages they front: they are
-// thin CLIs over those libraries and belong to no daemon.
+// Subcommands are in their own files (read.go, gen.go, run.go, demo.go,
+// ctl.go, key.go). Unlike the house layout's "main imports only config and
+// sensor", some subcommands import the library they front: read the report
+// package, gen the generator, demo the embedded capture, ctl and key the
+// manager client and the SQL store. They are thin CLIs over those
+// libraries; the daemon itself is built only by sensor.
 package main
 
 import (
