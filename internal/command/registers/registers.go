@@ -75,7 +75,7 @@ func Register(reg *command.Registry, d Deps) {
 	g := &group{d: d}
 	reg.Register(command.Command{
 		Name: "listregisters", Perm: command.PermCall,
-		Doc: `list registrations as a table (JSON options: states, limit, sort_field, sort_dir, zip)`,
+		Doc: `list registrations as a table (JSON options: states, limit, sort_field, sort_dir, zip, state_from_le, rrd_ge, filter)`,
 		Params: []command.Param{{Name: "options", Type: command.ParamJSON,
 			Doc: `JSON object, e.g. {"states":"OK,Failed","limit":50}`}},
 		Run: g.list,
@@ -129,9 +129,18 @@ type Totals struct {
 
 func (g *group) list(_ context.Context, req *command.Request) (command.Result, error) {
 	var o options
+	f := &regFilter{}
 	if raw, _ := req.Param("options"); strings.TrimSpace(raw) != "" {
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
 			return nil, command.BadParam("options", err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return nil, command.BadParam("options", err)
+		}
+		var err error
+		if f, err = parseRegFilter(m); err != nil {
+			return nil, command.BadParam("filter", err)
 		}
 	}
 	states := map[State]bool{}
@@ -158,9 +167,9 @@ func (g *group) list(_ context.Context, req *command.Request) (command.Result, e
 		return nil, err
 	}
 	keep := all[:0]
-	for _, r := range all {
-		if len(states) == 0 || states[r.State] {
-			keep = append(keep, r)
+	for i := range all {
+		if (len(states) == 0 || states[all[i].State]) && f.match(&all[i]) {
+			keep = append(keep, all[i])
 		}
 	}
 	t := newTable(keep)
