@@ -56,7 +56,7 @@ func (s *Sensor) wireManager() error {
 	}
 	system.Register(s.reg, system.Deps{
 		Version: Version, Build: "voipsensor",
-		Stats: &statsSource{s: s}, Threads: threadList{&s.captureTID},
+		Stats: &statsSource{s: s}, Threads: trafficThreads{threadList{&s.captureTID}, s},
 		Lifecycle: lifecycle{s}, AES: srv, Sockets: srv,
 	})
 	ls, err := srv.Listen()
@@ -101,3 +101,18 @@ func (l lifecycle) Terminate()                       { l.s.Terminate() }
 
 // errNoConfigFile is returned by Reload when the sensor runs without -c.
 var errNoConfigFile = errors.New("sensor: no configuration file to reload (started without -c)")
+
+// trafficThreads adds the capture thread's packet count to threadList,
+// for sniffer_threads only_traffic.
+type trafficThreads struct {
+	threadList
+	s *Sensor
+}
+
+func (tt trafficThreads) Threads() []system.Thread {
+	ts := tt.threadList.Threads()
+	for i := range ts {
+		ts[i].Packets = tt.s.frames.Load() // the one thread that reads and analyses frames
+	}
+	return ts
+}

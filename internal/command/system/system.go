@@ -56,6 +56,9 @@ type Stats interface {
 type Thread struct {
 	Name string
 	TID  int
+	// Packets is how many packets the thread has handled, for
+	// sniffer_threads only_traffic; 0 for threads that keep no count.
+	Packets uint64
 }
 
 // Threads lists named sensor threads (e.g. capture goroutines locked to

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,5 +150,39 @@ func TestSnifferThreads(t *testing.T) {
 	shared := run(t, reg, "sniffer_threads").(command.Value).V.(ThreadsReport)
 	if len(shared.Threads) != 0 {
 		t.Errorf("shared slot first call without 'all' listed %d threads, want 0", len(shared.Threads))
+	}
+}
+
+type fakeThreads []Thread
+
+func (f fakeThreads) Threads() []Thread { return f }
+
+// TestSnifferThreadsOnlyTraffic pins this goroutine to its OS thread and
+// names it as the packet thread: with only_traffic it is the one thread
+// listed while it has counted packets, and none is listed while it has not.
+func TestSnifferThreadsOnlyTraffic(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := syscall.Gettid()
+	for _, tt := range []struct {
+		packets uint64
+		want    []int
+	}{{0, nil}, {1234, []int{tid}}} {
+		reg := command.NewRegistry()
+		Register(reg, Deps{Threads: fakeThreads{{Name: "t0 capture", TID: tid, Packets: tt.packets}}})
+		rep := run(t, reg, "sniffer_threads", "all", "only_traffic").(command.Value).V.(ThreadsReport)
+		var got []int
+		for _, th := range rep.Threads {
+			got = append(got, th.TID)
+			if th.Description != "t0 capture" {
+				t.Errorf("thread %d described %q, want the given name", th.TID, th.Description)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("packets %d: only_traffic listed %v, want %v", tt.packets, got, tt.want)
+		}
 	}
 }

@@ -184,12 +184,25 @@ func (g *group) snifferThreads(_ context.Context, req *command.Request) (command
 		uid = n + 2 // keep clear of the shared slot
 	}
 	names := map[int]string{}
+	traffic := map[int]bool{}
 	if g.d.Threads != nil {
 		for _, t := range g.d.Threads.Threads() {
 			names[t.TID] = t.Name
+			traffic[t.TID] = t.Packets > 0
 		}
 	}
 	threads, sum := g.mon.measure(uid, names)
+	if strings.Contains(opts, "only_traffic") {
+		// Only the threads that counted packets (legacy: the
+		// SNIFFER_THREADS_EXT packet counters); sum stays the process's.
+		kept := threads[:0]
+		for _, t := range threads {
+			if traffic[t.TID] {
+				kept = append(kept, t)
+			}
+		}
+		threads = kept
+	}
 	if !strings.Contains(opts, "all") {
 		kept := threads[:0]
 		for _, t := range threads {
@@ -199,8 +212,6 @@ func (g *group) snifferThreads(_ context.Context, req *command.Request) (command
 		}
 		threads = kept
 	}
-	// only_traffic needs per-thread packet counters, which this sensor
-	// does not keep: it is accepted and has no effect.
 	if !strings.Contains(opts, "no_sort") {
 		sort.SliceStable(threads, func(i, j int) bool { return threads[i].CPU > threads[j].CPU })
 	}
