@@ -158,4 +158,3 @@ func TestManagerIsolation(t *testing.T) {
 		t.Errorf("slowest answer during the replay took %v, want < 1 s", worst)
 	}
 }
-

@@ -116,4 +116,3 @@ func ctlKey(cfg *config.Config) (manager.Key, error) {
 	}
 	return manager.ParseStoredKey(content)
 }
-
