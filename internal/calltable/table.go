@@ -344,5 +344,16 @@ func (t *Table) finishLocked(c *Call) {
 	}
 }
 
+// SetTimeouts changes the call timeouts and the call cap while running (a
+// configuration reload); zero values keep the defaults.
+func (t *Table) SetTimeouts(rtp, setup, absolute time.Duration, maxCalls int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.cfg
+	c.RTPTimeout, c.SetupTimeout, c.AbsoluteTimeout, c.MaxCalls = rtp, setup, absolute, maxCalls
+	c.setDefaults()
+	t.cfg.RTPTimeout, t.cfg.SetupTimeout, t.cfg.AbsoluteTimeout, t.cfg.MaxCalls = c.RTPTimeout, c.SetupTimeout, c.AbsoluteTimeout, c.MaxCalls
+}
+
 // SIPPort reports whether port is configured as a SIP port.
 func (t *Table) SIPPort(port uint16) bool { return t.cfg.SIPPorts.Has(port) }

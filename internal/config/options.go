@@ -46,7 +46,7 @@ func buildOptions() map[string]*option {
 	list := []*option{
 		// Capture.
 		strOpt("interface", false, func(c *Config) *string { return &c.Interface }, checkNonEmpty),
-		{key: "sipport", live: true, list: true,
+		{key: "sipport", live: false, list: true,
 			set: func(c *Config, v string) error {
 				rs, err := parsePortRanges(v)
 				if err != nil {
@@ -72,8 +72,8 @@ func buildOptions() map[string]*option {
 		strOpt("mysqldb", false, func(c *Config) *string { return &c.MySQLDB }, checkIdent),
 		strOpt("mysqlusername", false, func(c *Config) *string { return &c.MySQLUsername }, nil),
 		secretOpt("mysqlpassword", false, func(c *Config) *Secret { return &c.MySQLPassword }),
-		intOpt("cdr_batch_size", true, func(c *Config) *int { return &c.CDRBatchSize }, 1, 100000),
-		durOpt("cdr_batch_interval", true, func(c *Config) *time.Duration { return &c.CDRBatchEvery }, time.Millisecond, time.Millisecond, time.Second),
+		intOpt("cdr_batch_size", false, func(c *Config) *int { return &c.CDRBatchSize }, 1, 100000),
+		durOpt("cdr_batch_interval", false, func(c *Config) *time.Duration { return &c.CDRBatchEvery }, time.Millisecond, time.Millisecond, time.Second),
 		intOpt("cdr_queue_size", false, func(c *Config) *int { return &c.CDRQueueSize }, 1, 10000000),
 		boolOpt("sip-register", true, func(c *Config) *bool { return &c.SIPRegister }),
 

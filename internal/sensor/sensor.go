@@ -21,6 +21,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/transport/manager"
 	"golang.org/x/net/bpf"
 )
 
@@ -87,6 +88,9 @@ type Sensor struct {
 	live   bool // wall clock drives call timeouts when the capture is quiet
 
 	bus      *event.Bus
+	sink     *cdrSink
+	manager  *manager.Server // set by wireManager; reload reconfigures it
+	cfgMu    sync.Mutex      // guards the live-reloadable fields of cfg
 	reg      *command.Registry
 	services []service
 	addrs    []Endpoint
@@ -137,6 +141,8 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		OnStoreError:  s.storeError,
 	})
 	s.bus = event.NewBus()
+	s.sink = &cdrSink{w: s.writer, idSensor: cfg.IDSensor}
+	s.sink.registrations.Store(cfg.SIPRegister)
 	s.table = calltable.New(calltable.Config{
 		SIPPorts:        ports,
 		MaxCalls:        cfg.CallsLimit,
@@ -144,7 +150,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		SetupTimeout:    cfg.SIPWithoutRTPTimeout,
 		AbsoluteTimeout: cfg.AbsoluteTimeout,
 		Events:          s.bus,
-	}, &cdrSink{w: s.writer, idSensor: cfg.IDSensor, registrations: cfg.SIPRegister})
+	}, s.sink)
 
 	// One registry serves every transport; each wiring step registers its
 	// command groups and binds its listeners, in this order.
@@ -216,10 +222,43 @@ func (s *Sensor) Reload() error {
 		return err
 	}
 	applied, restart := config.Reloadable(s.cfg, nc)
+	if err := s.applyLive(nc); err != nil {
+		return err
+	}
 	s.log.Info("configuration reloaded", "applied", applied, "need_restart", restart)
 	if len(restart) > 0 {
 		return fmt.Errorf("sensor: reloaded; these keys need a restart: %v", restart)
 	}
+	return nil
+}
+
+// applyLive puts into effect the options config.Reloadable calls live:
+// the log level, call timeouts and cap, REGISTER storage, the manager AES
+// key and plaintext policy.
+func (s *Sensor) applyLive(nc *config.Config) error {
+	s.table.SetTimeouts(nc.RTPTimeout, nc.SIPWithoutRTPTimeout, nc.AbsoluteTimeout, nc.CallsLimit)
+	if s.opts.LogLevel != nil {
+		s.opts.LogLevel.Set(nc.LogLevel)
+	}
+	s.sink.registrations.Store(nc.SIPRegister)
+	if s.manager != nil {
+		var key manager.Key
+		if nc.ManagerAESKey.IsSet() {
+			k, err := manager.DecodeKey(nc.ManagerAESKey.Reveal(), nc.ManagerAESIV.Reveal())
+			if err != nil {
+				return fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
+			}
+			key = k
+		}
+		if err := s.manager.Reconfigure(key, nc.ManagerEnableUnencrypted); err != nil {
+			return err
+		}
+	}
+	s.cfgMu.Lock()
+	s.cfg.RTPTimeout, s.cfg.SIPWithoutRTPTimeout, s.cfg.AbsoluteTimeout = nc.RTPTimeout, nc.SIPWithoutRTPTimeout, nc.AbsoluteTimeout
+	s.cfg.CallsLimit, s.cfg.SIPRegister = nc.CallsLimit, nc.SIPRegister
+	s.cfg.ManagerAESKey, s.cfg.ManagerAESIV, s.cfg.ManagerEnableUnencrypted = nc.ManagerAESKey, nc.ManagerAESIV, nc.ManagerEnableUnencrypted
+	s.cfgMu.Unlock()
 	return nil
 }
 
@@ -466,13 +505,13 @@ func (s *Sensor) storeError(err error, retrying bool) {
 type cdrSink struct {
 	w             *cdr.Writer
 	idSensor      int
-	registrations bool
+	registrations atomic.Bool // sip-register, changeable by reload
 }
 
 func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(newRecord(c, k.idSensor)) }
 
 func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
-	if k.registrations {
+	if k.registrations.Load() {
 		k.w.AddRegistration(newRegistration(r, k.idSensor))
 	}
 }

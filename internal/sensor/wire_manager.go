@@ -54,6 +54,7 @@ func (s *Sensor) wireManager() error {
 	if err != nil {
 		return err
 	}
+	s.manager = srv
 	system.Register(s.reg, system.Deps{
 		Version: Version, Build: "voipsensor",
 		Stats: &statsSource{s: s}, Threads: trafficThreads{threadList{&s.captureTID}, s},

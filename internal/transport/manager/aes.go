@@ -206,10 +206,20 @@ type keyCache struct {
 	loaded time.Time
 }
 
+// setStatic replaces the configured key (reload).
+func (k *keyCache) setStatic(key Key) {
+	k.mu.Lock()
+	k.static = key
+	k.mu.Unlock()
+}
+
 // get returns the current key; force bypasses the cache.
 func (k *keyCache) get(ctx context.Context, force bool) (Key, bool) {
-	if k.static.Valid() {
-		return k.static, true
+	k.mu.Lock()
+	static := k.static
+	k.mu.Unlock()
+	if static.Valid() {
+		return static, true
 	}
 	if k.store == nil {
 		return Key{}, false

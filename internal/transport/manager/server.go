@@ -114,8 +114,21 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	rejected atomic.Uint64
-	served   atomic.Uint64
+	rejected    atomic.Uint64
+	served      atomic.Uint64
+	unencrypted atomic.Bool // cfg.EnableUnencrypted, changeable by Reconfigure
+}
+
+// Reconfigure applies the settings that may change while serving (a
+// configuration reload): the configured AES key and whether plaintext TCP
+// requests are accepted. A zero key falls back to the KeyStore.
+func (s *Server) Reconfigure(key Key, enableUnencrypted bool) error {
+	if key.Key != nil && !key.Valid() {
+		return fmt.Errorf("manager: configured aes key/iv too short")
+	}
+	s.keys.setStatic(key)
+	s.unencrypted.Store(enableUnencrypted)
+	return nil
 }
 
 // New returns a Server dispatching to reg.
@@ -149,7 +162,7 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		reg:       reg,
 		cfg:       cfg,
 		keys:      &keyCache{static: cfg.Key, store: cfg.KeyStore, ttl: cfg.KeyTTL},
@@ -159,7 +172,9 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 		cancel:    cancel,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[net.Conn]struct{}{},
-	}, nil
+	}
+	s.unencrypted.Store(cfg.EnableUnencrypted)
+	return s, nil
 }
 
 // Stats reports how many connections were served and how many were
@@ -426,7 +441,7 @@ func (s *Server) execute(c net.Conn, fr Frame, local bool) {
 		w.close()
 		return
 	}
-	if !local && !fr.Encrypted() && !s.cfg.EnableUnencrypted && !noAESNeeded[cmd.Name] {
+	if !local && !fr.Encrypted() && !s.unencrypted.Load() && !noAESNeeded[cmd.Name] {
 		if _, has := s.keys.get(ctx, false); has {
 			w.text(replyNeedAES)
 			w.close()
