@@ -68,7 +68,12 @@ func daemonArgs(spool string) []string {
 // the test left it running.
 func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	d := newDaemon(t, args...)
+	return startDaemonFrom(t, newDaemon(t, args...))
+}
+
+// startDaemonFrom starts a daemon prepared by newDaemon, as startDaemon does.
+func startDaemonFrom(t testing.TB, d *daemon) *daemon {
+	t.Helper()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

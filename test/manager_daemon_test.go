@@ -215,33 +215,6 @@ func TestManagerDaemonAES(t *testing.T) {
 	}
 }
 
-// startDaemonFrom starts a daemon prepared by newDaemon, as startDaemon does.
-func startDaemonFrom(t *testing.T, d *daemon) *daemon {
-	t.Helper()
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log)
-		}
-	})
-	if !d.waitLog("msg=\"sensor started\"", 15*time.Second) {
-		t.Fatalf("daemon did not start; log:\n%s", d.log)
-	}
-	return d
-}
-
 // TestManagerDaemonReload edits the -c file under a running daemon and
 // sends reload over the unix socket: an unchanged or live-changeable file
 // answers "reload ok", a key that needs a restart is named in the reply,

@@ -22,25 +22,6 @@ type options struct {
 	filters   []*filter // all must match
 }
 
-// jsonString reads a JSON string or number as text ("numbers may be given
-// as numbers or as strings").
-func jsonString(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	if raw[0] == '"' {
-		var s string
-		err := json.Unmarshal(raw, &s)
-		return s, err
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", fmt.Errorf("want string or number, got %s", raw)
-	}
-	return n.String(), nil
-}
-
 func parseOptions(raw string) (*options, error) {
 	o := &options{limit: -1, sortField: "calldate_num", sortDesc: true}
 	if raw == "" {
@@ -55,21 +36,21 @@ func parseOptions(raw string) (*options, error) {
 		switch k {
 		case "limit":
 			var s string
-			if s, err = jsonString(v); err == nil && s != "" {
+			if s, err = command.JSONText(v); err == nil && s != "" {
 				o.limit, err = strconv.Atoi(s)
 			}
 		case "sort_field":
 			var s string
-			if s, err = jsonString(v); err == nil && s != "" {
+			if s, err = command.JSONText(v); err == nil && s != "" {
 				o.sortField = s
 			}
 		case "sort_dir":
 			var s string
-			s, err = jsonString(v)
+			s, err = command.JSONText(v)
 			o.sortDesc = strings.HasPrefix(strings.ToLower(s), "desc")
 		case "zip":
 			var s string
-			s, err = jsonString(v)
+			s, err = command.JSONText(v)
 			o.zip = s == "yes"
 		case "filter", "form_filters":
 			var fs []*filter
@@ -139,7 +120,7 @@ func parseFilters(raw json.RawMessage) ([]*filter, error) {
 func compileFilter(o map[string]json.RawMessage) (*filter, error) {
 	s := make(map[string]string, len(o))
 	for k, v := range o {
-		t, err := jsonString(v)
+		t, err := command.JSONText(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}

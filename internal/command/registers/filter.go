@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/voipsensor/voipsensor/internal/command"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -24,24 +25,6 @@ func (f *regFilter) match(r *Registration) bool {
 		}
 	}
 	return true
-}
-
-// jsonText reads a JSON string or number as text.
-func jsonText(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	if raw[0] == '"' {
-		var s string
-		err := json.Unmarshal(raw, &s)
-		return s, err
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", fmt.Errorf("want string or number, got %.40s", raw)
-	}
-	return n.String(), nil
 }
 
 // likeRE compiles a legacy pattern: '%' matches any run, '_' one
@@ -92,7 +75,7 @@ var numFields = map[string]func(r *Registration) int64{
 func parseRegFilter(m map[string]json.RawMessage) (*regFilter, error) {
 	f := &regFilter{}
 	num := func(k string, raw json.RawMessage) (int64, bool, error) {
-		s, err := jsonText(raw)
+		s, err := command.JSONText(raw)
 		if err != nil || s == "" {
 			return 0, false, err
 		}
@@ -130,7 +113,7 @@ func parseRegFilter(m map[string]json.RawMessage) (*regFilter, error) {
 	}
 	for _, o := range objs {
 		for k, v := range o {
-			s, err := jsonText(v)
+			s, err := command.JSONText(v)
 			if err != nil {
 				return nil, fmt.Errorf("filter %s: %w", k, err)
 			}
