@@ -73,7 +73,8 @@ type service struct {
 }
 
 // Sensor is the daemon: one packet source, the decoder, the call table and
-// the CDR writer, plus (in later stages) the management transports.
+// the CDR writer, plus the management transports (manager API, AMI, MI,
+// web console, server API) that serve one command registry.
 type Sensor struct {
 	cfg   *config.Config
 	opts  Options
