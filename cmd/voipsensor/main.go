@@ -12,10 +12,10 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/voipsensor/voipsensor/internal/sensor"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 type subcommand struct {
 	name, usage string
@@ -30,7 +30,7 @@ func subcommands() []subcommand {
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
 		{"ctl", "ctl [-h HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table] 'COMMAND'  send one manager API command", runCtl},
 		{"key", "key generate|store|delete [-c FILE]  manage the manager API's AES key in the database", runKey},
-		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", version); return 0 }},
+		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", sensor.Version); return 0 }},
 	}
 }
 
