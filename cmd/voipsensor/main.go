@@ -16,7 +16,6 @@ import (
 	"github.com/voipsensor/voipsensor/internal/sensor"
 )
 
-
 type subcommand struct {
 	name, usage string
 	run         func(args []string) int
