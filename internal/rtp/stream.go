@@ -548,3 +548,41 @@ func MOSG711(lost, bursts, received int64) float64 {
 
 // ClockRate returns the stream's RTP clock in Hz, 0 when unknown.
 func (s *Stream) ClockRate() uint32 { return s.clockRate }
+
+// StreamSummary is the handful of [StreamStats] numbers a call listing
+// shows per stream, without the histograms, RTCP and codec name a full
+// Stats copies. Every field equals the StreamStats field of the same
+// name; Started is false before the first packet, and FirstNs and LastNs
+// are then 0, else First and Last in Unix nanoseconds.
+type StreamSummary struct {
+	Started                                                 bool
+	PayloadType                                             uint8
+	Received, Lost                                          int64
+	JitterMeanMS, JitterMaxMS                               float64
+	MOSF1, MOSF2, MOSAdapt, MOSF1Min, MOSF2Min, MOSAdaptMin float64
+	FirstNs, LastNs                                         int64
+}
+
+// Summary returns the listing numbers of s: the same values as the
+// matching fields of [Stream.Stats], computed without allocating or
+// copying the rest.
+func (s *Stream) Summary() StreamSummary {
+	sm := StreamSummary{
+		PayloadType:  s.pt,
+		Received:     s.received,
+		JitterMeanMS: s.meanJ,
+		JitterMaxMS:  s.maxJ,
+	}
+	if !s.started {
+		return sm
+	}
+	sm.Started, sm.FirstNs, sm.LastNs = true, s.firstNs, s.lastNs
+	expected := s.priorExp + s.cycles + int64(s.maxSeq) - s.base + 1
+	sm.Lost = max(0, expected-s.received+s.dups)
+	sm.MOSF1, sm.MOSF2, sm.MOSAdapt = 4.5, 4.5, 4.5
+	if s.mosDur > 0 {
+		sm.MOSF1, sm.MOSF2, sm.MOSAdapt = s.mosSum[0]/s.mosDur, s.mosSum[1]/s.mosDur, s.mosSum[2]/s.mosDur
+	}
+	sm.MOSF1Min, sm.MOSF2Min, sm.MOSAdaptMin = s.mosMin[0], s.mosMin[1], s.mosMin[2]
+	return sm
+}

@@ -37,7 +37,7 @@ type tableSource struct {
 func (ts tableSource) ActiveCalls() []calls.Call {
 	var (
 		buf   *rowBuf
-		stats []rtp.StreamStats
+		stats []rtp.StreamSummary
 		sides []calltable.Side
 	)
 	ts.t.EachCall(func(n int, _ time.Time) {
@@ -48,7 +48,7 @@ func (ts tableSource) ActiveCalls() []calls.Call {
 		}
 		stats, sides = stats[:0], sides[:0]
 		for _, st := range c.Streams {
-			stats = append(stats, st.RTP.Stats())
+			stats = append(stats, st.RTP.Summary())
 			sides = append(sides, st.Side)
 		}
 		if len(buf.rows) < cap(buf.rows) {
@@ -169,7 +169,7 @@ func firstRow(rows []calls.Call) *calls.Call { return &rows[:1][0] }
 
 // fillCallRow converts one call. stats and sides are those of c.Streams,
 // computed once. Lock must be held (c belongs to the table).
-func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamStats, sides []calltable.Side,
+func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, sides []calltable.Side,
 	idSensor int, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {
 	*row = calls.Call{
 		CallID: c.CallID,
@@ -222,7 +222,7 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamStats, si
 			st, f := &stats[i], c.Streams[i].Flow
 			ss[i] = calls.Stream{
 				SrcIP: f.Src.Addr(), SrcPort: f.Src.Port(), DstIP: f.Dst.Addr(), DstPort: f.Dst.Port(),
-				Start: st.First.Unix(), Last: st.Last.Unix(), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
+				Start: unixSec(st.Started, st.FirstNs), Last: unixSec(st.Started, st.LastNs), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
 				Received: uint64(st.Received), Lost: uint64(st.Lost),
 				JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
 			}
@@ -262,6 +262,16 @@ func (s *slab[T]) take(n int) []T {
 	return a[i : i+n : i+n]
 }
 
+// unixSec is the Unix seconds of a stream time in ns, as
+// StreamStats.First.Unix() gives them: the zero Time's for a stream that
+// never started.
+func unixSec(started bool, ns int64) int64 {
+	if !started {
+		return time.Time{}.Unix()
+	}
+	return time.Unix(0, ns).Unix()
+}
+
 // appendRef appends the callreference of ref ("0x" and lower-case hex).
 func appendRef(b []byte, ref uint64) []byte {
 	return strconv.AppendUint(append(b, "0x"...), ref, 16)
@@ -273,7 +283,7 @@ func (ts tableSource) TotalCalls() int { return ts.t.Stats().Calls }
 // CallRef renders a table reference as the manager API's callreference.
 func CallRef(ref uint64) string { return fmt.Sprintf("0x%x", ref) }
 
-func quality(st *rtp.StreamStats) calls.Quality {
+func quality(st *rtp.StreamSummary) calls.Quality {
 	q := calls.Quality{
 		Present: true, Received: uint64(st.Received), Lost: uint64(st.Lost),
 		Jitter: st.JitterMeanMS, JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
