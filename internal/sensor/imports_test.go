@@ -36,7 +36,9 @@ var allowedImports = map[string][]string{
 	// Transports speak one wire protocol over the registry and the bus.
 	// (and their own subpackages: internal/transport/mi/fifo may import
 	// internal/transport/mi), never another transport.
-	"internal/transport/...": {"internal/command", "internal/event"},
+	"internal/transport/...": {"internal/command", "internal/event", "internal/transport/httpauth"},
+	// Shared HTTP plumbing of the RPC transports: a leaf.
+	"internal/transport/httpauth": {},
 	// The daemon's wiring may import everything.
 	"internal/sensor": {"*"},
 }

@@ -1,9 +1,7 @@
 package mi
 
 import (
-	"crypto/subtle"
-	"errors"
-	"io"
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"net/http"
 	"strings"
 )
@@ -23,24 +21,8 @@ type Handler struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if !Authorized(r, h.Token) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="voipsensor MI"`)
-		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequest))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "400 Bad Request", http.StatusBadRequest)
+	body, ok := httpauth.ReadPOST(w, r, h.Token, "voipsensor MI", MaxRequest)
+	if !ok {
 		return
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -54,22 +36,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(reply)
-}
-
-// Authorized reports whether r carries token (always true for an empty
-// token): "Authorization: Bearer TOKEN" or Basic auth with password TOKEN.
-// The comparison takes constant time.
-func Authorized(r *http.Request, token string) bool {
-	if token == "" {
-		return true
-	}
-	got := ""
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		got = strings.TrimSpace(a[len("Bearer "):])
-	} else if _, p, ok := r.BasicAuth(); ok {
-		got = p
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 var _ http.Handler = (*Handler)(nil)

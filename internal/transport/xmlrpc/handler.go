@@ -2,12 +2,10 @@ package xmlrpc
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io"
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"net/http"
-	"strings"
 
 	"github.com/voipsensor/voipsensor/internal/command"
 )
@@ -39,24 +37,8 @@ type Handler struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if !authorized(r, h.Token) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="voipsensor XML-RPC"`)
-		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequest))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "400 Bad Request", http.StatusBadRequest)
+	body, ok := httpauth.ReadPOST(w, r, h.Token, "voipsensor XML-RPC", MaxRequest)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml")
@@ -84,19 +66,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(out)
-}
-
-func authorized(r *http.Request, token string) bool {
-	if token == "" {
-		return true
-	}
-	got := ""
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		got = strings.TrimSpace(a[len("Bearer "):])
-	} else if _, p, ok := r.BasicAuth(); ok {
-		got = p
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -1,0 +1,59 @@
+// Package httpauth holds the HTTP plumbing that the RPC transports served on
+// one listener (MI JSON-RPC on /mi, XML-RPC on /RPC2) share: POST-only,
+// optional token authentication, and a bounded request body.
+//
+// Allowed imports: the standard library only; any transport may import it.
+package httpauth
+
+import (
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Authorized reports whether r carries token, as "Authorization: Bearer
+// TOKEN" or as the password of HTTP Basic auth (any user name, so that
+// clients that only speak http://user:TOKEN@host/ work). An empty token
+// authorizes every request. The comparison takes constant time.
+func Authorized(r *http.Request, token string) bool {
+	if token == "" {
+		return true
+	}
+	got := ""
+	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+		got = strings.TrimSpace(a[len("Bearer "):])
+	} else if _, p, ok := r.BasicAuth(); ok {
+		got = p
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+// ReadPOST admits a POST request carrying token and reads its body, at most
+// max bytes. When it returns ok false it has already answered: 405 for
+// another method, 401 (with a Basic challenge for realm) without the
+// token, 413 for a body over max, 400 for a broken body.
+func ReadPOST(w http.ResponseWriter, r *http.Request, token, realm string, max int64) (body []byte, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	if !Authorized(r, token) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "413 Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "400 Bad Request", http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return body, true
+}
