@@ -147,6 +147,7 @@ type Call struct {
 	byeSeen     bool
 	closeAt     time.Time // when a finished call leaves the table
 	evicted     bool
+	orderPos    int // index in Table.order
 	ringingSeen bool
 }
 

@@ -110,6 +110,7 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 	}
 	t.calls[c.CallID] = c
 	t.byRef[c.Ref] = c
+	t.order.add(c)
 	t.stats.CallsStarted++
 	t.emit(event.CallNew, c, dg.Time)
 	return c

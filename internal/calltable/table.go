@@ -116,6 +116,7 @@ type Table struct {
 
 	mu      sync.Mutex
 	calls   map[string]*Call
+	order   callOrder // the same calls in creation order, for listings
 	byRef   map[uint64]*Call
 	media   mediaIndex
 	regs    map[regKey]*Registration
@@ -323,6 +324,7 @@ func (t *Table) finishLocked(c *Call) {
 	}
 	delete(t.calls, c.CallID)
 	delete(t.byRef, c.Ref)
+	t.order.remove(c)
 	if c.tap != nil {
 		c.tap.Ended()
 		c.tap = nil
