@@ -32,7 +32,7 @@ func benchCalls(n int) []calls.Call {
 
 type sharedCalls []calls.Call
 
-func (s sharedCalls) ActiveCalls() []calls.Call { return s }
+func (s sharedCalls) ActiveCalls(bool) []calls.Call { return s }
 
 type countWriter struct{ n int64 }
 

@@ -26,7 +26,7 @@ var t0 = time.Date(2026, 4, 14, 10, 0, 1, 0, time.UTC) // unix 1776160801
 
 type fakeCalls []calls.Call
 
-func (f fakeCalls) ActiveCalls() []calls.Call { return append([]calls.Call(nil), f...) }
+func (f fakeCalls) ActiveCalls(bool) []calls.Call { return append([]calls.Call(nil), f...) }
 
 type fakeRegs []registers.Registration
 

@@ -118,58 +118,12 @@ func renderListRegisters(w io.Writer, _ *command.Request, res command.Result) er
 	return writeTable(w, t, nil, totals)
 }
 
-// writeTable writes the legacy positional table JSON:
-// [[names…],[totals]?,[cells…],…] with the legacy cell encodings (IPv4 as
-// an unsigned number, times as local "YYYY-MM-DD HH:MM:SS", floats with 6
-// decimals). It buffers up to 64 KiB between writes.
-func writeTable(w io.Writer, t *command.Table, xform func(string) cellXform, totals []byte) error {
-	xf := make([]cellXform, len(t.Columns))
-	b := make([]byte, 0, 80<<10)
-	b = append(b, "[["...)
-	for i, c := range t.Columns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, c.Name)
-		if xform != nil {
-			xf[i] = xform(c.Name)
-		}
-	}
-	b = append(b, ']')
-	if totals != nil {
-		b = append(b, ",["...)
-		b = append(b, totals...)
-		b = append(b, ']')
-	}
-	row := make([]command.Cell, len(t.Columns))
-	for r := 0; r < t.Len; r++ {
-		t.Fill(r, row)
-		b = append(b, ",["...)
-		for c := range row {
-			if c > 0 {
-				b = append(b, ',')
-			}
-			b = appendCell(b, &row[c], xf[c])
-		}
-		b = append(b, ']')
-		if len(b) >= 64<<10 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
-	}
-	b = append(b, ']')
-	_, err := w.Write(b)
-	return err
-}
-
 func appendCell(b []byte, c *command.Cell, xf cellXform) []byte {
 	switch c.Kind {
 	case command.KindString:
 		return appendJSONString(b, c.Str)
 	case command.KindInt:
-		return strconv.AppendInt(b, c.Int, 10)
+		return appendInt(b, c.Int)
 	case command.KindFloat:
 		f := c.Float
 		if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -177,7 +131,7 @@ func appendCell(b []byte, c *command.Cell, xf cellXform) []byte {
 		}
 		switch xf {
 		case xfMOS:
-			return strconv.AppendInt(b, int64(math.Round(f*10)), 10)
+			return appendInt(b, int64(math.Round(f*10)))
 		case xfTimes10:
 			f *= 10
 		}
@@ -188,7 +142,7 @@ func appendCell(b []byte, c *command.Cell, xf cellXform) []byte {
 		a := c.Addr.Unmap()
 		if a.Is4() {
 			v := a.As4()
-			return strconv.AppendUint(b, uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3]), 10)
+			return appendUint(b, uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3]))
 		}
 		b = append(b, '"')
 		b = a.AppendTo(b)
@@ -229,15 +183,11 @@ func appendFixed6(b []byte, f float64) []byte {
 		}
 		b = append(b, '-')
 	}
-	b = strconv.AppendUint(b, n/1e6, 10)
+	b = appendUint(b, n/1e6)
 	frac := n % 1e6
-	var d [7]byte
-	d[0] = '.'
-	for i := 6; i >= 1; i-- {
-		d[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	return append(b, d[:]...)
+	hi, mid, lo := 2*(frac/1e4), 2*(frac/100%100), 2*(frac%100)
+	return append(b, '.', digitPairs[hi], digitPairs[hi+1], digitPairs[mid], digitPairs[mid+1],
+		digitPairs[lo], digitPairs[lo+1])
 }
 
 // appendDateTime appends t as a quoted "2006-01-02 15:04:05" (what
@@ -263,15 +213,8 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string. Text that is not valid
 // UTF-8 is stripped to ASCII first, as the legacy server does.
 func appendJSONString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
 	b = append(b, '"')
-	if plain { // the common case: printable ASCII, copied at once
+	if plainJSON(s) { // the common case: printable ASCII, copied at once
 		b = append(b, s...)
 		return append(b, '"')
 	}
@@ -298,6 +241,34 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// plainJSON reports whether s needs no escaping in a JSON string: no
+// control character, quote, backslash or non-ASCII byte. It tests eight
+// bytes at a time (the strings of a listcalls row are ~120 bytes; a byte
+// at a time this test was a tenth of the rendering).
+func plainJSON(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// (v-ones)&^v has a byte's top bit set where v has a zero byte
+		// (and possibly above one, through the borrow: exact for "any");
+		// with 0x20 in place of ones it flags bytes below 0x20 in an
+		// ASCII word; x itself flags the non-ASCII bytes.
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs|x)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // pair is one member of a flat JSON object, in document order.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,4 +83,101 @@ func TestAppendDateTime(t *testing.T) {
 			t.Errorf("appendDateTime(%v) = %s, want %s", tm, got, want)
 		}
 	}
+}
+
+// TestAppendInt checks the integer formatters against strconv: every
+// power-of-ten boundary, the extremes, and random values of every length,
+// appended to buffers with and without spare capacity.
+func TestAppendInt(t *testing.T) {
+	vals := []int64{0, 1, -1, 9, 10, 99, 100, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for p := int64(1); p <= math.MaxInt64/10; p *= 10 {
+		vals = append(vals, p-1, p, p+1, -p, -(p - 1), 10*p-1)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		vals = append(vals, r.Int64()>>r.IntN(63), -(r.Int64() >> r.IntN(63)))
+	}
+	for _, v := range vals {
+		for _, prefix := range [][]byte{nil, []byte("x,"), make([]byte, 1, 64)} {
+			want := strconv.AppendInt(append([]byte(nil), prefix...), v, 10)
+			if got := appendInt(append(prefix[:len(prefix):len(prefix)], nil...), v); string(got) != string(want) {
+				t.Fatalf("appendInt(%q, %d) = %q, want %q", prefix, v, got, want)
+			}
+			if got := appendInt(prefix, v); string(got) != string(want) {
+				t.Fatalf("appendInt(%q with room, %d) = %q, want %q", prefix, v, got, want)
+			}
+		}
+		if v >= 0 {
+			u := uint64(v) << 1
+			if got, want := appendUint(nil, u), strconv.FormatUint(u, 10); string(got) != want {
+				t.Fatalf("appendUint(%d) = %q, want %q", u, got, want)
+			}
+		}
+	}
+	if got, want := appendUint(nil, math.MaxUint64), strconv.FormatUint(math.MaxUint64, 10); string(got) != want {
+		t.Fatalf("appendUint(MaxUint64) = %q, want %q", got, want)
+	}
+}
+
+// plainJSONRef is the byte-at-a-time definition plainJSON must agree with.
+func plainJSONRef(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPlainJSON checks the word-at-a-time test against the byte-wise one:
+// every byte value at every position of strings of 1–19 bytes (so in
+// each lane of a word and in the tail), pairs of neighbouring bytes
+// around the borderline values, and random strings.
+func TestPlainJSON(t *testing.T) {
+	check := func(s string) {
+		if got, want := plainJSON(s), plainJSONRef(s); got != want {
+			t.Fatalf("plainJSON(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for n := 1; n < 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	edge := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '"' - 1, '"' + 1, '\\', '\\' - 1, '\\' + 1, 0x7f, 0x80, 0xff}
+	for pos := 0; pos < 15; pos++ {
+		for _, a := range edge {
+			for _, c := range edge {
+				b := []byte("0123456789abcdef")
+				b[pos], b[pos+1] = a, c
+				check(string(b))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = byte(0x20 + r.IntN(0x60))
+			if r.IntN(50) == 0 {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		check(string(b))
+	}
+}
+
+// FuzzPlainJSON compares plainJSON with the byte-wise definition.
+func FuzzPlainJSON(f *testing.F) {
+	f.Add("sip:alice@example.com")
+	f.Add("x\"y\\z\x01\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := plainJSON(s), plainJSONRef(s); got != want {
+			t.Errorf("plainJSON(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
