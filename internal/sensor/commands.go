@@ -3,6 +3,8 @@ package sensor
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,42 +27,39 @@ type tableSource struct {
 }
 
 // ActiveCalls implements calls.Source: the calls in progress, as legacy
-// listcalls shows them (ended calls still lingering are left out), in no
-// particular order: listcalls sorts them (on start time to the nanosecond
-// as its secondary key, so ties are rare and the order is stable).
+// listcalls shows them (ended calls still lingering are left out), in
+// creation order: listcalls sorts them (on start time to the nanosecond
+// as its secondary key, so ties are rare and the order is stable), and
+// its default order (newest first) is then just this one reversed.
 //
 // It converts each call straight from the table under one pass of
-// [calltable.Table.EachCall] (no intermediate CallInfo), with the rows'
+// [calltable.Table.EachCallBatch] (no intermediate CallInfo), each batch
+// shared among up to GOMAXPROCS goroutines (the work is mostly waiting
+// for memory: 100,000 calls scattered over the heap), with the rows'
 // streams, proxies and references carved out of a few shared slabs, so
 // 100,000 calls cost a handful of large allocations instead of millions
 // of small ones; with a pool, the buffers are reused across requests.
-func (ts tableSource) ActiveCalls() []calls.Call {
-	var (
-		buf   *rowBuf
-		stats []rtp.StreamSummary
-		sides []calltable.Side
-	)
-	ts.t.EachCall(func(n int, _ time.Time) {
+func (ts tableSource) ActiveCalls(withStreams bool) []calls.Call {
+	var buf *rowBuf
+	ts.t.EachCallBatch(func(n int, _ time.Time) {
 		buf = ts.pool.get(n)
-	}, func(c *calltable.Call) {
-		if !c.State.InProgress() {
-			return
-		}
-		stats, sides = stats[:0], sides[:0]
-		for _, st := range c.Streams {
-			stats = append(stats, st.RTP.Summary())
-			sides = append(sides, st.Side)
-		}
-		if len(buf.rows) < cap(buf.rows) {
-			buf.rows = buf.rows[:len(buf.rows)+1] // fillCallRow overwrites it whole
-		} else {
-			buf.rows = append(buf.rows, calls.Call{})
-		}
-		row := &buf.rows[len(buf.rows)-1]
-		fillCallRow(row, c, stats, sides, ts.idSensor, &buf.streams, &buf.proxies)
-		var ref [18]byte
-		row.CallRef = string(appendRef(ref[:0], c.Ref))
+	}, func(cs []*calltable.Call) {
+		buf.add(cs, ts.idSensor, withStreams)
 	})
+	// The callreferences are cut out of one string, built after the lock
+	// is gone: one allocation instead of one per call.
+	var sb strings.Builder
+	sb.Grow(len(buf.refs) * 18)
+	var tmp [18]byte
+	for _, r := range buf.refs {
+		sb.Write(appendRef(tmp[:0], r))
+	}
+	all, at := sb.String(), 0
+	for i, r := range buf.refs {
+		n := len(appendRef(tmp[:0], r))
+		buf.rows[i].CallRef = all[at : at+n]
+		at += n
+	}
 	ts.pool.lend(buf)
 	return buf.rows
 }
@@ -68,13 +67,83 @@ func (ts tableSource) ActiveCalls() []calls.Call {
 // Recycle implements calls.Recycler: rows go back to the pool.
 func (ts tableSource) Recycle(rows []calls.Call) { ts.pool.put(rows) }
 
-// rowBuf is one reusable set of listcalls rows with the slabs their
-// streams and proxies are carved from.
+// rowBuf is one reusable set of listcalls rows, with one converter part
+// per goroutine that fills them.
 type rowBuf struct {
 	rows     []calls.Call
-	streams  slab[calls.Stream]
-	proxies  slab[netip.Addr]
+	refs     []uint64 // Ref of each row's call
+	parts    []rowPart
 	lastUsed time.Time
+}
+
+// rowPart is one converting goroutine's scratch space and the slabs its
+// rows' streams and proxies are carved from.
+type rowPart struct {
+	streams slab[calls.Stream]
+	proxies slab[netip.Addr]
+	stats   []rtp.StreamSummary
+	sides   []calltable.Side
+}
+
+// maxParts bounds the goroutines converting one batch; minSplit is the
+// fewest calls worth handing to another goroutine.
+const (
+	maxParts = 4
+	minSplit = 256
+)
+
+// add converts the calls in progress among cs and appends their rows in
+// cs's order. The batch is cut into contiguous runs, one per part; each
+// part fills the row slots of its run, and the gaps that skipped calls
+// leave are closed afterwards.
+func (b *rowBuf) add(cs []*calltable.Call, idSensor int, withStreams bool) {
+	base := len(b.rows)
+	b.rows = slices.Grow(b.rows, len(cs))[:base+len(cs)]
+	b.refs = slices.Grow(b.refs, len(cs))[:base+len(cs)]
+	k := max(1, min(len(b.parts), len(cs)/minSplit))
+	lo := func(j int) int { return j * len(cs) / k }
+	var (
+		kept [maxParts]int
+		wg   sync.WaitGroup
+	)
+	for j := 1; j < k; j++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kept[j] = b.parts[j].convert(b.rows[base+lo(j):], b.refs[base+lo(j):], cs[lo(j):lo(j+1)], idSensor, withStreams)
+		}()
+	}
+	kept[0] = b.parts[0].convert(b.rows[base:], b.refs[base:], cs[:lo(1)], idSensor, withStreams)
+	wg.Wait()
+	n := base + kept[0]
+	for j := 1; j < k; j++ {
+		if from := base + lo(j); from != n {
+			copy(b.rows[n:], b.rows[from:from+kept[j]])
+			copy(b.refs[n:], b.refs[from:from+kept[j]])
+		}
+		n += kept[j]
+	}
+	b.rows, b.refs = b.rows[:n], b.refs[:n]
+}
+
+// convert fills rows[0:] and refs[0:] with the calls in progress among cs
+// and returns how many it filled.
+func (p *rowPart) convert(rows []calls.Call, refs []uint64, cs []*calltable.Call, idSensor int, withStreams bool) int {
+	n := 0
+	for _, c := range cs {
+		if !c.State.InProgress() {
+			continue
+		}
+		p.stats, p.sides = p.stats[:0], p.sides[:0]
+		for _, st := range c.Streams {
+			p.stats = append(p.stats, st.RTP.Summary())
+			p.sides = append(p.sides, st.Side)
+		}
+		fillCallRow(&rows[n], c, p.stats, p.sides, idSensor, withStreams, &p.streams, &p.proxies)
+		refs[n] = c.Ref
+		n++
+	}
+	return n
 }
 
 // maxIdleRows bounds the row buffers a rowPool keeps; idleRowTTL drops a
@@ -114,9 +183,15 @@ func (p *rowPool) get(n int) *rowBuf {
 	if b == nil {
 		b = &rowBuf{rows: make([]calls.Call, 0, n+n/8+16)}
 	}
-	b.rows = b.rows[:0]
-	b.streams.reset(2*n + 16)
-	b.proxies.reset(n/8 + 16)
+	b.rows, b.refs = b.rows[:0], b.refs[:0]
+	k := max(1, min(maxParts, runtime.GOMAXPROCS(0)))
+	if len(b.parts) != k {
+		b.parts = make([]rowPart, k)
+	}
+	for i := range b.parts {
+		b.parts[i].streams.reset(2*n/k + 16)
+		b.parts[i].proxies.reset(n/8/k + 16)
+	}
 	return b
 }
 
@@ -167,10 +242,11 @@ func (p *rowPool) put(rows []calls.Call) {
 // (of the full capacity, so a re-sliced or compacted slice still maps).
 func firstRow(rows []calls.Call) *calls.Call { return &rows[:1][0] }
 
-// fillCallRow converts one call. stats and sides are those of c.Streams,
-// computed once. Lock must be held (c belongs to the table).
+// fillCallRow converts one call, with its Streams if withStreams. stats
+// and sides are those of c.Streams, computed once. Lock must be held
+// (c belongs to the table).
 func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, sides []calltable.Side,
-	idSensor int, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {
+	idSensor int, withStreams bool, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {
 	*row = calls.Call{
 		CallID: c.CallID,
 		Start:  c.InviteTime, Answer: c.AnswerTime, LastPacket: c.LastPacket,
@@ -216,7 +292,7 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 			row.RTPSrc, row.RTPDst = c.Streams[i].Flow.Dst.Addr(), c.Streams[i].Flow.Src.Addr()
 		}
 	}
-	if len(stats) > 0 {
+	if withStreams && len(stats) > 0 {
 		ss := streams.take(len(stats))
 		for i := range stats {
 			st, f := &stats[i], c.Streams[i].Flow

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func loadTable(tb testing.TB, n int) *calltable.Table {
 // directions the packets carried.
 func TestActiveCalls(t *testing.T) {
 	tab := loadTable(t, 50)
-	got := tableSource{t: tab, idSensor: 3}.ActiveCalls()
+	got := tableSource{t: tab, idSensor: 3}.ActiveCalls(true)
 	if len(got) != 50 {
 		t.Fatalf("ActiveCalls returned %d calls, want 50", len(got))
 	}
@@ -107,6 +108,59 @@ func TestActiveCalls(t *testing.T) {
 	if len(seen) != 50 {
 		t.Errorf("%d distinct Call-IDs, want 50", len(seen))
 	}
+	for _, c := range (tableSource{t: tab, idSensor: 3}).ActiveCalls(false) {
+		if c.Streams != nil || !c.A.Present || !c.B.Present {
+			t.Errorf("call %s without streams: %d streams, quality present %v/%v", c.CallID, len(c.Streams), c.A.Present, c.B.Present)
+		}
+	}
+}
+
+// TestActiveCallsParallel: with several goroutines converting each batch
+// and calls that are no longer in progress (BYE seen, still lingering)
+// scattered through the table, the rows are exactly the calls in
+// progress, each once, in creation order, each with its own numbers and
+// streams.
+func TestActiveCallsParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const n = 5000
+	tab := loadTable(t, n)
+	var refs []uint64
+	ended := map[string]bool{}
+	tab.EachCall(nil, func(c *calltable.Call) { refs = append(refs, c.Ref) })
+	for i := 0; i < n; i += 7 {
+		id := fmt.Sprintf("%08x-%d@bench.example", i*2654435761, i)
+		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		b := netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		dg := decode.Datagram{Flow: decode.Flow{Src: netip.AddrPortFrom(a, 5060), Dst: netip.AddrPortFrom(b, 5060), Proto: decode.ProtoUDP},
+			Time: benchT0.Add(time.Second), Payload: benchSIP("BYE sip:2002@example.com SIP/2.0", id, "b1", "BYE", "", "")}
+		tab.HandleDatagram(&dg)
+		ended[id] = true
+	}
+	src := tableSource{t: tab, pool: new(rowPool)}
+	for round := range 2 { // the second round reuses the pooled buffer
+		rows := src.ActiveCalls(true)
+		if len(rows) != n-len(ended) {
+			t.Fatalf("round %d: %d rows, want %d", round, len(rows), n-len(ended))
+		}
+		j := 0
+		for i := range rows {
+			c := &rows[i]
+			for ended[fmt.Sprintf("%08x-%d@bench.example", int(refs[j]-1)*2654435761, int(refs[j]-1))] {
+				j++
+			}
+			k := int(refs[j] - 1) // loadTable's i of this call
+			wantID := fmt.Sprintf("%08x-%d@bench.example", k*2654435761, k)
+			if c.CallID != wantID || c.CallRef != CallRef(refs[j]) {
+				t.Fatalf("round %d: row %d is %s (%s), want %s (%s)", round, i, c.CallID, c.CallRef, wantID, CallRef(refs[j]))
+			}
+			if len(c.Streams) != 2 || c.Streams[0].SSRC != uint32(2*k) || c.Streams[1].SSRC != uint32(2*k+1) ||
+				c.SIPCallerIP != netip.AddrFrom4([4]byte{10, 1, byte(k >> 8), byte(k)}) {
+				t.Fatalf("round %d: row %d (%s): streams %+v, caller %v", round, i, c.CallID, c.Streams, c.SIPCallerIP)
+			}
+			j++
+		}
+		src.Recycle(rows)
+	}
 }
 
 // BenchmarkActiveCalls100k measures the sensor's share of listcalls
@@ -125,7 +179,7 @@ func BenchmarkActiveCalls100k(b *testing.B) {
 			src := tableSource{t: tab, pool: bb.pool}
 			b.ReportAllocs()
 			for b.Loop() {
-				rows := src.ActiveCalls()
+				rows := src.ActiveCalls(false)
 				if len(rows) != 100_000 {
 					b.Fatalf("%d calls", len(rows))
 				}
@@ -178,12 +232,12 @@ func BenchmarkListCallsSensor100k(b *testing.B) {
 func TestRowPool(t *testing.T) {
 	tab := loadTable(t, 20)
 	src := tableSource{t: tab, pool: new(rowPool)}
-	a, b := src.ActiveCalls(), src.ActiveCalls()
+	a, b := src.ActiveCalls(true), src.ActiveCalls(true)
 	if &a[0] == &b[0] {
 		t.Fatal("two outstanding ActiveCalls share a buffer")
 	}
 	src.Recycle(a)
-	c := src.ActiveCalls()
+	c := src.ActiveCalls(true)
 	if &c[0] != &a[0] {
 		t.Errorf("recycled buffer not reused")
 	}
@@ -200,7 +254,7 @@ func TestRowPool(t *testing.T) {
 	for range 4 {
 		go func() {
 			for range 20 {
-				rows := src.ActiveCalls()
+				rows := src.ActiveCalls(true)
 				ok := len(rows) == 20
 				for i := range rows {
 					ok = ok && rows[i].Caller == "1001"

@@ -13,7 +13,7 @@ import (
 
 type fakeSource []Call
 
-func (f fakeSource) ActiveCalls() []Call { return append([]Call(nil), f...) }
+func (f fakeSource) ActiveCalls(bool) []Call { return append([]Call(nil), f...) }
 
 var t0 = time.Date(2026, 4, 14, 10, 0, 0, 0, time.UTC)
 

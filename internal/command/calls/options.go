@@ -474,11 +474,17 @@ func sortTable(t *command.Table, field string, desc bool) error {
 			keys[i] = c.Int
 		}
 		if keys != nil {
-			slices.SortFunc(t.Order, func(i, j int) int {
+			cmp := func(i, j int) int {
 				if c := cmpInt(keys[i], keys[j]); c != 0 {
-					return sign * c
+					return c
 				}
-				if c := cmpInt(keys2[i], keys2[j]); c != 0 {
+				return cmpInt(keys2[i], keys2[j])
+			}
+			if presorted(t.Order, cmp, desc) {
+				return nil
+			}
+			slices.SortFunc(t.Order, func(i, j int) int {
+				if c := cmp(i, j); c != 0 {
 					return sign * c
 				}
 				return i - j
@@ -500,6 +506,28 @@ func sortTable(t *command.Table, field string, desc bool) error {
 		return i - j
 	})
 	return nil
+}
+
+// presorted handles the common case in one pass: the source lists calls
+// in start order, so sorted on start time (the default) the rows are
+// already in order or in exactly the reverse order. If cmp orders the rows
+// strictly (no ties, which the index would have to break) one way or the
+// other, presorted sets order (the identity on entry) to the result of the
+// sort and reports true; otherwise it leaves order alone.
+func presorted(order []int, cmp func(i, j int) int, desc bool) bool {
+	up, down := true, true
+	for i := 1; i < len(order) && (up || down); i++ {
+		c := cmp(i-1, i)
+		up, down = up && c < 0, down && c > 0
+	}
+	switch {
+	case up && !desc, down && desc:
+		return true
+	case up || down:
+		slices.Reverse(order)
+		return true
+	}
+	return false
 }
 
 func cmpInt(a, b int64) int {
