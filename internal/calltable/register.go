@@ -120,7 +120,7 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 		r = &Registration{
 			ID:       t.nextReg,
 			User:     string(m.To.User),
-			Domain:   string(m.To.Host),
+			Domain:   t.intern.get(m.To.Host),
 			FromName: string(m.From.Display),
 			Contact:  key.contact,
 		}
@@ -140,7 +140,7 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 	r.Src, r.Dst = dg.Flow.Src, dg.Flow.Dst
 	r.LastSeen = dg.Time
 	if len(m.UserAgent) > 0 && string(m.UserAgent) != r.UA {
-		r.UA = string(m.UserAgent)
+		r.UA = t.intern.get(m.UserAgent)
 	}
 	if len(m.AuthUser) > 0 && string(m.AuthUser) != r.AuthUser {
 		r.AuthUser = string(m.AuthUser)

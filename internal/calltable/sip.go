@@ -80,10 +80,10 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 		CallID:       string(m.CallID),
 		Caller:       string(from.User),
 		CallerName:   unquote(from.Display),
-		CallerDomain: string(from.Host),
+		CallerDomain: t.intern.get(from.Host),
 		Called:       string(to.User),
-		CalledDomain: string(to.Host),
-		CallerUA:     string(m.UserAgent),
+		CalledDomain: t.intern.get(to.Host),
+		CallerUA:     t.intern.get(m.UserAgent),
 		SIPCaller:    dg.Flow.Src,
 		SIPCalled:    dg.Flow.Dst,
 		Transport:    dg.Flow.Proto,
@@ -159,9 +159,9 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 	code := m.StatusCode
 	if sender == SideCallee && c.CalledUA == "" {
 		if len(m.Server) > 0 {
-			c.CalledUA = string(m.Server)
+			c.CalledUA = t.intern.get(m.Server)
 		} else if len(m.UserAgent) > 0 {
-			c.CalledUA = string(m.UserAgent)
+			c.CalledUA = t.intern.get(m.UserAgent)
 		}
 	}
 	if m.CSeqMethod != sip.MethodINVITE {
@@ -182,12 +182,12 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 			t.emit(event.CallRinging, c, dg.Time)
 		}
 		if code > 100 {
-			c.LastCode, c.LastReason = code, string(m.Reason)
+			c.LastCode, c.LastReason = code, t.intern.get(m.Reason)
 		}
 		t.applySDP(c, m, sender, false)
 		return
 	}
-	c.LastCode, c.LastReason = code, string(m.Reason)
+	c.LastCode, c.LastReason = code, t.intern.get(m.Reason)
 	switch {
 	case code < 300:
 		c.AnswerTime = dg.Time

@@ -138,6 +138,7 @@ type Table struct {
 	outReg  []*RegistrationInfo // registration changes, likewise
 	outEv   []*event.Event      // events, likewise
 	ladder  ladderLog           // SIP summaries for Ladder (ladder.go)
+	intern  interner            // repeating strings shared between calls (intern.go)
 }
 
 // New returns an empty table that reports to sink (which may be nil).
@@ -151,6 +152,7 @@ func New(cfg Config, sink Sink) *Table {
 		media:  newMediaIndex(),
 		regs:   make(map[regKey]*Registration),
 		regTxn: make(map[string]*Registration),
+		intern: make(interner),
 		nowNs:  math.MinInt64, // before any capture time
 	}
 }

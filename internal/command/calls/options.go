@@ -455,13 +455,11 @@ func sortTable(t *command.Table, field string, desc bool) error {
 	}
 	// Secondary keys are start times in nanoseconds. Ties of both keys
 	// keep source order (the result equals a stable sort), so an unstable
-	// sort with the index as last key is enough.
+	// sort with the index as last key is enough. Both keys are read in
+	// one pass: 100,000 rows are 70 MB, and each pass over them is a
+	// cache miss per row.
 	keys2 := make([]int64, t.Len)
-	get2 := t.Columns[sec].Cell
-	for i := range keys2 {
-		keys2[i] = get2(i).Int
-	}
-	get := t.Columns[col].Cell
+	get, get2 := t.Columns[col].Cell, t.Columns[sec].Cell
 	if t.Len > 0 && get(0).Kind == command.KindInt {
 		// Integer columns (the default sort) sort on int64 keys.
 		keys := make([]int64, t.Len)
@@ -471,7 +469,7 @@ func sortTable(t *command.Table, field string, desc bool) error {
 				keys = nil
 				break
 			}
-			keys[i] = c.Int
+			keys[i], keys2[i] = c.Int, get2(i).Int
 		}
 		if keys != nil {
 			cmp := func(i, j int) int {
@@ -494,7 +492,7 @@ func sortTable(t *command.Table, field string, desc bool) error {
 	}
 	keys := make([]command.Cell, t.Len)
 	for i := range keys {
-		keys[i] = get(i)
+		keys[i], keys2[i] = get(i), get2(i).Int
 	}
 	slices.SortFunc(t.Order, func(i, j int) int {
 		if c := compareCells(&keys[i], &keys[j]); c != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -125,32 +126,44 @@ func appendCell(b []byte, c *command.Cell, xf cellXform) []byte {
 	case command.KindInt:
 		return appendInt(b, c.Int)
 	case command.KindFloat:
-		f := c.Float
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return append(b, "null"...)
-		}
-		switch xf {
-		case xfMOS:
-			return appendInt(b, int64(math.Round(f*10)))
-		case xfTimes10:
-			f *= 10
-		}
-		return appendFixed6(b, f)
+		return appendFloat(b, c.Float, xf)
 	case command.KindBool:
 		return strconv.AppendBool(b, c.Bool)
 	case command.KindAddr:
-		a := c.Addr.Unmap()
-		if a.Is4() {
-			v := a.As4()
-			return appendUint(b, uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3]))
-		}
-		b = append(b, '"')
-		b = a.AppendTo(b)
-		return append(b, '"')
+		return appendAddr(b, c.Addr)
 	case command.KindTime:
 		return appendDateTime(b, c.TimeValue())
 	}
 	return append(b, "null"...)
+}
+
+// appendFloat appends f with its column's legacy transformation: MOS as
+// an integer ×10, others with 6 decimals (×10 first for xfTimes10); NaN
+// and infinities as null.
+func appendFloat(b []byte, f float64, xf cellXform) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	switch xf {
+	case xfMOS:
+		return appendInt(b, int64(math.Round(f*10)))
+	case xfTimes10:
+		f *= 10
+	}
+	return appendFixed6(b, f)
+}
+
+// appendAddr appends an IPv4 address as its unsigned 32-bit number and an
+// IPv6 one as a quoted string, as the legacy server does.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	a = a.Unmap()
+	if a.Is4() {
+		v := a.As4()
+		return appendUint(b, uint64(v[0])<<24|uint64(v[1])<<16|uint64(v[2])<<8|uint64(v[3]))
+	}
+	b = append(b, '"')
+	b = a.AppendTo(b)
+	return append(b, '"')
 }
 
 // appendFixed6 appends f as strconv.AppendFloat(b, f, 'f', 6, 64) does,

@@ -2,8 +2,11 @@ package manager
 
 import (
 	"io"
+	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
 )
@@ -21,10 +24,26 @@ type tableEncoder struct {
 }
 
 // rows appends displayed rows [from, to) to b; row is scratch space of
-// len(t.Columns) cells.
+// len(t.Columns) cells. A table with Emit is encoded straight from it
+// (cellEncoder), without filling Cells.
 func (e *tableEncoder) rows(b []byte, from, to int, row []command.Cell) []byte {
+	t := e.t
+	if t.Emit != nil && t.Row == nil {
+		ce := cellEncoder{b: b, xf: e.xf}
+		for r := from; r < to; r++ {
+			i := r
+			if t.Order != nil {
+				i = t.Order[r]
+			}
+			ce.b = append(ce.b, ",["...)
+			ce.col = 0
+			t.Emit(i, &ce)
+			ce.b = append(ce.b, ']')
+		}
+		return ce.b
+	}
 	for r := from; r < to; r++ {
-		e.t.Fill(r, row)
+		t.Fill(r, row)
 		b = append(b, ",["...)
 		for c := range row {
 			if c > 0 {
@@ -35,6 +54,49 @@ func (e *tableEncoder) rows(b []byte, from, to int, row []command.Cell) []byte {
 		b = append(b, ']')
 	}
 	return b
+}
+
+// cellEncoder is the command.CellWriter that encodes one row's cells as
+// appendCell would, separated by commas.
+type cellEncoder struct {
+	b   []byte
+	xf  []cellXform
+	col int
+}
+
+// next writes the separator before a cell and returns the cell's column
+// transformation.
+func (e *cellEncoder) next() cellXform {
+	if e.col > 0 {
+		e.b = append(e.b, ',')
+	}
+	x := e.xf[e.col]
+	e.col++
+	return x
+}
+
+func (e *cellEncoder) Null()           { e.next(); e.b = append(e.b, "null"...) }
+func (e *cellEncoder) Str(s string)    { e.next(); e.b = appendJSONString(e.b, s) }
+func (e *cellEncoder) Int(n int64)     { e.next(); e.b = appendInt(e.b, n) }
+func (e *cellEncoder) Bool(v bool)     { e.next(); e.b = strconv.AppendBool(e.b, v) }
+func (e *cellEncoder) Float(f float64) { e.b = appendFloat(e.b, f, e.next()) }
+
+func (e *cellEncoder) Addr(a netip.Addr) {
+	e.next()
+	if !a.IsValid() {
+		e.b = append(e.b, "null"...)
+		return
+	}
+	e.b = appendAddr(e.b, a)
+}
+
+func (e *cellEncoder) Time(t time.Time) {
+	e.next()
+	if t.IsZero() {
+		e.b = append(e.b, "null"...)
+		return
+	}
+	e.b = appendDateTime(e.b, time.Unix(0, t.UnixNano()))
 }
 
 // writeTable writes the legacy positional table JSON:
