@@ -130,7 +130,8 @@ type Column struct {
 	Cell func(row int) Cell
 }
 
-// Table is a row-oriented result: Len rows, each filled at once by Row.
+// Table is a row-oriented result: Len rows, each filled at once by Row
+// (or written cell by cell by Emit, below).
 // Row fills dst[:len(Columns)] with the cells of source row i; dst is
 // owned by the caller and reused between rows, so rendering a table
 // allocates nothing per cell. Order, when non-nil, maps displayed row i to

@@ -28,7 +28,7 @@ type tableEncoder struct {
 // (cellEncoder), without filling Cells.
 func (e *tableEncoder) rows(b []byte, from, to int, row []command.Cell) []byte {
 	t := e.t
-	if t.Emit != nil && t.Row == nil {
+	if t.Emit != nil {
 		ce := cellEncoder{b: b, xf: e.xf}
 		for r := from; r < to; r++ {
 			i := r
