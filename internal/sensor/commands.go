@@ -47,18 +47,19 @@ func (ts tableSource) ActiveCalls(withStreams bool) []calls.Call {
 		buf.add(cs, ts.idSensor, withStreams)
 	})
 	// The callreferences are cut out of one string, built after the lock
-	// is gone: one allocation instead of one per call.
+	// is gone: one allocation instead of one per call. Each ref is
+	// formatted once; its slot in refs then holds where its text ends.
 	var sb strings.Builder
 	sb.Grow(len(buf.refs) * 18)
 	var tmp [18]byte
-	for _, r := range buf.refs {
-		sb.Write(appendRef(tmp[:0], r))
-	}
-	all, at := sb.String(), 0
 	for i, r := range buf.refs {
-		n := len(appendRef(tmp[:0], r))
-		buf.rows[i].CallRef = all[at : at+n]
-		at += n
+		sb.Write(appendRef(tmp[:0], r))
+		buf.refs[i] = uint64(sb.Len())
+	}
+	all, start := sb.String(), uint64(0)
+	for i, end := range buf.refs {
+		buf.rows[i].CallRef = all[start:end]
+		start = end
 	}
 	ts.pool.lend(buf)
 	return buf.rows
@@ -71,7 +72,7 @@ func (ts tableSource) Recycle(rows []calls.Call) { ts.pool.put(rows) }
 // per goroutine that fills them.
 type rowBuf struct {
 	rows     []calls.Call
-	refs     []uint64 // Ref of each row's call
+	refs     []uint64 // Ref of each row's call (ActiveCalls reuses it for offsets)
 	parts    []rowPart
 	lastUsed time.Time
 }
