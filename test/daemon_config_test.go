@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/gen"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // smallCapture is a generated capture of two short calls, enough for a
@@ -151,7 +152,7 @@ func TestDaemonFilterRefused(t *testing.T) {
 // selects with the same expression.
 func TestDaemonFilterOnFile(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
-		t.Skip("tcpdump not installed (scripts/install-deps.sh installs it)")
+		sharedtest.Missing(t, "tcpdump not installed (scripts/install-deps.sh installs it)")
 	}
 	pcap := smallCapture(t)
 	for _, filter := range []string{"udp port 5060", "udp and not port 5060", "host 10.1.0.1 and udp"} {

@@ -24,14 +24,14 @@ import (
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("live capture needs root (CAP_NET_RAW)")
+		sharedtest.Missing(t, "live capture needs root (CAP_NET_RAW)")
 	}
 }
 
 func needTool(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed (scripts/install-deps.sh installs it)", name)
+		sharedtest.Missing(t, "%s not installed (scripts/install-deps.sh installs it)", name)
 	}
 }
 

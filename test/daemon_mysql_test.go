@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/voipsensor/voipsensor/internal/gen"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // privateMariaDB starts a MariaDB instance of this test's own with the
@@ -24,7 +25,7 @@ import (
 func privateMariaDB(t *testing.T) (string, func(cmd string)) {
 	t.Helper()
 	if os.Getenv("VOIPSENSOR_TEST_MYSQL_DSN") == "" || os.Getenv("VOIPSENSOR_TEST_MYSQL_CTL") == "" {
-		t.Skip("VOIPSENSOR_TEST_MYSQL_DSN and VOIPSENSOR_TEST_MYSQL_CTL not set (scripts/test.sh sets them)")
+		sharedtest.Missing(t, "VOIPSENSOR_TEST_MYSQL_DSN and VOIPSENSOR_TEST_MYSQL_CTL not set (scripts/test.sh sets them)")
 	}
 	ctlScript := os.Getenv("VOIPSENSOR_TEST_MYSQL_CTL")
 	state := filepath.Join(t.TempDir(), "mariadb")

@@ -22,7 +22,7 @@ import (
 func ncSend(t *testing.T, port int, socket string, req []byte) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("nc"); err != nil {
-		t.Skip("nc (netcat-openbsd) not installed")
+		sharedtest.Missing(t, "nc (netcat-openbsd) not installed")
 	}
 	args := []string{"-N", "-w", "10", "127.0.0.1", strconv.Itoa(port)}
 	if socket != "" {
@@ -154,7 +154,7 @@ func opensslEnc(t *testing.T, decrypt bool, key, iv, in []byte) []byte {
 // unix socket needs no AES, and `voipsensor ctl -a` finds the stored key.
 func TestManagerDaemonAES(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
+		sharedtest.Missing(t, "openssl not installed")
 	}
 	bin := voipsensorBinary(t)
 	pcap := sharedtest.Pcap(t, "sipp_rtpstream.pcap")

@@ -13,13 +13,15 @@ import (
 
 	"github.com/creachadair/jrpc2"
 	"github.com/creachadair/jrpc2/jhttp"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 func needMITool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed (scripts/install-deps.sh installs it)", name)
+		sharedtest.Missing(t, "%s not installed (scripts/install-deps.sh installs it)", name)
 	}
 	return p
 }

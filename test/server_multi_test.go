@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/voipsensor/voipsensor/internal/gen"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
 	"github.com/voipsensor/voipsensor/internal/transport/server"
 )
@@ -37,7 +38,7 @@ func TestServerMultiSensor(t *testing.T) {
 	}
 	dsn := os.Getenv("VOIPSENSOR_TEST_MYSQL_DSN")
 	if dsn == "" {
-		t.Skip("VOIPSENSOR_TEST_MYSQL_DSN not set (scripts/test.sh sets it)")
+		sharedtest.Missing(t, "VOIPSENSOR_TEST_MYSQL_DSN not set (scripts/test.sh sets it)")
 	}
 	mc, err := mysql.ParseDSN(dsn)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // tsharkStream is one row of `tshark -q -z rtp,streams`.
@@ -30,7 +30,7 @@ func runTshark(t *testing.T, file string) map[string]tsharkStream {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Skip("tshark not installed (scripts/test.sh installs it)")
+		sharedtest.Missing(t, "tshark not installed (scripts/test.sh installs it)")
 	}
 	out, err := exec.Command(bin, "-r", file, "-q", "-z", "rtp,streams").Output()
 	if err != nil {

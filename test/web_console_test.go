@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/gen"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // The generator's tone payload: 400 Hz from the caller, 1000 Hz from the
@@ -73,10 +74,10 @@ func TestWebConsoleBrowser(t *testing.T) {
 	}
 	chromium := "/usr/bin/chromium"
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not installed (scripts/install-deps.sh installs it)")
+		sharedtest.Missing(t, "chromium not installed (scripts/install-deps.sh installs it)")
 	}
 	if _, err := os.Stat("node_modules/playwright-core"); err != nil {
-		t.Skip("playwright-core not installed in test/node_modules (scripts/install-deps.sh installs it)")
+		sharedtest.Missing(t, "playwright-core not installed in test/node_modules (scripts/install-deps.sh installs it)")
 	}
 	base := startConsole(t, 40*time.Second)
 	shots, _ := filepath.Abs(filepath.Join("artifacts", "web"))

@@ -70,9 +70,14 @@ const (
 // kernel before a packet socket sees them, so "vlan" is refused for live
 // capture.
 //
-// Frame.Data aliases the kernel ring: it is valid until the next ReadFrame
-// or Close. ReadFrame is for one goroutine; Stats and Close are safe for
-// concurrent use.
+// Frame.Data aliases the kernel ring: it is valid until the next ReadFrame.
+// The reader holds a lease on the ring from the moment ReadFrame returns a
+// frame until it calls ReadFrame again, so a concurrent Close never unmaps
+// a block whose frame is still being decoded: Close waits for the reader
+// to come back (or for a blocked read to notice, within the PollTimeout).
+// ReadFrame is for one goroutine; Stats and Close are safe for concurrent
+// use, but Close must not be called by the reading goroutine while it holds
+// a frame.
 type Live struct {
 	tp     *afpacket.TPacket
 	lt     LinkType
@@ -80,7 +85,11 @@ type Live struct {
 	name   string
 
 	closed atomic.Bool
-	readMu sync.Mutex // held by ReadFrame; Close takes it before unmapping the ring
+	// readMu is held by the reader from its ReadFrame call until it calls
+	// ReadFrame again (the frame's lease), or until ReadFrame returns an
+	// error. Close takes it before unmapping the ring.
+	readMu sync.Mutex
+	leased bool // the reader holds readMu; touched only by the reader
 
 	frames, bytes atomic.Uint64
 
@@ -227,13 +236,17 @@ func loopbackIndex() (int, error) {
 }
 
 // ReadFrame blocks until the next frame. It returns [ErrClosed] once Close
-// has been called (within the configured PollTimeout).
+// has been called (within the configured PollTimeout). Returning to
+// ReadFrame ends the lease on the previous frame: its Data must not be used
+// afterwards.
 func (l *Live) ReadFrame(f *Frame) error {
-	l.readMu.Lock()
-	defer l.readMu.Unlock()
+	if !l.leased {
+		l.readMu.Lock()
+		l.leased = true
+	}
 	for {
 		if l.closed.Load() {
-			return ErrClosed
+			return l.endLease(ErrClosed)
 		}
 		data, ci, err := l.tp.ZeroCopyReadPacketData()
 		if err != nil {
@@ -241,9 +254,9 @@ func (l *Live) ReadFrame(f *Frame) error {
 				continue
 			}
 			if l.closed.Load() {
-				return ErrClosed
+				return l.endLease(ErrClosed)
 			}
-			return fmt.Errorf("capture: live %s: %w", l.name, err)
+			return l.endLease(fmt.Errorf("capture: live %s: %w", l.name, err))
 		}
 		length := ci.Length
 		if l.cooked {
@@ -259,8 +272,15 @@ func (l *Live) ReadFrame(f *Frame) error {
 		f.LinkType = l.lt
 		l.frames.Add(1)
 		l.bytes.Add(uint64(len(data)))
-		return nil
+		return nil // the lease is kept: f.Data aliases the ring
 	}
+}
+
+// endLease gives the ring back to Close and returns err.
+func (l *Live) endLease(err error) error {
+	l.leased = false
+	l.readMu.Unlock()
+	return err
 }
 
 // prependSLL writes a Linux cooked header into the ring just in front of
@@ -331,7 +351,9 @@ func (l *Live) Stats() Stats {
 }
 
 // Close stops the capture; a blocked ReadFrame returns [ErrClosed]. Close
-// waits up to the PollTimeout for it before releasing the ring.
+// waits until the reader has finished with its last frame (it is back in
+// ReadFrame, or has stopped reading after an error) and then unmaps the
+// ring; a blocked read notices within the PollTimeout.
 func (l *Live) Close() error {
 	if l.closed.Swap(true) {
 		return nil

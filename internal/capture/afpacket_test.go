@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // openLiveOrSkip opens a live source or skips when the test cannot capture
@@ -19,12 +21,12 @@ import (
 func openLiveOrSkip(t testing.TB, cfg LiveConfig) *Live {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("live capture needs root")
+		sharedtest.Missing(t, "live capture needs root")
 	}
 	l, err := OpenLive(cfg)
 	if err != nil {
 		if strings.Contains(err.Error(), "operation not permitted") || strings.Contains(err.Error(), "permission denied") {
-			t.Skipf("live capture refused: %v", err)
+			sharedtest.Missing(t, "live capture refused: %v", err)
 		}
 		t.Fatalf("OpenLive(%+v): %v", cfg, err)
 	}
@@ -231,6 +233,70 @@ func TestLiveCloseUnblocksRead(t *testing.T) {
 	var f Frame
 	if err := l.ReadFrame(&f); !errors.Is(err, ErrClosed) {
 		t.Errorf("ReadFrame after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestLiveCloseWaitsForLease: Close called while the reader still holds a
+// frame does not unmap the ring under it. Close may return only after the
+// reader has finished with the frame and come back to ReadFrame.
+func TestLiveCloseWaitsForLease(t *testing.T) {
+	sink := udpSink(t)
+	port := sink.LocalAddr().(*net.UDPAddr).Port
+	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Filter: fmt.Sprintf("udp port %d", port), PollTimeout: 20 * time.Millisecond})
+	c, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	payload := []byte("lease-check-0123456789")
+	got := make(chan struct{})
+	var finished atomic.Bool
+	readErr := make(chan error, 1)
+	go func() {
+		var f Frame
+		for {
+			if err := l.ReadFrame(&f); err != nil {
+				readErr <- err
+				return
+			}
+			if !strings.Contains(string(f.Data), string(payload)) {
+				continue
+			}
+			close(got)
+			// Still holding the frame: Close is running now. Touch every
+			// byte of it (a fault if the ring were unmapped), then let go.
+			for i := 0; i < 20; i++ {
+				sum := 0
+				for _, b := range f.Data {
+					sum += int(b)
+				}
+				_ = sum
+				time.Sleep(5 * time.Millisecond) // widen the window a wrong Close would use
+			}
+			finished.Store(true)
+			readErr <- l.ReadFrame(&f)
+			return
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+	for sent := false; !sent; {
+		c.Write(payload)
+		select {
+		case <-got:
+			sent = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("frame never captured")
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Fatal("Close returned while the reader still held its frame")
+	}
+	if err := <-readErr; !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadFrame after the lease = %v, want ErrClosed", err)
 	}
 }
 

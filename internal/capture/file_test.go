@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
-	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // record is one frame as a test expects to read it.
@@ -312,7 +313,7 @@ func TestFileClose(t *testing.T) {
 func TestFileFixtures(t *testing.T) {
 	src := sharedtest.Pcap(t, "sipp_rtpstream.pcap")
 	if _, err := os.Stat(src); err != nil {
-		t.Skipf("shared captures absent: %v", err)
+		sharedtest.Missing(t, "shared captures absent: %v", err)
 	}
 	want := openAll(t, src)[:5]
 	for _, name := range []string{"testdata/rtp5_ns.pcap", "testdata/rtp5.pcapng", "testdata/rtp5.pcapng.gz"} {
@@ -358,7 +359,7 @@ func TestFileSharedPcapVsPcapng(t *testing.T) {
 	pcapPath := sharedtest.Pcap(t, "sipp_rtpstream.pcap")
 	ngPath := sharedtest.Pcap(t, "sipp_rtpstream.pcapng")
 	if _, err := os.Stat(ngPath); err != nil {
-		t.Skipf("shared captures absent: %v", err)
+		sharedtest.Missing(t, "shared captures absent: %v", err)
 	}
 	a := openAll(t, pcapPath)
 	b := openAll(t, ngPath)

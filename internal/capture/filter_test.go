@@ -3,7 +3,6 @@ package capture
 import (
 	"bytes"
 	"errors"
-	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // testFrame is one record of a capture file read with pcapgo.
@@ -212,7 +213,7 @@ func filterCaptures(t *testing.T) []string {
 
 func TestCompileFilterMatchesTcpdump(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
-		t.Skip("tcpdump not installed")
+		sharedtest.Missing(t, "tcpdump not installed")
 	}
 	for _, path := range filterCaptures(t) {
 		frames, lt := readCapture(t, path)

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"errors"
-	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"os"
 	"sync/atomic"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // sliceSource is an in-test Source over fixed frames.
@@ -203,7 +204,7 @@ func TestReplayLoopPcap(t *testing.T) {
 	path := sharedtest.Pcap(t, "sipp_kamailio.pcap")
 	src, err := openPcapSource(path)
 	if err != nil {
-		t.Skipf("shared capture not available: %v", err)
+		sharedtest.Missing(t, "shared capture not available: %v", err)
 	}
 	clk := &fakeClock{now: wallT0}
 	r := NewReplay(src, ReplayOptions{Loop: true, Speed: 50, ShiftToNow: true, Now: clk.Now, Sleep: clk.Sleep,

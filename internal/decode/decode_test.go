@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"net/netip"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/voipsensor/voipsensor/internal/capture"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 func TestPortSet(t *testing.T) {
@@ -218,7 +218,7 @@ func decodeFile(t *testing.T, path string, cfg Config) (*collector, Stats) {
 func TestDecodeSharedPcaps(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(sharedtest.Pcaps(t), "*.pcap*"))
 	if len(files) == 0 {
-		t.Skip("shared captures absent")
+		sharedtest.Missing(t, "shared captures absent")
 	}
 	_, tsharkErr := exec.LookPath("tshark")
 	for _, path := range files {
@@ -228,7 +228,7 @@ func TestDecodeSharedPcaps(t *testing.T) {
 				t.Errorf("Stats() = %+v, want no malformed or truncated frames", st)
 			}
 			if tsharkErr != nil {
-				t.Skip("tshark absent")
+				sharedtest.Missing(t, "tshark absent")
 			}
 			if testing.Short() {
 				t.Skip("tshark comparison skipped in -short mode")

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // Known values, each derived by hand from the expansion formulas in g711.go
@@ -179,7 +181,7 @@ func TestSliceForms(t *testing.T) {
 func TestAgainstSox(t *testing.T) {
 	sox, err := exec.LookPath("sox")
 	if err != nil {
-		t.Skip("sox not installed")
+		sharedtest.Missing(t, "sox not installed")
 	}
 	dir := t.TempDir()
 	codes := make([]byte, 256)

@@ -19,6 +19,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/voipsensor/voipsensor/internal/g711"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // TestParseAudioSox checks the WAV reader against sox: the same signal
@@ -27,7 +28,7 @@ import (
 // refused.
 func TestParseAudioSox(t *testing.T) {
 	if _, err := exec.LookPath("sox"); err != nil {
-		t.Skip("sox not installed (scripts/install-deps.sh)")
+		sharedtest.Missing(t, "sox not installed (scripts/install-deps.sh)")
 	}
 	dir := t.TempDir()
 	sox := func(args ...string) []byte {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // runTshark runs tshark on pcap with args and returns its standard output.
@@ -30,7 +32,7 @@ func runTshark(t *testing.T, tshark, pcap string, args ...string) string {
 func TestTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Skip("tshark not installed")
+		sharedtest.Missing(t, "tshark not installed")
 	}
 	if testing.Short() {
 		t.Skip("runs tshark; skipped with -short")

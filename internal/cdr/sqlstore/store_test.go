@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/voipsensor/voipsensor/internal/cdr"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // Environment for the MySQL/MariaDB tests; see scripts/mariadb-test.sh.
@@ -264,7 +265,7 @@ func TestOpenErrors(t *testing.T) {
 func TestMySQLOutageWriterLosesNothing(t *testing.T) {
 	dsn, ctl := os.Getenv(envDSN), os.Getenv(envCtl)
 	if dsn == "" || ctl == "" {
-		t.Skipf("needs %s and %s (scripts/mariadb-test.sh)", envDSN, envCtl)
+		sharedtest.Missing(t, "needs %s and %s (scripts/mariadb-test.sh)", envDSN, envCtl)
 	}
 	st := openMySQLTest(t, dsn)
 	run := func(arg string) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/voipsensor/voipsensor/internal/command"
 	"github.com/voipsensor/voipsensor/internal/g711"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // fakeCalls is a call table with the given refs. preload, when set, is
@@ -95,7 +96,7 @@ func tone(n int, freq, amp float64) []int16 {
 func soxDecode(t *testing.T, typ string, payload []byte) []int16 {
 	t.Helper()
 	if _, err := exec.LookPath("sox"); err != nil {
-		t.Skip("sox not installed (scripts/install-deps.sh installs it)")
+		sharedtest.Missing(t, "sox not installed (scripts/install-deps.sh installs it)")
 	}
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in."+typ), filepath.Join(dir, "out.raw")

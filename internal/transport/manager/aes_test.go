@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/voipsensor/voipsensor/internal/command/calls"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 var (
@@ -26,7 +27,7 @@ func opensslEnc(t *testing.T, decrypt bool, cipherName string, key, iv, in []byt
 	t.Helper()
 	path, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not installed")
+		sharedtest.Missing(t, "openssl not installed")
 	}
 	n := cipherKeyLen(cipherName)
 	args := []string{"enc", "-" + cipherName, "-K", hex.EncodeToString(key[:n]), "-iv", hex.EncodeToString(iv)}

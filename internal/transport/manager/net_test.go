@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command/calls"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // runNC runs netcat-openbsd with stdin and returns its output.
@@ -19,7 +20,7 @@ func runNC(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	path, err := exec.LookPath("nc")
 	if err != nil {
-		t.Skip("nc not installed")
+		sharedtest.Missing(t, "nc not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 func needOpenSSL(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
+		sharedtest.Missing(t, "openssl not installed")
 	}
 }
 
