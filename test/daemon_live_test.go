@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,7 +149,7 @@ func TestDaemonLiveSipp(t *testing.T) {
 	writeTone(t, lab, work)
 
 	const pairs = 3
-	base := udpBlock(t, 10*pairs)
+	base := udpBlock(t, 10*pairs+1) // the last port receives tcpdump's marker
 	type pair struct{ uasSIP, uacSIP, uasMedia, uacMedia int }
 	ps := make([]pair, pairs)
 	var sipPorts []string
@@ -162,34 +161,7 @@ func TestDaemonLiveSipp(t *testing.T) {
 
 	// The reference capture.
 	refPcap := filepath.Join(work, "ref.pcap")
-	td := exec.Command("tcpdump", "-i", "lo", "-nn", "-U", "-w", refPcap,
-		fmt.Sprintf("udp and portrange %d-%d", base, base+10*pairs-1))
-	tdErr, _ := td.StderrPipe()
-	if err := td.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tdReady := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(tdErr)
-		once := sync.Once{}
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				once.Do(func() { close(tdReady) })
-			}
-		}
-	}()
-	tdDone := false
-	t.Cleanup(func() {
-		if !tdDone {
-			td.Process.Kill()
-			td.Wait()
-		}
-	})
-	select {
-	case <-tdReady:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not start")
-	}
+	stopTcpdump := startTcpdump(t, refPcap, fmt.Sprintf("udp and portrange %d-%d", base, base+10*pairs), base+10*pairs)
 
 	// The same port range as the reference, so that other traffic on lo
 	// (other tests, other sipp runs) cannot add calls.
@@ -235,9 +207,7 @@ func TestDaemonLiveSipp(t *testing.T) {
 	if code := d.wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
 	}
-	td.Process.Signal(syscall.SIGINT)
-	td.Wait()
-	tdDone = true
+	stopTcpdump()
 
 	rows := readCDRs(t, "sqlite", d.sqliteDB())
 	if len(rows) != pairs {

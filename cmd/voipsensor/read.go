@@ -102,6 +102,9 @@ func runRead(args []string) int {
 		fmt.Fprintf(out, "\nRegistrations: %d state changes\n", len(sink.regs))
 		report.WriteRegistrationTable(out, sink.regs)
 	}
+	if res.Interrupted {
+		fmt.Fprintf(os.Stderr, "voipsensor read: interrupted after %d frames; calls still open were closed at their last packet\n", res.Frames)
+	}
 	if !*quiet {
 		d := res.Decode
 		fmt.Fprintf(os.Stderr, "voipsensor read: %d frames in %.2fs (%.0f frames/s); calls %d, registrations changes %d; malformed frames %d, SIP %d, RTP %d\n",

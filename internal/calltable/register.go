@@ -1,7 +1,10 @@
 package calltable
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/cdr"
@@ -177,8 +180,25 @@ func (t *Table) setRegState(r *Registration, s RegState, now time.Time) {
 // expireRegsLocked moves bindings past their expiry to Expired, fails
 // transactions that never got a final response, and forgets bindings that
 // have been dead for an hour. Lock must be held.
+//
+// The bindings that change state are applied in the order of their keys,
+// not the map's, so that the same input reports them in the same order.
 func (t *Table) expireRegsLocked(now time.Time) {
+	var due []regKey
 	for key, r := range t.regs {
+		switch {
+		case r.pending && now.Sub(r.pendingStart) > t.cfg.RegisterTimeout,
+			r.State == RegOK && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt):
+			due = append(due, key)
+		case !r.pending && r.State != RegOK && now.Sub(r.LastSeen) > time.Hour:
+			delete(t.regs, key)
+		}
+	}
+	slices.SortFunc(due, func(a, b regKey) int {
+		return cmp.Or(strings.Compare(a.aor, b.aor), strings.Compare(a.contact, b.contact))
+	})
+	for _, key := range due {
+		r := t.regs[key]
 		if r.pending && now.Sub(r.pendingStart) > t.cfg.RegisterTimeout {
 			r.pending = false
 			delete(t.regTxn, r.pendingCall)
@@ -187,9 +207,6 @@ func (t *Table) expireRegsLocked(now time.Time) {
 		}
 		if r.State == RegOK && !r.ExpiresAt.IsZero() && now.After(r.ExpiresAt) {
 			t.setRegState(r, RegExpired, r.ExpiresAt)
-		}
-		if !r.pending && r.State != RegOK && now.Sub(r.LastSeen) > time.Hour {
-			delete(t.regs, key)
 		}
 	}
 }

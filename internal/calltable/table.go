@@ -120,6 +120,7 @@ type Table struct {
 	byRef   map[uint64]*Call
 	media   mediaIndex
 	regs    map[regKey]*Registration
+	scratch []*Call // liveCallsLocked's result
 	regTxn  map[string]*Registration // REGISTER Call-ID → binding with a pending transaction
 	stats   Stats
 	nextRef uint64
@@ -193,12 +194,13 @@ func (t *Table) Expire(now time.Time) {
 // their last packet.
 func (t *Table) CloseAll() {
 	t.mu.Lock()
-	for _, c := range t.calls {
+	for _, c := range t.liveCallsLocked() {
 		if c.EndTime.IsZero() {
 			c.EndTime = c.LastPacket
 		}
 		t.finishLocked(c)
 	}
+	clear(t.scratch)
 	t.unlockAndDeliver()
 }
 
@@ -295,7 +297,7 @@ func (t *Table) expireLocked(now time.Time) {
 	default:
 		t.nextExpNs = ns + int64(t.cfg.ExpireEvery)
 	}
-	for _, c := range t.calls {
+	for _, c := range t.liveCallsLocked() {
 		switch {
 		case !c.closeAt.IsZero() && !now.Before(c.closeAt):
 			t.finishLocked(c)
@@ -307,6 +309,7 @@ func (t *Table) expireLocked(now time.Time) {
 			t.timeoutLocked(c, c.LastSIP)
 		}
 	}
+	clear(t.scratch)
 	t.expireRegsLocked(now)
 }
 
@@ -316,6 +319,21 @@ func (t *Table) timeoutLocked(c *Call, end time.Time) {
 		c.EndTime = end
 	}
 	t.finishLocked(c)
+}
+
+// liveCallsLocked returns the calls in the table in creation order, in a
+// scratch slice reused by the next call, so that calls closed together
+// (timeouts, CloseAll) reach the sink in a deterministic order: the same
+// input gives the same output. Lock must be held.
+func (t *Table) liveCallsLocked() []*Call {
+	out := t.scratch[:0]
+	for _, s := range t.order.list {
+		if s.c != nil {
+			out = append(out, s.c)
+		}
+	}
+	t.scratch = out // the caller clears it when done
+	return out
 }
 
 // finishLocked removes c from the table and queues its final copy for the

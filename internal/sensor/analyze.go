@@ -31,11 +31,16 @@ type AnalyzeResult struct {
 	Decode  decode.Stats
 	Table   calltable.Stats
 	Elapsed time.Duration
+	// Interrupted is set when ctx was cancelled before the last file
+	// ended: the analysis stopped at a batch boundary and the calls still
+	// open were closed at their last packet, as at the end of the input.
+	Interrupted bool
 }
 
 // Analyze reads the capture files in order as one capture and reports every
 // call and registration change to sink as it leaves the table. Calls still
-// open at the end are closed at their last packet.
+// open at the end are closed at their last packet. When ctx is cancelled it
+// stops reading and ends the same way, with Interrupted set and a nil error.
 func Analyze(ctx context.Context, files []string, opts AnalyzeOptions, sink calltable.Sink) (AnalyzeResult, error) {
 	start := time.Now()
 	cfg := opts.Table
@@ -50,7 +55,14 @@ func Analyze(ctx context.Context, files []string, opts AnalyzeOptions, sink call
 		if opts.DecodeOnly {
 			feed = func(fn func(decode.Handler)) { fn(discard{}) }
 		}
-		if err := analyzeFile(ctx, name, dec, feed, opts.Progress, &res); err != nil {
+		err := analyzeFile(ctx, name, dec, feed, opts.Progress, &res)
+		if err != nil && ctx.Err() != nil {
+			// Cancelled: between batches, or mid-read (the file was
+			// closed under a blocked ReadFrame, see analyzeFile).
+			res.Interrupted = true
+			break
+		}
+		if err != nil {
 			return res, err
 		}
 	}
@@ -85,6 +97,9 @@ func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed fun
 		return fmt.Errorf("sensor: %s: %w", name, err)
 	}
 	defer f.Close()
+	// A read that blocks (a FIFO, a pipe from a capture still running)
+	// must not hold off a cancellation: closing the file ends it.
+	defer context.AfterFunc(ctx, func() { f.Close() })()
 	var (
 		fr         capture.Frame
 		lastExpire time.Time

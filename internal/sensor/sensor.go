@@ -100,8 +100,10 @@ type Sensor struct {
 
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
-	captureTID atomic.Int64 // OS thread of the packet loop
-	storeDown  atomic.Bool  // the CDR store is failing
+	cutAt      atomic.Int64  // stop requested: frames stamped at or after it (Unix ns) are not analysed
+	cutReached chan struct{} // closed by the packet loop at the first frame after cutAt
+	captureTID atomic.Int64  // OS thread of the packet loop
+	storeDown  atomic.Bool   // the CDR store is failing
 	cpu        cpuMeter
 	mu         sync.Mutex
 	decStat    decode.Stats // copied out of the packet goroutine now and then
@@ -116,7 +118,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	if opts.StatusEvery == 0 {
 		opts.StatusEvery = 10 * time.Second
 	}
-	s := &Sensor{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now()}
+	s := &Sensor{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), cutReached: make(chan struct{})}
 
 	ports := new(decode.PortSet)
 	for _, r := range cfg.SIPPorts {
@@ -366,8 +368,7 @@ wait:
 	for {
 		select {
 		case <-ctx.Done():
-			s.src.Close()
-			if e := <-loopErr; e != nil && !errors.Is(e, capture.ErrClosed) {
+			if e := s.stopCapture(loopErr); e != nil && !errors.Is(e, capture.ErrClosed) {
 				err = e
 			}
 			break wait
@@ -383,6 +384,47 @@ wait:
 		}
 	}
 	return s.shutdown(err, writerDone)
+}
+
+// drainTimeout bounds how long a stop waits for the packets captured before
+// it to be read out of the kernel ring.
+const drainTimeout = 300 * time.Millisecond
+
+// stopCapture ends the packet loop and returns its result. A live source
+// is first drained: every frame stamped before the stop is still analysed
+// (the kernel may hold them in the ring), and the drain ends at the first
+// frame stamped after it, or after drainTimeout when the wire is quiet. So
+// the calls closed at the stop count exactly the packets sent before it.
+// Only then is the source closed, while the packet loop is back in
+// ReadFrame or discarding frames after the cut: it is never decoding a
+// frame of a ring that Close releases (capture.Live's lease guarantees it
+// too).
+func (s *Sensor) stopCapture(loopErr <-chan error) error {
+	cut := time.Now()
+	if s.live {
+		s.cutAt.Store(cut.UnixNano())
+		t := time.NewTimer(drainTimeout)
+		select {
+		case err := <-loopErr: // the source ended by itself
+			t.Stop()
+			s.src.Close()
+			s.logCut(cut)
+			return err
+		case <-s.cutReached:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.src.Close()
+	err := <-loopErr
+	if s.live {
+		s.logCut(cut)
+	}
+	return err
+}
+
+func (s *Sensor) logCut(cut time.Time) {
+	s.log.Info("capture stopped", "cut", cut.UTC().Format(time.RFC3339Nano), "frames", s.frames.Load())
 }
 
 // shutdown closes the calls still open, flushes the CDR writer and closes
@@ -413,6 +455,7 @@ func (s *Sensor) packetLoop() error {
 	var fr capture.Frame
 	h := tableHandler{s.table}
 	var lastExpire time.Time
+	pastCut := false
 	for n := uint64(1); ; n++ {
 		if err := s.src.ReadFrame(&fr); err != nil {
 			s.publishDecodeStats()
@@ -420,6 +463,17 @@ func (s *Sensor) packetLoop() error {
 				return nil
 			}
 			return err
+		}
+		if cut := s.cutAt.Load(); cut != 0 && fr.Time.UnixNano() >= cut {
+			// After the stop: not analysed. The loop keeps reading (and
+			// discarding) until the source is closed, so that it never
+			// leaves with a frame of the source in hand.
+			if !pastCut {
+				pastCut = true
+				s.publishDecodeStats()
+				close(s.cutReached)
+			}
+			continue
 		}
 		s.frames.Add(1)
 		s.bytes.Add(uint64(len(fr.Data)))

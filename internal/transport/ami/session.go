@@ -1,6 +1,8 @@
 package ami
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -181,9 +183,16 @@ func (x *Session) serve() {
 			}
 		}
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() && !x.authOK.Load() {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() && !x.authOK.Load():
 				x.close("authtimeout")
-			} else {
+			case errors.Is(err, io.EOF):
+				// The client shut its sending side: every action it sent
+				// has run (actions run on this goroutine); deliver their
+				// responses, bounded by the write timeout, then close.
+				x.flushAndClose("client closed")
+			default:
 				x.close("client closed")
 			}
 			return
@@ -191,7 +200,10 @@ func (x *Session) serve() {
 	}
 }
 
-// flushAndClose asks the writer to send what is queued, then close.
+// flushAndClose asks the writer to send what is queued, then close. The
+// writer cuts a client that does not read within the write timeout; as a
+// last bound the session is closed after drainLimit whatever the writer is
+// doing.
 func (x *Session) flushAndClose(reason string) {
 	x.qmu.Lock()
 	x.finish = reason
@@ -200,9 +212,14 @@ func (x *Session) flushAndClose(reason string) {
 	case x.wake <- struct{}{}:
 	default:
 	}
+	t := time.NewTimer(drainLimit)
+	defer t.Stop()
 	select {
 	case <-x.done:
-	case <-time.After(2 * time.Second):
+	case <-t.C:
 		x.close(reason)
 	}
 }
+
+// drainLimit bounds how long a closing session may spend writing its queue.
+const drainLimit = 2 * time.Second

@@ -6,6 +6,7 @@
 package httpauth
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io"
@@ -56,4 +57,14 @@ func ReadPOST(w http.ResponseWriter, r *http.Request, token, realm string, max i
 		return nil, false
 	}
 	return body, true
+}
+
+// RequestContext is the context a complete request runs its command in.
+// net/http cancels r.Context() as soon as the client shuts its sending
+// side, which scripts do right after the request (`printf … | nc -N`); a
+// request that has been read in full is still answered, so the context
+// keeps r's values but not its cancellation. Commands have deadlines of
+// their own.
+func RequestContext(r *http.Request) context.Context {
+	return context.WithoutCancel(r.Context())
 }

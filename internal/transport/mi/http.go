@@ -1,9 +1,10 @@
 package mi
 
 import (
-	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"net/http"
 	"strings"
+
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 )
 
 // Handler serves JSON-RPC over HTTP as OpenSIPS mi_http does: POST only
@@ -29,7 +30,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "400 Bad Request: empty body", http.StatusBadRequest)
 		return
 	}
-	reply, _ := h.D.Serve(r.Context(), body, ListenerPerm(h.ReadOnly), "mi-http")
+	reply, _ := h.D.Serve(httpauth.RequestContext(r), body, ListenerPerm(h.ReadOnly), "mi-http")
 	if reply == nil {
 		w.WriteHeader(http.StatusAccepted)
 		return

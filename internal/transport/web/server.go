@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 )
 
 //go:embed static
@@ -210,7 +211,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // apiTable runs a table command and answers {"rows":[{column: value}…]}.
 func (s *Server) apiTable(name, opts string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.run(r.Context(), name, opts)
+		res, err := s.run(httpauth.RequestContext(r), name, opts)
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -236,7 +237,7 @@ func (s *Server) apiTable(name, opts string) http.HandlerFunc {
 // apiRef runs a command taking a callreference (?ref=) and answers its value.
 func (s *Server) apiRef(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.run(r.Context(), name, r.URL.Query().Get("ref"))
+		res, err := s.run(httpauth.RequestContext(r), name, r.URL.Query().Get("ref"))
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -249,7 +250,7 @@ func (s *Server) apiRef(name string) http.HandlerFunc {
 }
 
 func (s *Server) apiStat(w http.ResponseWriter, r *http.Request) {
-	res, err := s.run(r.Context(), "listen_stat")
+	res, err := s.run(httpauth.RequestContext(r), "listen_stat")
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -356,7 +357,7 @@ func (s *Server) apiChunk(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "error: id of 1 to 19 characters required", http.StatusBadRequest)
 		return
 	}
-	res, err := s.run(r.Context(), name, ref, id)
+	res, err := s.run(httpauth.RequestContext(r), name, ref, id)
 	if err != nil {
 		http.Error(w, "error: "+err.Error(), http.StatusBadRequest)
 		return

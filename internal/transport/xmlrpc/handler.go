@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"net/http"
+
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 
 	"github.com/voipsensor/voipsensor/internal/command"
 )
@@ -51,7 +52,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.ReadOnly {
 		perm = ReadOnlyPerm
 	}
-	res, err := h.Backend.Call(r.Context(), method, params, perm)
+	res, err := h.Backend.Call(httpauth.RequestContext(r), method, params, perm)
 	if err != nil {
 		var f *Fault
 		if !errors.As(err, &f) {
