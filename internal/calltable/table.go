@@ -120,7 +120,7 @@ type Table struct {
 	byRef   map[uint64]*Call
 	media   mediaIndex
 	regs    map[regKey]*Registration
-	scratch []*Call // liveCallsLocked's result
+	scratch []*Call                  // liveCallsLocked's result
 	regTxn  map[string]*Registration // REGISTER Call-ID → binding with a pending transaction
 	stats   Stats
 	nextRef uint64
