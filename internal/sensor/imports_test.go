@@ -36,9 +36,11 @@ var allowedImports = map[string][]string{
 	// Transports speak one wire protocol over the registry and the bus.
 	// (and their own subpackages: internal/transport/mi/fifo may import
 	// internal/transport/mi), never another transport.
-	"internal/transport/...": {"internal/command", "internal/event", "internal/transport/httpauth"},
+	"internal/transport/...": {"internal/command", "internal/event", "internal/transport/httpauth", "internal/transport/conn"},
 	// Shared HTTP plumbing of the RPC transports: a leaf.
 	"internal/transport/httpauth": {},
+	// The session kit every transport is built on: a leaf.
+	"internal/transport/conn": {},
 	// The daemon's wiring may import everything.
 	"internal/sensor": {"*"},
 }
