@@ -3,10 +3,13 @@ package command
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ParamType is the type a [Param] value must parse as.
@@ -106,12 +109,23 @@ func (r *Request) HasArg(word string) bool {
 // Lookup, All and Run are safe for concurrent use with each other and with
 // Register.
 type Registry struct {
-	mu   sync.RWMutex
-	cmds map[string]*Command
+	mu     sync.RWMutex
+	cmds   map[string]*Command
+	sorted []Command // All's answer, rebuilt after a Register
+
+	log         atomic.Pointer[slog.Logger]
+	panics      atomic.Uint64
+	stackLogged atomic.Bool
 }
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry { return &Registry{cmds: make(map[string]*Command)} }
+
+// SetLogger sets where a command's panic is logged (nil: slog.Default()).
+func (r *Registry) SetLogger(l *slog.Logger) { r.log.Store(l) }
+
+// Panics counts the commands that panicked (recovered by Run).
+func (r *Registry) Panics() uint64 { return r.panics.Load() }
 
 // Register adds c. It panics on an empty or duplicate name, a name holding
 // white space, an empty Doc, a nil Run, an invalid Perm, or a Param without
@@ -140,6 +154,7 @@ func (r *Registry) Register(c Command) {
 	cc := c
 	cc.Params = append([]Param(nil), c.Params...)
 	r.cmds[c.Name] = &cc
+	r.sorted = nil
 }
 
 // Lookup returns the command with exactly this name.
@@ -153,22 +168,37 @@ func (r *Registry) Lookup(name string) (Command, bool) {
 	return *c, true
 }
 
-// All returns every command sorted by name.
+// All returns every command sorted by name. The slice is shared: callers
+// must not modify it.
 func (r *Registry) All() []Command {
 	r.mu.RLock()
-	out := make([]Command, 0, len(r.cmds))
-	for _, c := range r.cmds {
-		out = append(out, *c)
-	}
+	out := r.sorted
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	if out != nil {
+		return out
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sorted == nil {
+		r.sorted = make([]Command, 0, len(r.cmds))
+		for _, c := range r.cmds {
+			r.sorted = append(r.sorted, *c)
+		}
+		sort.Slice(r.sorted, func(i, j int) bool { return r.sorted[i].Name < r.sorted[j].Name })
+	}
+	return r.sorted
 }
 
 // Run looks up req.Name, checks req.Perm and the parameters, and runs the
 // command. Errors are [ErrNotFound], [ErrPermission], a [*ParamError], or
-// whatever the command returns.
-func (r *Registry) Run(ctx context.Context, req *Request) (Result, error) {
+// whatever the command returns. This is the one permission check of the
+// sensor: every transport maps its session's grants to req.Perm and lets
+// Run decide.
+//
+// A command that panics does not take the process (and capture) with it:
+// Run recovers, logs the stack of the first panic, counts it (see
+// [Registry.Panics]) and returns an error wrapping [ErrInternal].
+func (r *Registry) Run(ctx context.Context, req *Request) (res Result, err error) {
 	r.mu.RLock()
 	c, ok := r.cmds[req.Name]
 	r.mu.RUnlock()
@@ -191,6 +221,21 @@ func (r *Registry) Run(ctx context.Context, req *Request) (Result, error) {
 			return nil, BadParam(p.Name, err)
 		}
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			n := r.panics.Add(1)
+			log := r.log.Load()
+			if log == nil {
+				log = slog.Default()
+			}
+			if !r.stackLogged.Swap(true) {
+				log.Error("command panicked", "command", c.Name, "transport", req.Transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			} else {
+				log.Error("command panicked", "command", c.Name, "transport", req.Transport, "panic", fmt.Sprint(v), "panics", n)
+			}
+			res, err = nil, fmt.Errorf("%w: %s", ErrInternal, c.Name)
+		}
+	}()
 	return c.Run(ctx, req)
 }
 

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -185,5 +186,29 @@ func TestTable(t *testing.T) {
 	b, err := tb.MarshalJSON()
 	if err != nil || string(b) != `{"columns":["name","n"],"rows":[["y",1],["x",0]]}` {
 		t.Errorf("MarshalJSON = %s, %v", b, err)
+	}
+}
+
+func TestRunRecoversPanic(t *testing.T) {
+	r := NewRegistry()
+	r.SetLogger(slog.New(slog.DiscardHandler))
+	r.Register(Command{Name: "boom", Doc: "panics", Perm: PermSystem, Run: func(context.Context, *Request) (Result, error) {
+		var p *Request
+		return Text(p.Name), nil // nil dereference
+	}})
+	r.Register(Command{Name: "ok", Doc: "works", Perm: PermSystem, Run: func(context.Context, *Request) (Result, error) {
+		return Text("fine"), nil
+	}})
+	for i := 1; i <= 2; i++ {
+		res, err := r.Run(context.Background(), &Request{Name: "boom", Perm: PermAll})
+		if !errors.Is(err, ErrInternal) || res != nil {
+			t.Fatalf("Run(boom) = %v, %v; want nil, ErrInternal", res, err)
+		}
+		if r.Panics() != uint64(i) {
+			t.Fatalf("Panics = %d, want %d", r.Panics(), i)
+		}
+	}
+	if res, err := r.Run(context.Background(), &Request{Name: "ok", Perm: PermAll}); err != nil || res.(Text) != "fine" {
+		t.Fatalf("after a panic Run(ok) = %v, %v", res, err)
 	}
 }

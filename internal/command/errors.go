@@ -23,6 +23,10 @@ var (
 	// ErrNoEntry means the object the command addresses (a call, a
 	// registration) does not exist.
 	ErrNoEntry = errors.New("command: no such entry")
+	// ErrInternal means the command failed in a way that is a bug: it
+	// panicked. The registry recovers it (see [Registry.Run]); transports
+	// answer with their protocol's internal error.
+	ErrInternal = errors.New("command: internal error")
 )
 
 // ParamError reports a problem with one parameter. Err is [ErrMissingParam]

@@ -113,6 +113,24 @@ type Config struct {
 	ManagerAESKey            Secret // manager_aes_key: base64 AES key
 	ManagerAESIV             Secret // manager_aes_iv: base64 AES IV
 	ManagerEnableUnencrypted bool   // manager_enable_unencrypted: accept plaintext even with a key
+	ManagerMaxConns          int    // manager_max_connections: TCP connections at once (the unix socket has its own cap)
+	ManagerFileDir           string // manager_file_dir: where manager_file may create sockets; empty: beside managersocket
+
+	// Limits shared by every TCP listener (manager, AMI, server API, MI
+	// over HTTP, web console).
+	FirstRequestTimeout time.Duration // first_request_timeout: time for a new connection to send a complete request (or log in)
+	MaxConnsPerIP       int           // max_connections_per_ip: unauthenticated connections one address may hold, per listener
+	// AllowUnauthenticatedRemote lets a listener bind a non-loopback
+	// address without authentication (allow_unauthenticated_remote); the
+	// default refuses to start.
+	AllowUnauthenticatedRemote bool
+	// HTTPHosts lists extra Host names (and addresses) the HTTP listeners
+	// answer besides loopback ones (web_hosts, comma list or repeated).
+	HTTPHosts []string
+	// WebSecureCookie marks the console's session cookie Secure even when
+	// the request did not come in over HTTPS (web_secure_cookie; behind a
+	// TLS-terminating proxy).
+	WebSecureCookie bool
 
 	// Other management transports.
 	AMIConfig  string   // amiconfig: path of an Asterisk manager.conf-style file, empty disables AMI
@@ -194,6 +212,9 @@ func Default() *Config {
 		SIPRegister:           true,
 		ManagerIP:             DefaultManagerIP,
 		ManagerPort:           DefaultManagerPort,
+		ManagerMaxConns:       1024,
+		FirstRequestTimeout:   5 * time.Second,
+		MaxConnsPerIP:         64,
 		WebBind:               "127.0.0.1",
 		WebPort:               DefaultWebPort,
 		ServerBindPort:        DefaultServerPort,

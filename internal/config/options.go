@@ -84,6 +84,26 @@ func buildOptions() map[string]*option {
 		secretOpt("manager_aes_key", true, func(c *Config) *Secret { return &c.ManagerAESKey }),
 		secretOpt("manager_aes_iv", true, func(c *Config) *Secret { return &c.ManagerAESIV }),
 		boolOpt("manager_enable_unencrypted", true, func(c *Config) *bool { return &c.ManagerEnableUnencrypted }),
+		intOpt("manager_max_connections", false, func(c *Config) *int { return &c.ManagerMaxConns }, 1, 1000000),
+		strOpt("manager_file_dir", false, func(c *Config) *string { return &c.ManagerFileDir }, nil),
+
+		// Limits and policy of every listener.
+		durOpt("first_request_timeout", false, func(c *Config) *time.Duration { return &c.FirstRequestTimeout }, time.Second, 100*time.Millisecond, time.Hour),
+		intOpt("max_connections_per_ip", false, func(c *Config) *int { return &c.MaxConnsPerIP }, 1, 1000000),
+		boolOpt("allow_unauthenticated_remote", false, func(c *Config) *bool { return &c.AllowUnauthenticatedRemote }),
+		{key: "web_hosts", list: true,
+			set: func(c *Config, v string) error {
+				for _, h := range strings.Split(v, ",") {
+					if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+						c.HTTPHosts = append(c.HTTPHosts, h)
+					}
+				}
+				return nil
+			},
+			reset: func(c *Config) { c.HTTPHosts = nil },
+			get:   func(c *Config) []string { return c.HTTPHosts },
+		},
+		boolOpt("web_secure_cookie", false, func(c *Config) *bool { return &c.WebSecureCookie }),
 
 		// Other transports.
 		strOpt("amiconfig", false, func(c *Config) *string { return &c.AMIConfig }, nil),

@@ -264,13 +264,12 @@ func BenchmarkListCallsSensor100k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ls, err := srv.Listen()
-			if err != nil {
+			if err := srv.Listen(); err != nil {
 				b.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- srv.RunListeners(ctx, ls) }()
+			go func() { done <- srv.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			b.ReportAllocs()
 			var n int64

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/command/registers"
 	"github.com/voipsensor/voipsensor/internal/command/system"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
 )
 
@@ -37,8 +37,12 @@ func (s *Sensor) wireManager() error {
 	mcfg := manager.Config{
 		Addr:              manager.ListenAddr(cfg.ManagerIP, cfg.ManagerPort),
 		Socket:            cfg.ManagerSocket,
+		SocketDir:         cfg.ManagerFileDir,
 		EnableUnencrypted: cfg.ManagerEnableUnencrypted,
-		Logger:            s.log.With("transport", "manager"),
+		TCPLimits: conn.Limits{MaxConns: cfg.ManagerMaxConns, MaxUnauthPerAddr: cfg.MaxConnsPerIP,
+			FirstRequest: cfg.FirstRequestTimeout},
+		UnixLimits: conn.Limits{FirstRequest: cfg.FirstRequestTimeout},
+		Logger:     s.log.With("transport", "manager"),
 	}
 	if cfg.ManagerAESKey.IsSet() {
 		k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
@@ -60,24 +64,15 @@ func (s *Sensor) wireManager() error {
 		Stats: &statsSource{s: s}, Threads: trafficThreads{threadList{&s.captureTID}, s},
 		Lifecycle: lifecycle{s}, AES: srv, Sockets: srv,
 	})
-	ls, err := srv.Listen()
-	if err != nil {
+	if err := srv.Listen(); err != nil {
 		return err
 	}
-	for _, l := range ls {
-		s.log.Info("manager API listening", "addr", l.Addr().String())
-		s.addrs = append(s.addrs, Endpoint{Name: "manager", Network: l.Addr().Network(), Addr: l.Addr().String()})
+	for _, a := range srv.Addrs() {
+		s.log.Info("manager API listening", "addr", a.String())
+		s.addrs = append(s.addrs, Endpoint{Name: "manager", Network: a.Network(), Addr: a.String()})
 	}
-	s.services = append(s.services, service{"manager", func(ctx context.Context) error {
-		return srv.RunListeners(ctx, ls)
-	}, func() { closeAll(ls) }})
+	s.services = append(s.services, service{"manager", srv.Run, func() { srv.Close() }})
 	return nil
-}
-
-func closeAll(ls []net.Listener) {
-	for _, l := range ls {
-		l.Close()
-	}
 }
 
 // keyStore adapts the SQL store's system table to manager.KeyStore.

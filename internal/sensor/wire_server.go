@@ -2,12 +2,9 @@ package sensor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
@@ -88,28 +85,13 @@ func (s *Sensor) wireServerListener() error {
 func (s *Sensor) wireServerProbe() error {
 	cfg := s.cfg
 	log := s.log.With("transport", "server-probe")
-	// Relayed commands run through a manager server without listeners of
-	// its own, fed over in-memory pipes, so that their output is exactly
-	// what the manager API would send (the legacy probe calls
-	// parse_command the same way).
-	pl := newPipeListener()
-	mgr, err := manager.New(s.reg, manager.Config{Logger: log})
-	if err != nil {
-		return err
-	}
+	// Relayed commands run through the manager's Execute, so that their
+	// output is exactly what the manager API would send (the legacy probe
+	// calls parse_command the same way). The central server authenticated
+	// this sensor's connection, so the relay is trusted like the unix
+	// socket: no AES gate.
 	exec := func(ctx context.Context, line string, w io.Writer) error {
-		c, err := pl.dial(ctx)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		stop := context.AfterFunc(ctx, func() { c.Close() })
-		defer stop()
-		if _, err := io.WriteString(c, line+"\n"); err != nil {
-			return err
-		}
-		_, err = io.Copy(w, c)
-		return err
+		return s.manager.Execute(ctx, w, []byte(line+"\n"), true)
 	}
 	probe, err := server.NewProbe(server.ProbeConfig{
 		Destinations: cfg.ServerDestination,
@@ -122,60 +104,6 @@ func (s *Sensor) wireServerProbe() error {
 	if err != nil {
 		return fmt.Errorf("sensor: server_destination: %w", err)
 	}
-	s.services = append(s.services, service{"server-probe", func(ctx context.Context) error {
-		served := make(chan struct{})
-		go func() { defer close(served); mgr.Serve(pl) }()
-		err := probe.Run(ctx)
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		mgr.Shutdown(sctx)
-		<-served
-		return err
-	}, pl.close})
+	s.services = append(s.services, service{"server-probe", probe.Run, nil})
 	return nil
 }
-
-// pipeListener is an in-memory net.Listener whose connections are
-// net.Pipe ends. It reports the "unix" network so the manager server
-// treats it as local (no AES gate), like the managersocket.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (p *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeListener) close() { p.once.Do(func() { close(p.done) }) }
-
-func (p *pipeListener) Close() error { p.close(); return nil }
-
-func (p *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (p *pipeListener) dial(ctx context.Context) (net.Conn, error) {
-	a, b := net.Pipe()
-	select {
-	case p.conns <- b:
-		return a, nil
-	case <-p.done:
-		return nil, errors.New("sensor: command runner closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "unix" }
-func (pipeAddr) String() string  { return "server-probe" }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ type testEnv struct {
 	addr string // TCP
 	sock string // unix
 	life *fakeLife
+	stop func() // shuts the server down and waits for Run (idempotent)
 }
 
 // newEnv starts a Server on 127.0.0.1:0 and a unix socket with every
@@ -71,6 +73,12 @@ func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
 	t.Helper()
 	reg := command.NewRegistry()
 	env := &testEnv{life: &fakeLife{terminated: make(chan struct{})}}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = filepath.Join(t.TempDir(), "m.sock")
+	}
 	srv, err := New(reg, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -88,24 +96,31 @@ func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
 		Stats: fakeStats{Start: t0, ActiveCalls: 1, CallsInMemory: 2, Registrations: 1, PacketsPerSec: 100, RTPPerSec: 90, SIPPerSec: 10,
 			CDRLastWrite: t0, MbitPerSec: 1.5, CaptureCPU: 2},
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.addr = l.Addr().String()
-	env.sock = filepath.Join(t.TempDir(), "m.sock")
-	ul, err := listenUnix(env.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	go srv.Serve(ul)
 	env.srv = srv
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range srv.Addrs() {
+		switch a.Network() {
+		case "tcp":
+			env.addr = a.String()
+		case "unix":
+			env.sock = a.String()
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var once sync.Once
+	env.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(env.stop)
 	return env
 }
 

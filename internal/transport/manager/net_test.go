@@ -3,16 +3,21 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/voipsensor/voipsensor/internal/command"
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // runNC runs netcat-openbsd with stdin and returns its output.
@@ -46,7 +51,7 @@ func TestNetcat(t *testing.T) {
 		t.Errorf("nc -U listregisters: %q", got)
 	}
 	// The wiki's runtime socket: manager_file start over TCP, then use it.
-	path := t.TempDir() + "/extra.sock"
+	path := filepath.Join(filepath.Dir(env.sock), "extra.sock")
 	if got := runNC(t, "manager_file start "+path+"\n", "-N", host, port); got != "OK ("+path+")\n" {
 		t.Fatalf("manager_file start: %q", got)
 	}
@@ -58,6 +63,66 @@ func TestNetcat(t *testing.T) {
 	}
 	if got := runNC(t, "manager_file stop\n", "-N", host, port); got != "OK\n" {
 		t.Errorf("manager_file stop: %q", got)
+	}
+}
+
+// TestManagerFileRules: manager_file creates sockets only inside the
+// socket directory, never over an existing file or a socket somebody
+// serves, with mode 0600, removes only what it created, and over TCP it
+// needs AES when a key exists (the sniffer let it through in plaintext:
+// an AES bypass, since the socket it opens needs no AES).
+func TestManagerFileRules(t *testing.T) {
+	key := Key{Key: bytes.Repeat([]byte{7}, 16), IV: bytes.Repeat([]byte{9}, 16)}
+	env := newEnv(t, Config{}, nil)
+	dir := filepath.Dir(env.sock)
+	run := func(line string) string { return string(exchange(t, "unix", env.sock, []byte(line+"\n"))) }
+
+	other := t.TempDir()
+	for _, bad := range []string{other + "/x.sock", dir + "/../x.sock", dir + "/sub/x.sock"} {
+		if got := run("manager_file start " + bad); !strings.Contains(got, "outside the socket directory") {
+			t.Errorf("start %s: %q, want refused", bad, got)
+		}
+	}
+	file := filepath.Join(dir, "precious")
+	os.WriteFile(file, []byte("data"), 0o600)
+	if got := run("manager_file start " + file); !strings.Contains(got, "not a socket") {
+		t.Errorf("start over a regular file: %q", got)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "data" {
+		t.Error("the regular file was touched")
+	}
+	served := filepath.Join(dir, "served.sock")
+	l, err := net.Listen("unix", served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := run("manager_file start " + served); !strings.Contains(got, "somebody is serving") {
+		t.Errorf("start over a served socket: %q", got)
+	}
+	if _, err := os.Stat(served); err != nil {
+		t.Errorf("another service's socket was removed: %v", err)
+	}
+
+	path := filepath.Join(dir, "mine.sock")
+	if got := run("manager_file start mine.sock"); got != "OK ("+path+")\n" {
+		t.Fatalf("start mine.sock: %q", got)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode: %v %v, want 0600", fi, err)
+	}
+	run("manager_file stop")
+	checkFor(t, 5*time.Second, func() bool { _, err := os.Stat(path); return err != nil })
+
+	// With a key, plaintext TCP may not open the door.
+	if err := env.srv.Reconfigure(key, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(exchange(t, "tcp", env.addr, []byte("manager_file start x.sock\n"))); got != replyNeedAES {
+		t.Errorf("plaintext manager_file over TCP with a key: %q, want %q", got, replyNeedAES)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.sock")); err == nil {
+		t.Error("the socket was created anyway")
 	}
 }
 
@@ -102,10 +167,12 @@ func TestOversized(t *testing.T) {
 	}
 }
 
-// TestMaxConns: with MaxConns 2 and two idle clients holding the slots, a
-// third connection is closed at once without a reply.
+// TestMaxConns: with a TCP cap of 2 and two idle clients holding the
+// slots, a third TCP connection is closed at once without a reply, while
+// the unix socket, which has a cap of its own, still answers: a flood of
+// the TCP port cannot lock the local administrator out.
 func TestMaxConns(t *testing.T) {
-	env := newEnv(t, Config{MaxConns: 2}, nil)
+	env := newEnv(t, Config{TCPLimits: conn.Limits{MaxConns: 2, FirstRequest: time.Minute}}, nil)
 	var idle []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", env.addr)
@@ -115,11 +182,7 @@ func TestMaxConns(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	checkFor(t, 5*time.Second, func() bool {
-		env.srv.mu.Lock()
-		defer env.srv.mu.Unlock()
-		return len(env.srv.conns) == 2
-	})
+	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 2 })
 	c, err := net.Dial("tcp", env.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +194,56 @@ func TestMaxConns(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("over the cap: reply %q, want none", got)
 	}
-	if _, rejected := env.srv.Stats(); rejected == 0 {
-		t.Errorf("rejected counter not bumped")
+	if st := env.srv.Stats(); st.Refused() == 0 {
+		t.Errorf("refused counter not bumped: %+v", st)
+	}
+	if got := string(exchange(t, "unix", env.sock, []byte("getversion\n"))); got != "1.2.3" {
+		t.Errorf("unix socket while TCP is full: %q", got)
 	}
 	idle[0].Close()
 	checkFor(t, 5*time.Second, func() bool {
 		return string(exchangeNoFail("tcp", env.addr, "getversion\n")) == "1.2.3"
 	})
+}
+
+// TestFirstRequestDeadline: a connection that sends nothing is closed
+// after the first-request timeout; one that sends its request in time is
+// answered.
+func TestFirstRequestDeadline(t *testing.T) {
+	env := newEnv(t, Config{TCPLimits: conn.Limits{FirstRequest: 100 * time.Millisecond}}, nil)
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("silent connection: read %q, %v; want closed with nothing", b, err)
+	}
+	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Closed[conn.ClosedFirstRequest] == 1 })
+	if got := string(exchange(t, "tcp", env.addr, []byte("getversion\n"))); got != "1.2.3" {
+		t.Errorf("prompt request: %q", got)
+	}
+}
+
+// TestPerAddrCap: one address may hold only so many connections that have
+// not sent a request.
+func TestPerAddrCap(t *testing.T) {
+	env := newEnv(t, Config{TCPLimits: conn.Limits{MaxUnauthPerAddr: 3, FirstRequest: time.Minute}}, nil)
+	for range 3 {
+		c, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 3 })
+	if got := exchangeNoFail("tcp", env.addr, "getversion\n"); len(got) != 0 {
+		t.Errorf("a fourth connection from 127.0.0.1 was answered %q", got)
+	}
+	if st := env.srv.Stats(); st.Closed[conn.ClosedRefusedPerAddr] != 1 {
+		t.Errorf("Stats = %+v", st)
+	}
 }
 
 func exchangeNoFail(network, addr, req string) []byte {
@@ -179,7 +285,9 @@ func manyCalls(n int) []calls.Call {
 // TestIsolation: 300 idle connections and 50 clients that request a large
 // listcalls and never read do not stop other clients from being answered.
 func TestIsolation(t *testing.T) {
-	env := newEnv(t, Config{}, manyCalls(2000)) // ~1.5 MB per listcalls reply
+	// No per-address cap and a long first-request deadline: the 350
+	// holders all come from 127.0.0.1 and must stay connected.
+	env := newEnv(t, Config{TCPLimits: conn.Limits{MaxUnauthPerAddr: -1, FirstRequest: time.Minute}}, manyCalls(2000)) // ~1.5 MB per listcalls reply
 	var hold []net.Conn
 	defer func() {
 		for _, c := range hold {
@@ -259,25 +367,29 @@ func TestClientAndRenderTable(t *testing.T) {
 }
 
 func TestShutdownClosesIdle(t *testing.T) {
-	env := newEnv(t, Config{}, nil)
+	env := newEnv(t, Config{TCPLimits: conn.Limits{FirstRequest: time.Minute}}, nil)
 	c, err := net.Dial("tcp", env.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	checkFor(t, 5*time.Second, func() bool {
-		env.srv.mu.Lock()
-		defer env.srv.mu.Unlock()
-		return len(env.srv.conns) == 1
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	env.srv.Shutdown(ctx)
+	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 1 })
+	env.stop()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Errorf("idle connection still open after Shutdown")
+		t.Errorf("idle connection still open after shutdown")
 	}
 	if _, err := net.Dial("tcp", env.addr); err == nil {
-		t.Errorf("listener still accepting after Shutdown")
+		t.Errorf("listener still accepting after shutdown")
+	}
+}
+
+func TestManagerFileNeedsDirectory(t *testing.T) {
+	srv, err := New(command.NewRegistry(), Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.StartSocket("/tmp/v.sock"); !errors.Is(err, ErrNoSocketDir) {
+		t.Errorf("StartSocket without managersocket or manager_file_dir = %v, want ErrNoSocketDir", err)
 	}
 }

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,21 +19,32 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // Defaults for [Config] zero values.
 const (
 	DefaultAddr         = "127.0.0.1:5029"
-	DefaultMaxConns     = 1024
-	DefaultReadTimeout  = 30 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultIdleGap is how long a started request may pause before it is
 	// taken as complete (legacy: 500 ms poll before each further read).
 	DefaultIdleGap = 500 * time.Millisecond
+	// DefaultMaxConnsPerAddr caps the connections one TCP client address
+	// may hold at once (every manager connection is one request, so a GUI
+	// server polling for many users stays well under it).
+	DefaultMaxConnsPerAddr = 64
+	// DefaultUnixMaxConns is the unix socket's own cap: whatever floods
+	// the TCP port, the local administrator gets in.
+	DefaultUnixMaxConns = 256
 )
 
-// ErrServerClosed is returned by Serve after Shutdown.
+// ErrServerClosed is returned by Run when Listen was never called, and
+// by StartSocket once the server has stopped.
 var ErrServerClosed = errors.New("manager: server closed")
+
+// ErrNoSocketDir means manager_file was asked for a socket but the
+// configuration names no directory to create it in.
+var ErrNoSocketDir = errors.New("manager: manager_file: no socket directory configured (set manager_file_dir or managersocket)")
 
 // Wire texts of the legacy protocol.
 const (
@@ -41,17 +53,20 @@ const (
 	replyFailedAES  = "failed aes decrypt!\n"
 	replyTooLarge   = "error: request too large\n"
 	replyPermission = "permission denied\n"
+	replyInternal   = "error: internal error\n"
 )
 
 // noAESNeeded lists the commands a plaintext TCP request may run even when
-// a key exists (legacy registerCommand third argument).
+// a key exists (legacy registerCommand third argument). manager_file is
+// not among them, unlike in the sniffer: it opens an unauthenticated door
+// (a unix socket needs no AES), so it needs the same authority as reload.
 var noAESNeeded = map[string]bool{
 	"getversion": true, "getbuild": true, "getverbuild": true, "totalcalls": true, "printspool": true,
 	"sniffer_stat": true, "datadir_stat": true, "disk_io_calibration": true, "disk_io_recalibrate": true,
 	"sniffer_threads": true, "memory_stat": true, "jemalloc_stat": true, "tcmalloc_stats": true,
 	"heapprof_start": true, "heapprof_stop": true, "heapprof_dump": true, "thread": true, "usleep": true,
 	"packetbuffer_log": true, "packetbuffer_save": true, "need_aes": true, "failed_aes_decrypt": true,
-	"support_aes": true, "exists_aes_key": true, "manager_file": true, "sql_errors_skip": true,
+	"support_aes": true, "exists_aes_key": true, "sql_errors_skip": true,
 }
 
 // ListenAddr builds the TCP address from the managerip and managerport
@@ -68,8 +83,8 @@ func ListenAddr(ip string, port int) string {
 
 // Config configures a [Server]. Zero values take the defaults above.
 type Config struct {
-	// Addr is the TCP listen address used by Run ("" disables TCP; see
-	// [ListenAddr]). Socket is the managersocket path ("" disables).
+	// Addr is the TCP listen address ("" disables TCP; see [ListenAddr]).
+	// Socket is the managersocket path ("" disables).
 	Addr, Socket string
 	// Key is the manager_aes_key/manager_aes_iv pair; when valid it
 	// overrides KeyStore.
@@ -81,42 +96,52 @@ type Config struct {
 	// EnableUnencrypted accepts plaintext TCP requests for every command.
 	EnableUnencrypted bool
 	// Perm is granted to every request; 0 means command.PermAll (the
-	// legacy protocol has no login).
+	// legacy protocol has no login: the AES key is its credential).
 	Perm command.Perm
-	// MaxConns caps concurrent connections; excess ones are closed at once.
-	MaxConns int
+	// TCPLimits and UnixLimits bound each listener on its own (conn.Limits;
+	// FirstRequest is the time to a complete request). Zero fields take
+	// the kit's defaults, except the per-address cap on TCP
+	// (DefaultMaxConnsPerAddr) and the unix cap (DefaultUnixMaxConns).
+	TCPLimits, UnixLimits conn.Limits
+	// SocketDir is the only directory manager_file may create sockets in;
+	// "" means the directory of Socket, and without Socket manager_file is
+	// refused.
+	SocketDir string
 	// MaxRequest bounds one request in bytes (default MaxRequestSize).
 	MaxRequest int
-	// ReadTimeout bounds reading one request; WriteTimeout bounds each
-	// write of the reply (refreshed per write, so a reader that keeps
-	// reading is never cut off); IdleGap ends a request that paused.
-	ReadTimeout, WriteTimeout, IdleGap time.Duration
+	// WriteTimeout bounds each write of the reply (refreshed per write, so
+	// a reader that keeps reading is never cut off); IdleGap ends a
+	// request that paused.
+	WriteTimeout, IdleGap time.Duration
 	// Logger receives connection-level errors; nil discards them.
 	Logger *slog.Logger
 }
 
-// Server serves the manager protocol. Create it with [New]; it starts no
-// goroutines until Serve or Run. Safe for concurrent use.
+// Server serves the manager protocol: [New], [Server.Listen],
+// [Server.Run]. Safe for concurrent use.
 type Server struct {
 	reg  *command.Registry
 	cfg  Config
 	keys *keyCache
 	log  *slog.Logger
-	sem  chan struct{}
 
-	ctx    context.Context
+	ctx    context.Context // commands run in it; cancelled when Run returns
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	fileSock  net.Listener
-	closed    bool
-	wg        sync.WaitGroup
+	listeners []*conn.Listener
+	runCtx    context.Context // set while Run runs, for manager_file sockets
+	file      *fileSocket
+	wg        sync.WaitGroup // manager_file sockets being served
 
-	rejected    atomic.Uint64
-	served      atomic.Uint64
 	unencrypted atomic.Bool // cfg.EnableUnencrypted, changeable by Reconfigure
+}
+
+// fileSocket is a manager_file socket being served.
+type fileSocket struct {
+	path string
+	l    *conn.Listener
+	stop context.CancelFunc
 }
 
 // Reconfigure applies the settings that may change while serving (a
@@ -131,7 +156,7 @@ func (s *Server) Reconfigure(key Key, enableUnencrypted bool) error {
 	return nil
 }
 
-// New returns a Server dispatching to reg.
+// New returns a Server dispatching to reg. It binds and starts nothing.
 func New(reg *command.Registry, cfg Config) (*Server, error) {
 	if cfg.Key.Key != nil && !cfg.Key.Valid() {
 		return nil, fmt.Errorf("manager: configured aes key/iv too short")
@@ -139,14 +164,8 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	if cfg.Perm == 0 {
 		cfg.Perm = command.PermAll
 	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
 	if cfg.MaxRequest <= 0 {
 		cfg.MaxRequest = MaxRequestSize
-	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -157,205 +176,155 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	if cfg.KeyTTL <= 0 {
 		cfg.KeyTTL = DefaultKeyTTL
 	}
+	if cfg.TCPLimits.MaxUnauthPerAddr == 0 {
+		cfg.TCPLimits.MaxUnauthPerAddr = DefaultMaxConnsPerAddr
+	}
+	if cfg.UnixLimits.MaxConns == 0 {
+		cfg.UnixLimits.MaxConns = DefaultUnixMaxConns
+	}
+	if cfg.SocketDir == "" && cfg.Socket != "" {
+		cfg.SocketDir = filepath.Dir(cfg.Socket)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		reg:       reg,
-		cfg:       cfg,
-		keys:      &keyCache{static: cfg.Key, store: cfg.KeyStore, ttl: cfg.KeyTTL},
-		log:       log.With("transport", "manager"),
-		sem:       make(chan struct{}, cfg.MaxConns),
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
+		reg:    reg,
+		cfg:    cfg,
+		keys:   &keyCache{static: cfg.Key, store: cfg.KeyStore, ttl: cfg.KeyTTL},
+		log:    log,
+		ctx:    ctx,
+		cancel: cancel,
 	}
 	s.unencrypted.Store(cfg.EnableUnencrypted)
 	return s, nil
 }
 
-// Stats reports how many connections were served and how many were
-// rejected because MaxConns was reached.
-func (s *Server) Stats() (served, rejected uint64) { return s.served.Load(), s.rejected.Load() }
-
-// Listen binds cfg.Addr (TCP) and cfg.Socket (unix, mode 0600), so that
-// bind errors surface at start and the bound addresses are known; pass the
-// result to [Server.RunListeners].
-func (s *Server) Listen() ([]net.Listener, error) {
-	var ls []net.Listener
+// Listen binds cfg.Addr (TCP) and cfg.Socket (unix, mode 0600, never over
+// somebody else's file), so that bind errors surface at start.
+func (s *Server) Listen() error {
+	var ls []*conn.Listener
+	fail := func(err error) error {
+		for _, l := range ls {
+			l.Close()
+		}
+		return err
+	}
 	if s.cfg.Addr != "" {
 		l, err := net.Listen("tcp", s.cfg.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("manager: %w", err)
+			return fail(fmt.Errorf("manager: %w", err))
 		}
-		ls = append(ls, l)
+		ls = append(ls, s.wrap(l, s.cfg.TCPLimits, "manager tcp"))
 	}
 	if s.cfg.Socket != "" {
-		l, err := listenUnix(s.cfg.Socket)
+		l, err := conn.ListenUnixStream(s.cfg.Socket)
 		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return nil, err
+			return fail(fmt.Errorf("manager: managersocket: %w", err))
 		}
-		ls = append(ls, l)
+		ls = append(ls, s.wrap(l, s.cfg.UnixLimits, "manager unix"))
 	}
-	return ls, nil
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ls...)
+	s.mu.Unlock()
+	return nil
 }
 
-// Run listens on cfg.Addr and cfg.Socket, serves until ctx is done, then
-// shuts down, giving running commands 5 s to finish.
+func (s *Server) wrap(l net.Listener, lim conn.Limits, name string) *conn.Listener {
+	return conn.New(l, lim, conn.Options{Name: name, Logger: s.log,
+		OnPanic: func(c *conn.Conn) { io.WriteString(c, replyInternal) }})
+}
+
+// Addrs returns the bound addresses.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Close releases what Listen bound, for a server discarded before Run.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	return nil
+}
+
+// Run serves every bound listener until ctx is done, then stops
+// accepting, lets the requests in progress finish (each listener's
+// Drain) and returns. Commands still running after that see their
+// context cancelled.
 func (s *Server) Run(ctx context.Context) error {
-	ls, err := s.Listen()
-	if err != nil {
-		return err
+	s.mu.Lock()
+	ls := s.listeners
+	s.runCtx = ctx
+	s.mu.Unlock()
+	if len(ls) == 0 {
+		<-ctx.Done()
+		s.cancel()
+		return nil
 	}
-	return s.RunListeners(ctx, ls)
-}
-
-// RunListeners serves ls until ctx is done, then shuts down, giving
-// running commands 5 s to finish.
-func (s *Server) RunListeners(ctx context.Context, ls []net.Listener) error {
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
-		go func() { errc <- s.Serve(l) }()
+		go func() { errc <- l.Serve(ctx, s.handle) }()
 	}
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	for range ls {
+		err = errors.Join(err, <-errc)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if serr := s.Shutdown(sctx); err == nil {
-		err = serr
-	}
-	if errors.Is(err, ErrServerClosed) {
-		err = nil
-	}
+	s.StopSocket()
+	s.wg.Wait()
+	s.cancel()
 	return err
 }
 
-// listenUnix binds a unix stream socket with mode 0600, replacing a stale
-// socket file at path.
-func listenUnix(path string) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		os.Remove(path)
+// Stats sums the counters of the manager's listeners.
+func (s *Server) Stats() conn.Stats {
+	s.mu.Lock()
+	ls := append([]*conn.Listener(nil), s.listeners...)
+	if s.file != nil {
+		ls = append(ls, s.file.l)
 	}
-	l, err := net.Listen("unix", path)
+	s.mu.Unlock()
+	var sum conn.Stats
+	for _, l := range ls {
+		st := l.Stats()
+		sum.Accepted += st.Accepted
+		sum.Active += st.Active
+		sum.Unauth += st.Unauth
+		sum.Panics += st.Panics
+		sum.AcceptRetries += st.AcceptRetries
+		for i := range st.Closed {
+			sum.Closed[i] += st.Closed[i]
+		}
+	}
+	return sum
+}
+
+// Execute runs one complete request as if it had arrived on a connection
+// and writes the reply to w: the server API relays the GUI's commands
+// through it. trusted requests skip the AES gate, as the unix socket's do
+// (the relay has authenticated its peer).
+func (s *Server) Execute(ctx context.Context, w io.Writer, request []byte, trusted bool) error {
+	f := Framer{Max: s.cfg.MaxRequest, Accept: s.accept}
+	if _, err := f.Write(request); err != nil {
+		_, werr := io.WriteString(w, replyTooLarge)
+		return werr
+	}
+	fr, err := f.End()
 	if err != nil {
-		return nil, fmt.Errorf("manager: %w", err)
+		_, werr := io.WriteString(w, replyFailedAES)
+		return werr
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("manager: %w", err)
-	}
-	return l, nil
-}
-
-// Serve accepts connections on l until Shutdown or a permanent accept
-// error. Requests on a unix listener never need AES.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	local := l.Addr().Network() == "unix"
-	var backoff time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if !closed && !errors.Is(err, net.ErrClosed) && isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed", "err", err, "retry", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			s.mu.Lock()
-			delete(s.listeners, l)
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return ErrServerClosed
-			}
-			return fmt.Errorf("manager: accept: %w", err)
-		}
-		backoff = 0
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.rejected.Add(1)
-			c.Close()
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			<-s.sem
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.handle(c, local)
-	}
-}
-
-// isTemporary reports accept errors worth retrying (EMFILE, ECONNABORTED…).
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
-}
-
-// Shutdown closes the listeners (including a manager_file socket), lets
-// running commands finish until ctx is done, then closes the remaining
-// connections.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	if s.fileSock != nil {
-		s.fileSock.Close()
-		s.fileSock = nil
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-done
-	return ctx.Err()
-}
-
-func (s *Server) release(c net.Conn) {
-	c.Close()
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	<-s.sem
-	s.wg.Done()
+	return s.execute(ctx, w, fr, trusted, "relay")
 }
 
 // accept is the framer's AES candidate check: does ct decrypt under the
@@ -370,49 +339,54 @@ func (s *Server) accept(cipherName string, ct []byte) bool {
 	return err == nil
 }
 
-func (s *Server) handle(c net.Conn, local bool) {
-	defer s.release(c)
-	s.served.Add(1)
-	deadline := time.Now().Add(s.cfg.ReadTimeout)
-	c.SetReadDeadline(deadline)
+// handle serves one connection: one request, one reply, as the legacy
+// server does. The kit closes a connection that sends no complete request
+// within its first-request deadline.
+func (s *Server) handle(ctx context.Context, c *conn.Conn) {
 	f := Framer{Max: s.cfg.MaxRequest, Accept: s.accept}
 	buf := make([]byte, 512) // small until the client sends something
 	for !f.Done() {
 		n, err := c.Read(buf)
 		if n > 0 {
 			if _, ferr := f.Write(buf[:n]); ferr != nil {
-				s.log.Info("request rejected", "remote", c.RemoteAddr(), "reason", ferr)
+				s.log.Info("request rejected", "remote", c.RemoteString(), "reason", ferr)
 				s.writeRaw(c, replyTooLarge)
+				c.Close(conn.ClosedTooLarge)
 				return
 			}
 			if len(buf) < 4096 {
 				buf = make([]byte, 4096)
 			}
-			idle := time.Now().Add(s.cfg.IdleGap)
-			if idle.After(deadline) {
-				idle = deadline
-			}
-			c.SetReadDeadline(idle)
+			c.SetReadDeadline(time.Now().Add(s.cfg.IdleGap))
 		}
 		if err != nil && !f.Done() {
 			if f.Len() == 0 {
-				return // idle, half-closed or timed out with nothing: no reply
+				// Idle, half-closed or woken by a shutdown with nothing:
+				// no reply.
+				if c.Draining() {
+					c.Close(conn.ClosedShutdown)
+				} else {
+					c.Close(conn.ClosedClient)
+				}
+				return
 			}
-			break // EOF or idle gap: take what we have
+			break // EOF, idle gap or a drain: take what we have
 		}
 	}
+	c.Started()
 	fr, err := f.End()
 	if err != nil {
 		s.writeRaw(c, replyFailedAES)
 		return
 	}
-	s.execute(c, fr, local)
+	if err := s.execute(s.ctx, c, fr, c.Unix(), c.RemoteString()); err != nil {
+		c.Close(conn.ClosedWriteError)
+	}
 }
 
-// execute decrypts the frame, applies the AES gate, runs the command and
-// writes the reply.
-func (s *Server) execute(c net.Conn, fr Frame, local bool) {
-	ctx := s.ctx
+// execute decrypts the frame, applies the AES gate (skipped for local),
+// runs the command and writes the reply to out.
+func (s *Server) execute(ctx context.Context, out io.Writer, fr Frame, local bool, remote string) error {
 	var key Key
 	data := fr.Data
 	if fr.Encrypted() {
@@ -428,24 +402,22 @@ func (s *Server) execute(c net.Conn, fr Frame, local bool) {
 			}
 		}
 		if !ok || err != nil {
-			s.writeRaw(c, replyFailedAES)
-			return
+			s.writeRaw(out, replyFailedAES)
+			return nil
 		}
 	}
 	line := requestLine(data)
 	name, args := command.ParseLine(line)
 	cmd, ok := s.lookup(name)
-	w := s.replyWriter(c, fr, key)
+	w := s.replyWriter(out, fr, key)
 	if !ok || name == "" {
 		w.text(replyNotFound)
-		w.close()
-		return
+		return w.close()
 	}
 	if !local && !fr.Encrypted() && !s.unencrypted.Load() && !noAESNeeded[cmd.Name] {
 		if _, has := s.keys.get(ctx, false); has {
 			w.text(replyNeedAES)
-			w.close()
-			return
+			return w.close()
 		}
 	}
 	req := &command.Request{Name: cmd.Name, Args: args, Transport: "manager", Perm: s.cfg.Perm}
@@ -457,8 +429,10 @@ func (s *Server) execute(c net.Conn, fr Frame, local bool) {
 		command.Release(res)
 	}
 	if err := w.close(); err != nil {
-		s.log.Info("reply failed", "remote", c.RemoteAddr(), "command", cmd.Name, "err", err)
+		s.log.Info("reply failed", "remote", remote, "command", cmd.Name, "err", err)
+		return err
 	}
+	return nil
 }
 
 // requestLine applies the legacy cuts: drop everything from the first
@@ -496,25 +470,32 @@ func errorText(name string, err error) string {
 		return replyPermission
 	case errors.Is(err, command.ErrNoEntry) && name == "active_call_info":
 		return "call not found"
+	case errors.Is(err, command.ErrInternal):
+		return replyInternal
 	}
 	return "error: " + err.Error() + "\n"
 }
 
-func (s *Server) writeRaw(c net.Conn, text string) {
-	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	io.WriteString(c, text)
+func (s *Server) writeRaw(w io.Writer, text string) {
+	if c, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	}
+	io.WriteString(w, text)
 }
 
 // deadlineWriter refreshes the write deadline before every write, so that
-// a client that stops reading is cut off after WriteTimeout.
+// a client that stops reading is cut off after WriteTimeout. Writers
+// without deadlines (a relay's buffer) are written as they are.
 type deadlineWriter struct {
-	c net.Conn
+	w io.Writer
 	d time.Duration
 }
 
 func (d deadlineWriter) Write(p []byte) (int, error) {
-	d.c.SetWriteDeadline(time.Now().Add(d.d))
-	return d.c.Write(p)
+	if c, ok := d.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		c.SetWriteDeadline(time.Now().Add(d.d))
+	}
+	return d.w.Write(p)
 }
 
 // replyWriter is the output chain: renderer → [gzip] → [aes] → bufio → conn.
@@ -527,8 +508,8 @@ type replyWriter struct {
 	head []byte // written before anything else ("aes:")
 }
 
-func (s *Server) replyWriter(c net.Conn, fr Frame, key Key) *replyWriter {
-	w := &replyWriter{bw: bufio.NewWriterSize(deadlineWriter{c, s.cfg.WriteTimeout}, 64<<10)}
+func (s *Server) replyWriter(out io.Writer, fr Frame, key Key) *replyWriter {
+	w := &replyWriter{bw: bufio.NewWriterSize(deadlineWriter{out, s.cfg.WriteTimeout}, 64<<10)}
 	w.out = w.bw
 	if fr.Encrypted() {
 		w.bw.WriteString("aes:")
@@ -575,53 +556,74 @@ func (w *replyWriter) close() error {
 	return w.err
 }
 
-// StartSocket implements the manager_file start command: it serves the
-// protocol on an extra unix socket at path (a fresh temporary path when
-// empty) and returns the path. Only one such socket runs at a time.
+// StartSocket implements manager_file start: it serves the protocol on an
+// extra unix socket and returns its path. The socket is created only in
+// cfg.SocketDir (a bare name or a path directly inside it; empty picks a
+// fresh name there), with mode 0600, never over an existing file other
+// than a stale socket of this user's, and it is removed when stopped only
+// if it is still the one created. Only one such socket runs at a time,
+// and only while Run runs.
 func (s *Server) StartSocket(path string) (string, error) {
+	dir := s.cfg.SocketDir
+	if dir == "" {
+		return "", ErrNoSocketDir
+	}
+	if path == "" {
+		var rnd [6]byte
+		rand.Read(rnd[:])
+		path = filepath.Join(dir, "manager-file-"+hex.EncodeToString(rnd[:])+".sock")
+	} else if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	path = filepath.Clean(path)
+	if filepath.Dir(path) != filepath.Clean(dir) {
+		return "", fmt.Errorf("manager: manager_file: %s is outside the socket directory %s", path, dir)
+	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	ctx := s.runCtx
+	busy := s.file != nil
+	s.mu.Unlock()
+	if ctx == nil || ctx.Err() != nil {
 		return "", ErrServerClosed
 	}
-	if s.fileSock != nil {
-		s.mu.Unlock()
+	if busy {
 		return "", errors.New("manager: manager_file socket already running")
 	}
-	s.mu.Unlock()
-	if path == "" {
-		dir, err := os.MkdirTemp("", "voipsensor-manager-")
-		if err != nil {
-			return "", fmt.Errorf("manager: %w", err)
-		}
-		path = filepath.Join(dir, "manager.sock")
-	}
-	l, err := listenUnix(path)
+	l, err := conn.ListenUnixStream(path)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("manager: manager_file: %w", err)
 	}
+	fctx, stop := context.WithCancel(ctx)
+	fs := &fileSocket{path: path, l: s.wrap(l, s.cfg.UnixLimits, "manager file"), stop: stop}
 	s.mu.Lock()
-	if s.fileSock != nil || s.closed {
+	if s.file != nil {
 		s.mu.Unlock()
+		stop()
 		l.Close()
 		return "", errors.New("manager: manager_file socket already running")
 	}
-	s.fileSock = l
+	s.file = fs
+	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.Serve(l)
+	go func() {
+		defer s.wg.Done()
+		fs.l.Serve(fctx, s.handle)
+	}()
+	s.log.Info("manager_file socket started", "path", path)
 	return path, nil
 }
 
-// StopSocket stops the socket started by StartSocket.
+// StopSocket stops the socket started by StartSocket and removes it.
 func (s *Server) StopSocket() error {
 	s.mu.Lock()
-	l := s.fileSock
-	s.fileSock = nil
+	fs := s.file
+	s.file = nil
 	s.mu.Unlock()
-	if l == nil {
+	if fs == nil {
 		return errors.New("manager: manager_file socket not running")
 	}
-	return l.Close()
+	fs.stop()
+	return nil
 }
 
 // SupportAES reports whether AES is possible: a key is configured or a
