@@ -89,16 +89,19 @@ func TestMIKamctl(t *testing.T) {
 	}
 }
 
-// TestMICurl: curl against POST /mi, including the HTTP status rules.
+// TestMICurl: curl against POST /mi as OpenSIPS documents it (with
+// Content-Type: application/json), including the HTTP status rules.
 func TestMICurl(t *testing.T) {
 	needMITool(t, "curl")
 	m := startMIDaemon(t)
 	url := "http://" + m.http + "/mi"
-	out := runTool(t, nil, "curl", "-sS", "-d", `{"jsonrpc":"2.0","method":"which","params":["log_level"],"id":"w"}`, url)
+	js := []string{"-H", "Content-Type: application/json"}
+	curl := func(args ...string) string { return runTool(t, nil, "curl", append(append([]string{"-sS"}, js...), args...)...) }
+	out := curl("-d", `{"jsonrpc":"2.0","method":"which","params":["log_level"],"id":"w"}`, url)
 	if want := `{"jsonrpc":"2.0","result":[[],["level"],["level","pid"]],"id":"w"}`; out != want {
 		t.Errorf("which log_level = %s, want %s", out, want)
 	}
-	out = runTool(t, nil, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-d", `{"jsonrpc":"2.0","method":"uptime"}`, url)
+	out = curl("-o", "/dev/null", "-w", "%{http_code}", "-d", `{"jsonrpc":"2.0","method":"uptime"}`, url)
 	if out != "202" {
 		t.Errorf("notification status %s, want 202", out)
 	}
@@ -107,11 +110,16 @@ func TestMICurl(t *testing.T) {
 		t.Errorf("GET status %s, want 405", out)
 	}
 	// log_level set really changes the daemon's level: debug lines appear.
-	out = runTool(t, nil, "curl", "-sS", "-d", `{"jsonrpc":"2.0","method":"log_level","params":{"level":4},"id":1}`, url)
+	// A form POST (what any web page can make a browser send) is refused.
+	out = runTool(t, nil, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-d", `{"jsonrpc":"2.0","method":"uptime","id":3}`, url)
+	if out != "415" {
+		t.Errorf("form-encoded POST status %s, want 415", out)
+	}
+	out = curl("-d", `{"jsonrpc":"2.0","method":"log_level","params":{"level":4},"id":1}`, url)
 	if want := `{"jsonrpc":"2.0","result":{"New global log level":4},"id":1}`; out != want {
 		t.Errorf("log_level 4 = %s", out)
 	}
-	out = runTool(t, nil, "curl", "-sS", "-d", `{"jsonrpc":"2.0","method":"log_level","id":2}`, url)
+	out = curl("-d", `{"jsonrpc":"2.0","method":"log_level","id":2}`, url)
 	if !strings.Contains(out, `"Log level":4`) {
 		t.Errorf("log_level get after set = %s", out)
 	}

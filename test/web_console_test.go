@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -232,7 +233,12 @@ func TestWebConsoleHTTP(t *testing.T) {
 	// 300 listeners that never read: the sensor keeps capturing, memory
 	// stays bounded, and the stats count the drops.
 	for i := 0; i < 300; i++ {
-		http.Get(base + "api/chunk/listen?callref=" + ref + "&id=slow" + strconv.Itoa(i))
+		r, err := http.Get(base + "api/chunk/listen?callref=" + ref + "&id=slow" + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Body) // the connection goes back to the pool
+		r.Body.Close()
 	}
 	// A stereo stream: chunks of [u32 frames][i64 send time][frames].
 	r, err := http.Get(base + "api/listen?ref=" + ref)

@@ -37,8 +37,8 @@ var allowedImports = map[string][]string{
 	// (and their own subpackages: internal/transport/mi/fifo may import
 	// internal/transport/mi), never another transport.
 	"internal/transport/...": {"internal/command", "internal/event", "internal/transport/httpauth", "internal/transport/conn"},
-	// Shared HTTP plumbing of the RPC transports: a leaf.
-	"internal/transport/httpauth": {},
+	// Shared HTTP plumbing of the HTTP transports, over the session kit.
+	"internal/transport/httpauth": {"internal/transport/conn"},
 	// The session kit every transport is built on: a leaf.
 	"internal/transport/conn": {},
 	// The daemon's wiring may import everything.

@@ -21,6 +21,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
 	"golang.org/x/net/bpf"
 )
@@ -155,6 +156,12 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		Events:          s.bus,
 	}, s.sink)
 
+	// The one listener policy, before anything is bound.
+	if err := s.checkExposure(); err != nil {
+		st.Close()
+		return nil, err
+	}
+
 	// One registry serves every transport; each wiring step registers its
 	// command groups and binds its listeners, in this order.
 	s.reg = command.NewRegistry()
@@ -175,6 +182,31 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkExposure applies config.CheckExposure: a listener bound beyond
+// loopback must authenticate its clients, unless
+// allow_unauthenticated_remote says otherwise (then each one is warned
+// about).
+func (s *Sensor) checkExposure() error {
+	stored := false
+	exposed := config.Exposure{Addr: s.cfg.ManagerAddr()}
+	if st, ok := s.store.(*sqlstore.Store); ok && exposed.Addr != "" && !exposed.Loopback() {
+		// Only a manager bound beyond loopback needs to know whether the
+		// GUI stored a key.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, found, err := st.GetSystem(ctx, "manager_key")
+		cancel()
+		stored = err == nil && found && v != ""
+	}
+	open, err := config.CheckExposure(s.cfg.Exposures(stored), s.cfg.AllowUnauthenticatedRemote)
+	if err != nil {
+		return fmt.Errorf("sensor: %w", err)
+	}
+	for _, e := range open {
+		s.log.Warn("listener serves the network without authentication (allow_unauthenticated_remote = yes)", "setting", e.Setting, "addr", e.Addr)
+	}
+	return nil
 }
 
 // abort releases what New acquired when New fails.
@@ -313,6 +345,12 @@ func (s *Sensor) openSource() (capture.Source, error) {
 	return capture.NewReplay(src, capture.ReplayOptions{
 		Realtime: o.Realtime, Speed: o.Speed, Loop: o.Loop, Open: open, ShiftToNow: o.ShiftToNow,
 	}), nil
+}
+
+// httpLimits are the session limits of the HTTP listeners (web console,
+// MI over HTTP): the per-address cap and the time to a request header.
+func (s *Sensor) httpLimits() conn.Limits {
+	return conn.Limits{MaxUnauthPerAddr: s.cfg.MaxConnsPerIP, FirstRequest: s.cfg.FirstRequestTimeout}
 }
 
 // Table returns the call table, for the management transports.

@@ -18,6 +18,8 @@ import (
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/command"
 	micmd "github.com/voipsensor/voipsensor/internal/command/mi"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
+	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"github.com/voipsensor/voipsensor/internal/transport/mi"
 	"github.com/voipsensor/voipsensor/internal/transport/xmlrpc"
 )
@@ -64,22 +66,14 @@ func (s *Sensor) wireMI() error {
 		mux := http.NewServeMux()
 		mux.Handle("/mi", &mi.Handler{D: d, ReadOnly: ro["http"], Token: token})
 		mux.Handle("/RPC2", &xmlrpc.Handler{Backend: xmlBackend{d}, ReadOnly: ro["http"], Token: token})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
-		aborts = append(aborts, func() { l.Close() })
+		guard := httpauth.NewGuard(cfg.MIHTTP, cfg.HTTPHosts)
+		h := guard.Wrap(mux, func(string) bool { return true })
+		x := conn.New(l, s.httpLimits(), conn.Options{Name: "mi http", Logger: log})
+		aborts = append(aborts, func() { x.Close() })
 		s.addrs = append(s.addrs, Endpoint{Name: "mi-http", Network: "tcp", Addr: l.Addr().String()})
 		log.Info("MI HTTP listening", "addr", l.Addr().String(), "paths", "/mi /RPC2")
 		runs = append(runs, func(ctx context.Context) error {
-			stop := context.AfterFunc(ctx, func() {
-				sc, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(sc)
-			})
-			defer stop()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return httpauth.Serve(ctx, x, h, httpauth.Timeouts{ReadHeader: cfg.FirstRequestTimeout, Drain: 5 * time.Second})
 		})
 	}
 	if cfg.MIFIFO != "" {

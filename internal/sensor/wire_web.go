@@ -28,26 +28,28 @@ func (s *Sensor) wireWeb() error {
 		return nil
 	}
 	srv, err := web.New(s.reg, web.Config{
-		Addr:     addr,
-		Token:    s.cfg.WebToken.Reveal(),
-		User:     s.cfg.WebUser,
-		Password: s.cfg.WebPassword.Reveal(),
-		SensorID: s.cfg.IDSensor,
-		Logger:   s.log.With("transport", "web"),
+		Addr:         addr,
+		Token:        s.cfg.WebToken.Reveal(),
+		User:         s.cfg.WebUser,
+		Password:     s.cfg.WebPassword.Reveal(),
+		Hosts:        s.cfg.HTTPHosts,
+		SecureCookie: s.cfg.WebSecureCookie,
+		Limits:       s.httpLimits(),
+		SensorID:     s.cfg.IDSensor,
+		Logger:       s.log.With("transport", "web"),
 	})
 	if err != nil {
 		return err
 	}
-	l, err := srv.Listen()
-	if err != nil {
+	if err := srv.Listen(); err != nil {
 		return err
 	}
-	s.log.Info("web console listening", "addr", "http://"+l.Addr().String()+"/")
-	s.addrs = append(s.addrs, Endpoint{Name: "web", Network: "tcp", Addr: l.Addr().String()})
+	s.log.Info("web console listening", "addr", "http://"+srv.Addr().String()+"/")
+	s.addrs = append(s.addrs, Endpoint{Name: "web", Network: "tcp", Addr: srv.Addr().String()})
 	s.services = append(s.services, service{"web", func(ctx context.Context) error {
 		defer lreg.Close()
-		return srv.Serve(ctx, l)
-	}, func() { l.Close(); lreg.Close() }})
+		return srv.Run(ctx)
+	}, func() { srv.Close(); lreg.Close() }})
 	return nil
 }
 

@@ -491,3 +491,44 @@ func TestListenUnix(t *testing.T) {
 		t.Error("Close left the datagram socket file")
 	}
 }
+
+func TestLimitedForHTTP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := New(l, Limits{MaxConns: 10, MaxUnauthPerAddr: 2}, Options{})
+	ll := x.Limited()
+	defer ll.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ll.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	a, b := dial(t, x), dial(t, x)
+	sa, sb := <-accepted, <-accepted
+	if third := dial(t, x); !refusedAtOnce(t, third) {
+		t.Fatal("a third connection from one address was handed to the server")
+	}
+	sa.Close()
+	checkFor(t, 5*time.Second, "the slot to free", func() bool { return x.Stats().Active == 1 })
+	dial(t, x)
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection accepted after a slot was freed")
+	}
+	sb.Close()
+	a.Close()
+	b.Close()
+	if st := x.Stats(); st.Closed[ClosedRefusedPerAddr] != 1 {
+		t.Fatalf("Stats = %+v", st)
+	}
+}

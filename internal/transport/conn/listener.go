@@ -110,6 +110,7 @@ type Listener struct {
 
 	mu       sync.Mutex
 	sessions map[*Conn]struct{}
+	plain    int // connections handed out by Limited
 	unauth   int
 	perAddr  map[netip.Addr]int
 	serving  bool
@@ -147,7 +148,7 @@ func (x *Listener) Limits() Limits { return x.lim }
 // Stats returns the counters.
 func (x *Listener) Stats() Stats {
 	x.mu.Lock()
-	st := Stats{Active: len(x.sessions), Unauth: x.unauth}
+	st := Stats{Active: len(x.sessions) + x.plain, Unauth: x.unauth + x.plain}
 	x.mu.Unlock()
 	st.Accepted, st.Panics, st.AcceptRetries = x.accepted.Load(), x.panics.Load(), x.retries.Load()
 	for i := range st.Closed {

@@ -1,8 +1,12 @@
-// Package httpauth holds the HTTP plumbing that the RPC transports served on
-// one listener (MI JSON-RPC on /mi, XML-RPC on /RPC2) share: POST-only,
-// optional token authentication, and a bounded request body.
+// Package httpauth holds the HTTP plumbing every HTTP listener shares (MI
+// JSON-RPC on /mi and XML-RPC on /RPC2, the web console): the browser
+// threat model ([Guard]: Host, Origin and Sec-Fetch-Site checks), POST-only
+// RPC bodies of their own media type with optional token authentication
+// and a bounded size, the request context, and the server itself over the
+// session kit ([Serve]).
 //
-// Allowed imports: the standard library only; any transport may import it.
+// Allowed imports: the standard library and internal/transport/conn; any
+// transport may import it.
 package httpauth
 
 import (
@@ -10,6 +14,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -31,14 +36,24 @@ func Authorized(r *http.Request, token string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
-// ReadPOST admits a POST request carrying token and reads its body, at most
-// max bytes. When it returns ok false it has already answered: 405 for
-// another method, 401 (with a Basic challenge for realm) without the
-// token, 413 for a body over max, 400 for a broken body.
-func ReadPOST(w http.ResponseWriter, r *http.Request, token, realm string, max int64) (body []byte, ok bool) {
+// ReadPOST admits a POST request carrying token with the media type
+// mediaType and reads its body, at most max bytes. When it returns ok false
+// it has already answered: 405 for another method, 415 for another
+// Content-Type, 401 (with a Basic challenge for realm) without the token,
+// 413 for a body over max, 400 for a broken body.
+//
+// Requiring the RPC's own media type is the CSRF defence of an API that
+// has no session: a web page can make a browser POST text/plain or a form
+// to any address without asking, but not application/json or text/xml
+// (those need a CORS preflight, which this server never grants).
+func ReadPOST(w http.ResponseWriter, r *http.Request, mediaType, token, realm string, max int64) (body []byte, ok bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
+		http.Error(w, "415 Unsupported Media Type: want Content-Type "+mediaType, http.StatusUnsupportedMediaType)
 		return nil, false
 	}
 	if !Authorized(r, token) {

@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,12 +10,16 @@ import (
 
 func TestReadPOST(t *testing.T) {
 	tests := []struct {
-		name, method, body, token, bearer, basicPass string
-		wantOK                                       bool
-		wantCode                                     int
+		name, method, ctype, body, token, bearer, basicPass string
+		wantOK                                              bool
+		wantCode                                            int
 	}{
 		{name: "no token needed", method: "POST", body: "x", wantOK: true},
+		{name: "charset parameter", method: "POST", ctype: "application/json; charset=utf-8", body: "x", wantOK: true},
 		{name: "GET", method: "GET", wantCode: 405},
+		{name: "text/plain (CSRF)", method: "POST", ctype: "text/plain", body: "x", wantCode: 415},
+		{name: "form (CSRF)", method: "POST", ctype: "application/x-www-form-urlencoded", body: "x", wantCode: 415},
+		{name: "no content type", method: "POST", ctype: "-", body: "x", wantCode: 415},
 		{name: "missing token", method: "POST", body: "x", token: "s3", wantCode: 401},
 		{name: "bearer", method: "POST", body: "x", token: "s3", bearer: "s3", wantOK: true},
 		{name: "wrong bearer", method: "POST", body: "x", token: "s3", bearer: "s4", wantCode: 401},
@@ -24,6 +29,13 @@ func TestReadPOST(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(tt.method, "/mi", strings.NewReader(tt.body))
+			switch tt.ctype {
+			case "":
+				r.Header.Set("Content-Type", "application/json")
+			case "-":
+			default:
+				r.Header.Set("Content-Type", tt.ctype)
+			}
 			if tt.bearer != "" {
 				r.Header.Set("Authorization", "Bearer "+tt.bearer)
 			}
@@ -31,7 +43,7 @@ func TestReadPOST(t *testing.T) {
 				r.SetBasicAuth("anyone", tt.basicPass)
 			}
 			w := httptest.NewRecorder()
-			body, ok := ReadPOST(w, r, tt.token, "test", 10)
+			body, ok := ReadPOST(w, r, "application/json", tt.token, "test", 10)
 			if ok != tt.wantOK {
 				t.Fatalf("ok = %v, want %v (status %d)", ok, tt.wantOK, w.Code)
 			}
@@ -43,6 +55,66 @@ func TestReadPOST(t *testing.T) {
 			}
 			if w.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") != `Basic realm="test"` {
 				t.Errorf("challenge = %q", w.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestGuard(t *testing.T) {
+	lo := NewGuard("127.0.0.1:8090", []string{"sensor.lab"})
+	any := NewGuard("0.0.0.0:8090", nil)
+	tests := []struct {
+		name string
+		g    Guard
+		host string
+		hdr  map[string]string
+		api  bool
+		tls  bool
+		want int
+	}{
+		{"loopback ip", lo, "127.0.0.1:8090", nil, true, false, 200},
+		{"other loopback ip", lo, "127.0.0.2:8090", nil, true, false, 200},
+		{"localhost", lo, "localhost:8090", nil, true, false, 200},
+		{"sub.localhost", lo, "app.localhost:8090", nil, true, false, 200},
+		{"ipv6 loopback", lo, "[::1]:8090", nil, true, false, 200},
+		{"configured name", lo, "Sensor.Lab:8090", nil, true, false, 200},
+		{"rebinding name", lo, "evil.example", nil, true, false, 421},
+		{"rebinding name on a page", lo, "evil.example:8090", nil, false, false, 421},
+		{"lan ip on loopback bind", lo, "192.168.1.5:8090", nil, true, false, 421},
+		{"any host on a wildcard bind", any, "sensor.example.net", nil, true, false, 200},
+		{"same origin", lo, "127.0.0.1:8090", map[string]string{"Origin": "http://127.0.0.1:8090"}, true, false, 200},
+		{"same origin https", lo, "127.0.0.1:8090", map[string]string{"Origin": "https://127.0.0.1:8090"}, true, true, 200},
+		{"scheme differs", lo, "127.0.0.1:8090", map[string]string{"Origin": "https://127.0.0.1:8090"}, true, false, 403},
+		{"foreign origin", lo, "127.0.0.1:8090", map[string]string{"Origin": "http://evil.example"}, true, false, 403},
+		{"other port is another origin", lo, "127.0.0.1:8090", map[string]string{"Origin": "http://127.0.0.1:3000"}, true, false, 403},
+		{"null origin", lo, "127.0.0.1:8090", map[string]string{"Origin": "null"}, true, false, 403},
+		{"foreign origin on a page", lo, "127.0.0.1:8090", map[string]string{"Origin": "http://evil.example"}, false, false, 200},
+		{"cross-site fetch", lo, "127.0.0.1:8090", map[string]string{"Sec-Fetch-Site": "cross-site"}, true, false, 403},
+		{"same-site fetch (other port)", lo, "127.0.0.1:8090", map[string]string{"Sec-Fetch-Site": "same-site"}, true, false, 403},
+		{"same-origin fetch", lo, "127.0.0.1:8090", map[string]string{"Sec-Fetch-Site": "same-origin"}, true, false, 200},
+		{"typed address bar", lo, "127.0.0.1:8090", map[string]string{"Sec-Fetch-Site": "none"}, true, false, 200},
+		{"cross-site navigation to a page", lo, "127.0.0.1:8090", map[string]string{"Sec-Fetch-Site": "cross-site"}, false, false, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(string) bool { return tt.api })
+			r := httptest.NewRequest("GET", "/x", nil)
+			r.Host = tt.host
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Errorf("status %d, want %d", w.Code, tt.want)
+			}
+			for k := range w.Header() {
+				if strings.HasPrefix(k, "Access-Control-") {
+					t.Errorf("CORS header %s sent", k)
+				}
 			}
 		})
 	}

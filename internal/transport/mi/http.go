@@ -22,7 +22,7 @@ type Handler struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ok := httpauth.ReadPOST(w, r, h.Token, "voipsensor MI", MaxRequest)
+	body, ok := httpauth.ReadPOST(w, r, "application/json", h.Token, "voipsensor MI", MaxRequest)
 	if !ok {
 		return
 	}

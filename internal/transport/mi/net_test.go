@@ -253,10 +253,16 @@ func TestHTTP(t *testing.T) {
 		{"no token 401", "POST", `{}`, "", 401, "401 Unauthorized\n"},
 		{"wrong token 401", "POST", `{}`, "Bearer nope", 401, "401 Unauthorized\n"},
 		{"too large 413", "POST", strings.Repeat(" ", MaxRequest+1), "Bearer s3cret", 413, "413 Request Entity Too Large\n"},
+		{"text/plain 415 (CSRF)", "POST", `{"jsonrpc":"2.0","method":"uptime","id":1}`, "Bearer s3cret", 415, "415 Unsupported Media Type: want Content-Type application/json\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+"/mi", strings.NewReader(tt.body))
+			if tt.status == 415 {
+				req.Header.Set("Content-Type", "text/plain")
+			} else {
+				req.Header.Set("Content-Type", "application/json")
+			}
 			if tt.auth != "" {
 				req.Header.Set("Authorization", tt.auth)
 			}

@@ -14,31 +14,38 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 )
 
 //go:embed static
 var staticFS embed.FS
 
-// ErrNoAuth is returned by [New] for a non-loopback address without a
-// token or user and password.
-var ErrNoAuth = errors.New("web: a token or user and password is required on a non-loopback address")
-
 // Config configures the web console.
 type Config struct {
 	// Addr is host:port to listen on (":0" picks a port).
 	Addr string
 	// Token, when set, is accepted as "Authorization: Bearer …", as the
-	// vs_token cookie, or once as ?token=… (which sets the cookie).
+	// vs_token cookie, as the token field of a POST to /login, or once as
+	// ?token=… (which sets the cookie and redirects to the same page
+	// without it, so the token leaves the address bar and the history).
 	Token string
 	// User and Password, when set, are accepted as HTTP basic auth.
 	User, Password string
+	// Hosts are Host names served besides loopback ones (web_hosts).
+	Hosts []string
+	// SecureCookie marks the session cookie Secure even on plain HTTP (a
+	// TLS-terminating proxy in front); it is Secure anyway on a request
+	// that came over HTTPS.
+	SecureCookie bool
+	// Limits bound the listener's connections (conn.Limits; FirstRequest
+	// is the time to a complete request header).
+	Limits conn.Limits
 	// SensorID is this sensor's id_sensor; the player page accepts it or
 	// an empty id.
 	SensorID int
@@ -49,19 +56,23 @@ type Config struct {
 }
 
 // Server is the web console: static pages embedded in the binary and a
-// small JSON API over the command registry. Safe for concurrent use.
+// small JSON API over the command registry. Create it with [New], bind
+// with [Server.Listen], serve with [Server.Run]. Safe for concurrent use.
 type Server struct {
-	reg  *command.Registry
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	seq  atomic.Uint64
-	tag  string // random prefix of listen ids, unique per process
-	auth bool
+	reg   *command.Registry
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	guard httpauth.Guard
+	seq   atomic.Uint64
+	tag   string // random prefix of listen ids, unique per process
+	auth  bool
+	l     *conn.Listener
 }
 
-// New returns a server over reg. It fails with [ErrNoAuth] when cfg.Addr
-// is not a loopback address and no credentials are configured.
+// New returns a server over reg. It binds nothing. Whether an
+// unauthenticated console may bind a non-loopback address is the
+// sensor's one listener policy, not decided here.
 func New(reg *command.Registry, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -69,16 +80,15 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 20 * time.Millisecond
 	}
-	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger, auth: cfg.Token != "" || cfg.User != ""}
-	if !s.auth && !IsLoopback(cfg.Addr) {
-		return nil, ErrNoAuth
-	}
+	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger, auth: cfg.Token != "" || cfg.User != "",
+		guard: httpauth.NewGuard(cfg.Addr, cfg.Hosts)}
 	var b [3]byte
 	rand.Read(b[:])
 	s.tag = "w" + hex.EncodeToString(b[:])
 	sub, _ := fs.Sub(staticFS, "static")
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET /", http.FileServerFS(sub))
+	s.mux.HandleFunc("POST /login", s.login)
 	s.mux.HandleFunc("GET /api/calls", s.apiTable("listcalls", `{"limit":-1}`))
 	s.mux.HandleFunc("GET /api/registrations", s.apiTable("listregisters", `{}`))
 	s.mux.HandleFunc("GET /api/call", s.apiRef("active_call_info"))
@@ -89,31 +99,33 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// IsLoopback reports whether host:port names a loopback address
-// ("localhost" counts; an empty host, which binds every address, does not).
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
+// isAPI tells the paths that act or return data from the static pages.
+func isAPI(path string) bool { return strings.HasPrefix(path, "/api/") || path == "/login" }
 
-// ServeHTTP authenticates and dispatches.
+// ServeHTTP checks the request against the browser threat model,
+// authenticates and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
 	h.Set("Referrer-Policy", "no-referrer")
-	if s.auth && !s.authorized(w, r) {
+	if !s.guard.Check(w, r, isAPI(r.URL.Path)) {
+		return
+	}
+	if s.auth && r.URL.Path != "/login" && !s.authorized(w, r) {
 		if s.cfg.User != "" {
 			h.Set("WWW-Authenticate", `Basic realm="voipsensor"`)
 		}
 		http.Error(w, "web: unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if v := r.URL.Query().Get("token"); v != "" && s.cfg.Token != "" && eq(v, s.cfg.Token) {
+		// The cookie is set: take the token out of the address bar.
+		u := *r.URL
+		q := u.Query()
+		q.Del("token")
+		u.RawQuery = q.Encode()
+		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -130,7 +142,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		if v := r.URL.Query().Get("token"); v != "" && eq(v, t) {
-			http.SetCookie(w, &http.Cookie{Name: "vs_token", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			s.setCookie(w, r)
 			return true
 		}
 	}
@@ -143,43 +155,64 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// Listen binds cfg.Addr.
-func (s *Server) Listen() (net.Listener, error) {
-	l, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
-	return l, nil
+// setCookie gives the browser the session cookie: HttpOnly, SameSite
+// strict, and Secure when the request came over HTTPS (directly or, as
+// its proxy says, to the proxy) or the configuration asks for it.
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request) {
+	secure := s.cfg.SecureCookie || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	http.SetCookie(w, &http.Cookie{Name: "vs_token", Value: s.cfg.Token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure})
 }
 
-// Serve serves l until ctx is done, then shuts down, giving open requests
-// (listen streams end at once) two seconds.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// A slow reader of a page or a JSON listing is cut off; the
-		// listen stream extends its own deadline before every write.
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    60 * time.Second,
-		MaxHeaderBytes: 16 << 10,
-		BaseContext:    func(net.Listener) context.Context { return ctx },
+// login takes the token from a POSTed form (field "token"), so that it
+// never has to travel in a URL, sets the cookie and goes to the console.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if s.cfg.Token == "" || r.ParseForm() != nil || !eq(r.PostForm.Get("token"), s.cfg.Token) {
+		http.Error(w, "web: unauthorized", http.StatusUnauthorized)
+		return
 	}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(l) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+	s.setCookie(w, r)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// Listen binds cfg.Addr.
+func (s *Server) Listen() error {
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	hs.Shutdown(sctx)
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	s.l = conn.New(l, s.cfg.Limits, conn.Options{Name: "web", Logger: s.log})
 	return nil
+}
+
+// Addr returns the bound address (nil before Listen).
+func (s *Server) Addr() net.Addr {
+	if s.l == nil {
+		return nil
+	}
+	return s.l.Addr()
+}
+
+// Close releases what Listen bound, for a server discarded before Run.
+func (s *Server) Close() error {
+	if s.l == nil {
+		return nil
+	}
+	return s.l.Close()
+}
+
+// Stats returns the listener's counters.
+func (s *Server) Stats() conn.Stats { return s.l.Stats() }
+
+// Run serves until ctx is done, then shuts down, giving open requests
+// (listen streams end at once) two seconds. The listen stream extends its
+// own write deadline before every write.
+func (s *Server) Run(ctx context.Context) error {
+	if s.l == nil {
+		return errors.New("web: Run before Listen")
+	}
+	return httpauth.Serve(ctx, s.l, s, httpauth.Timeouts{ReadHeader: s.cfg.Limits.FirstRequest, Write: 30 * time.Second})
 }
 
 // run executes one command with the console's grants.

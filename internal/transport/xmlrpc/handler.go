@@ -38,7 +38,7 @@ type Handler struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, ok := httpauth.ReadPOST(w, r, h.Token, "voipsensor XML-RPC", MaxRequest)
+	body, ok := httpauth.ReadPOST(w, r, "text/xml", h.Token, "voipsensor XML-RPC", MaxRequest)
 	if !ok {
 		return
 	}
