@@ -62,7 +62,7 @@ func runDemo(args []string) int {
 	log := demoLogger(cfg.LogLevel, *jsonLogs)
 	s, err := sensor.New(cfg, sensor.Options{
 		Open: demo.Open, Realtime: true, Speed: *speed, Loop: true, ShiftToNow: true,
-		StatusEvery: 30 * time.Second, Logger: log,
+		StatusEvery: 30 * time.Second, Logger: log, Args: os.Args,
 	})
 	if err != nil {
 		log.Error("start failed", "err", err)

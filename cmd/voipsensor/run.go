@@ -63,7 +63,7 @@ func runRun(args []string) int {
 	log := newLogger(level, f.jsonLogs)
 	opts := sensor.Options{
 		ReadFile: f.read, Realtime: f.realtime, Speed: f.speed, Loop: f.loop,
-		Logger: log, ConfigPath: f.conf, Overrides: overrides, LogLevel: level,
+		Logger: log, ConfigPath: f.conf, Overrides: overrides, LogLevel: level, Args: os.Args,
 	}
 	if (f.realtime || f.speed != 0 || f.loop) && f.read == "" {
 		fmt.Fprintln(os.Stderr, "voipsensor run: --realtime, --speed and --loop need -r FILE")

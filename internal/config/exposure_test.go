@@ -55,3 +55,25 @@ func TestCheckExposure(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactArgs(t *testing.T) {
+	in := []string{"voipsensor", "run", "-set", "server_password=hunter2", "-set=web_token=t0k", "--set=mysqlpassword=pw",
+		"mi_http_token=abc", "-set", "managerport=5029", "-set", "Manager_AES_Key=k", "-c", "/etc/x.conf"}
+	want := []string{"voipsensor", "run", "-set", "server_password=REDACTED", "-set=web_token=REDACTED", "--set=mysqlpassword=REDACTED",
+		"mi_http_token=REDACTED", "-set", "managerport=5029", "-set", "Manager_AES_Key=REDACTED", "-c", "/etc/x.conf"}
+	got := RedactArgs(in)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("RedactArgs:\n got %q\nwant %q", got, want)
+	}
+	if in[3] != "server_password=hunter2" {
+		t.Error("RedactArgs modified its input")
+	}
+	for _, k := range SecretKeys() {
+		if !IsSecret(k) {
+			t.Errorf("IsSecret(%s) = false", k)
+		}
+	}
+	if len(SecretKeys()) < 7 {
+		t.Errorf("SecretKeys = %v, want every password, token, key and IV", SecretKeys())
+	}
+}

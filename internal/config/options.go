@@ -13,8 +13,9 @@ import (
 
 // option describes one configuration key.
 type option struct {
-	key  string
-	live bool // a change can be applied without a restart
+	key    string
+	live   bool // a change can be applied without a restart
+	secret bool // a password, token or key: never shown
 	list bool // repeated lines append instead of replacing
 	// set parses v and stores it; for a list it appends.
 	set func(c *Config, v string) error
@@ -30,6 +31,47 @@ var options = buildOptions()
 func lookup(key string) (*option, bool) {
 	o, ok := options[key]
 	return o, ok
+}
+
+// IsSecret reports whether key names a secret setting (a password, token,
+// AES key or IV), whose value no output may show.
+func IsSecret(key string) bool {
+	o, ok := lookup(strings.ToLower(strings.TrimSpace(key)))
+	return ok && o.secret
+}
+
+// SecretKeys returns the secret settings' keys, sorted.
+func SecretKeys() []string {
+	var out []string
+	for _, k := range Keys() {
+		if options[k].secret {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// RedactArgs returns a copy of a command line with the value of every
+// secret setting replaced by "REDACTED": "-set server_password=x" (in one
+// argument or two, with one dash or two, "-set=key=value" too) and a bare
+// "key=value".
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		rest := a
+		prefix := ""
+		for _, p := range []string{"--set=", "-set="} {
+			if r, ok := strings.CutPrefix(a, p); ok {
+				prefix, rest = p, r
+				break
+			}
+		}
+		if k, _, ok := strings.Cut(rest, "="); ok && IsSecret(k) {
+			out[i] = prefix + k + "=REDACTED"
+		}
+	}
+	return out
 }
 
 // Keys returns every configuration key the parser knows, sorted.
@@ -199,7 +241,7 @@ func strOpt(key string, live bool, field func(*Config) *string, check func(strin
 }
 
 func secretOpt(key string, live bool, field func(*Config) *Secret) *option {
-	return &option{key: key, live: live,
+	return &option{key: key, live: live, secret: true,
 		set: func(c *Config, v string) error { *field(c) = Secret(v); return nil },
 		get: func(c *Config) []string { return []string{field(c).Reveal()} },
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// LogLevel, when set, is the level the Logger's handler reads; the MI
 	// log_level command changes it at run time.
 	LogLevel *slog.LevelVar
+	// Args is the process's command line, which the MI command arg shows
+	// with every secret setting redacted.
+	Args []string
 }
 
 // Endpoint is a listener the sensor bound, for people and tests.

@@ -18,6 +18,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/command"
 	micmd "github.com/voipsensor/voipsensor/internal/command/mi"
+	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"github.com/voipsensor/voipsensor/internal/transport/mi"
@@ -31,7 +32,7 @@ func (s *Sensor) wireMI() error {
 	deps := micmd.Deps{
 		Version: Version, Revision: vcsRevision(), Start: s.start,
 		Stats: miStats{s}, Dialogs: miTable{s.table}, Contacts: miTable{s.table},
-		Processes: s.miProcesses,
+		Processes: s.miProcesses, Args: config.RedactArgs(s.opts.Args),
 	}
 	if s.opts.LogLevel != nil {
 		deps.LogLevel = s.opts.LogLevel

@@ -65,6 +65,9 @@ type Deps struct {
 	Processes func() []Process
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Args is the command line "arg" shows, secrets already redacted
+	// (config.RedactArgs); nil shows nothing, never os.Args unfiltered.
+	Args []string
 }
 
 type group struct {
@@ -192,7 +195,7 @@ func (g *group) pwd(context.Context, *command.Request) (command.Result, error) {
 }
 
 func (g *group) arg(context.Context, *command.Request) (command.Result, error) {
-	return value(append([]string{}, os.Args...))
+	return value(append([]string{}, g.d.Args...))
 }
 
 func (g *group) which(_ context.Context, req *command.Request) (command.Result, error) {
