@@ -532,3 +532,19 @@ func TestLimitedForHTTP(t *testing.T) {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
+
+func TestThrottle(t *testing.T) {
+	var th Throttle
+	t0 := time.Unix(1000, 0)
+	if ok, n := th.Allow(t0); !ok || n != 0 {
+		t.Fatal("first line held back")
+	}
+	for i := range 358 {
+		if ok, _ := th.Allow(t0.Add(time.Duration(i) * time.Millisecond)); ok {
+			t.Fatalf("line %d let through within the second", i)
+		}
+	}
+	if ok, n := th.Allow(t0.Add(time.Second)); !ok || n != 358 {
+		t.Fatalf("after a second: %v, %d held back; want true, 358", ok, n)
+	}
+}

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // MaxDatagram is mi_datagram's buffer size: the largest request and reply
@@ -65,9 +65,10 @@ type Datagram struct {
 	pc      net.PacketConn
 	d       *Dispatcher
 	cfg     DatagramConfig
-	path    string // unix socket to remove on close
 	dropped atomic.Uint64
 	once    sync.Once
+	workers *conn.Workers
+	warn    conn.Throttle
 }
 
 // ListenDatagram binds an mi_datagram address (see [ParseDatagramAddr]).
@@ -80,22 +81,16 @@ func ListenDatagram(d *Dispatcher, spec string, cfg DatagramConfig) (*Datagram, 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	x := &Datagram{d: d, cfg: cfg}
+	x := &Datagram{d: d, cfg: cfg, workers: conn.NewWorkers("mi datagram", fifoWorkers, cfg.Logger)}
+	var pc net.PacketConn
 	if network == "unixgram" {
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(addr)
-		}
-		x.path = addr
+		// 0600, never over another service's socket, removed on close.
+		pc, err = conn.ListenUnixgram(addr)
+	} else {
+		pc, err = net.ListenPacket(network, addr)
 	}
-	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("mi: %w", err)
-	}
-	if x.path != "" {
-		if err := os.Chmod(x.path, 0o600); err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("mi: %w", err)
-		}
 	}
 	x.pc = pc
 	return x, nil
@@ -107,25 +102,23 @@ func (x *Datagram) Addr() net.Addr { return x.pc.LocalAddr() }
 // Dropped counts replies withheld by the amplification rule.
 func (x *Datagram) Dropped() uint64 { return x.dropped.Load() }
 
-// Close closes the socket (and removes a unix socket file).
+// Close closes the socket (and removes a unix socket file it created).
 func (x *Datagram) Close() error {
-	x.once.Do(func() {
-		x.pc.Close()
-		if x.path != "" {
-			os.Remove(x.path)
-		}
-	})
+	x.once.Do(func() { x.pc.Close() })
 	return nil
 }
 
+// Panics counts the requests whose command panicked.
+func (x *Datagram) Panics() uint64 { return x.workers.Panics() }
+
 // Run serves until ctx is done, then waits for the requests in flight.
+// Requests run on a bounded pool of workers; one that panics is answered
+// with JSON-RPC's internal error.
 func (x *Datagram) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { x.Close() })
 	defer stop()
 	defer x.Close() // waits for a Close in progress (sync.Once)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sem := make(chan struct{}, fifoWorkers)
+	defer x.workers.Wait()
 	perm := ListenerPerm(x.cfg.ReadOnly)
 	buf := make([]byte, MaxDatagram+1)
 	for {
@@ -140,12 +133,7 @@ func (x *Datagram) Run(ctx context.Context) error {
 			return fmt.Errorf("mi: datagram read: %w", err)
 		}
 		req := append([]byte(nil), buf[:n]...)
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			x.handle(ctx, req, from, perm)
-		}()
+		x.workers.Go(func() { x.handle(ctx, req, from, perm) }, func() { x.reply(internalErrorReply, len(req), from) })
 	}
 }
 
@@ -163,12 +151,23 @@ func (x *Datagram) handle(ctx context.Context, req []byte, from net.Addr, perm c
 			reply = []byte("500 Internal error")
 		}
 	}
-	if reply == nil || from == nil || from.String() == "" || from.String() == "@" {
-		return // a notification, or an unbound unix client: nowhere to reply
+	if reply == nil {
+		return // a notification
 	}
-	if !ReplyAllowed(from, len(req), len(reply), x.cfg.AllowRemoteAmplification) {
+	x.reply(reply, len(req), from)
+}
+
+// reply sends reply to from, unless there is nowhere to send it or the
+// amplification rule withholds it.
+func (x *Datagram) reply(reply []byte, reqLen int, from net.Addr) {
+	if from == nil || from.String() == "" || from.String() == "@" {
+		return // an unbound unix client: nowhere to reply
+	}
+	if !ReplyAllowed(from, reqLen, len(reply), x.cfg.AllowRemoteAmplification) {
 		x.dropped.Add(1)
-		x.cfg.Logger.Warn("reply to non-loopback sender withheld (larger than request)", "from", from.String(), "request", len(req), "reply", len(reply))
+		if ok, n := x.warn.Allow(time.Now()); ok {
+			x.cfg.Logger.Warn("reply to non-loopback sender withheld (larger than request)", "from", from.String(), "request", reqLen, "reply", len(reply), "repeated", n)
+		}
 		return
 	}
 	x.pc.SetWriteDeadline(time.Now().Add(datagramReplyTimeout))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // FIFO timing and limits.
@@ -47,11 +48,13 @@ type FIFOConfig struct {
 // concurrently (bounded); each reply goes to its own reply FIFO and ends
 // with EOF (no trailing newline).
 type FIFO struct {
-	cfg  FIFOConfig
-	d    *Dispatcher
-	f    *os.File
-	log  *slog.Logger
-	once sync.Once
+	cfg     FIFOConfig
+	d       *Dispatcher
+	f       *os.File
+	log     *slog.Logger
+	once    sync.Once
+	workers *conn.Workers
+	warn    conn.Throttle // garbage on the pipe is logged at most once a second
 }
 
 // ListenFIFO creates the FIFO at cfg.Path (replacing a stale FIFO, never
@@ -90,7 +93,7 @@ func ListenFIFO(d *Dispatcher, cfg FIFOConfig) (*FIFO, error) {
 		os.Remove(cfg.Path)
 		return nil, fmt.Errorf("mi: open %s: %w", cfg.Path, err)
 	}
-	return &FIFO{cfg: cfg, d: d, f: f, log: cfg.Logger}, nil
+	return &FIFO{cfg: cfg, d: d, f: f, log: cfg.Logger, workers: conn.NewWorkers("mi fifo", fifoWorkers, cfg.Logger)}, nil
 }
 
 // Path returns the FIFO's path.
@@ -106,14 +109,13 @@ func (x *FIFO) Close() error {
 }
 
 // Run reads requests until ctx is done, then closes the FIFO and waits for
-// the requests in flight.
+// the requests in flight. Requests run on a bounded pool of workers; one
+// that panics is answered with JSON-RPC's internal error.
 func (x *FIFO) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { x.Close() })
 	defer stop()
 	defer x.Close() // waits for a Close in progress (sync.Once)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sem := make(chan struct{}, fifoWorkers)
+	defer x.workers.Wait()
 	fr := NewFramer(MaxRequest)
 	buf := make([]byte, 4096)
 	perm := ListenerPerm(x.cfg.ReadOnly)
@@ -126,7 +128,7 @@ func (x *FIFO) Run(ctx context.Context) error {
 		n, err := x.f.Read(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				x.log.Warn("incomplete request dropped", "bytes", fr.Pending())
+				x.warnf("incomplete request dropped", "bytes", fr.Pending())
 				fr.Reset()
 				continue
 			}
@@ -142,18 +144,34 @@ func (x *FIFO) Run(ctx context.Context) error {
 				break
 			}
 			if frame.Err != nil {
-				x.log.Warn("bad request on FIFO", "err", frame.Err)
+				x.warnf("bad request on FIFO", "err", frame.Err)
 				continue
 			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				x.handle(ctx, frame, perm)
-			}()
+			x.workers.Go(func() { x.handle(ctx, frame, perm) }, func() {
+				if frame.ReplyName != "" {
+					WriteReply(x.cfg.ReplyDir, frame.ReplyName, internalErrorReply)
+				}
+			})
 		}
 	}
 }
+
+// internalErrorReply answers a request whose command panicked.
+var internalErrorReply = []byte(`{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}`)
+
+// warnf logs a warning about bad input at most once a second, with the
+// count of the ones held back.
+func (x *FIFO) warnf(msg string, args ...any) {
+	if ok, n := x.warn.Allow(time.Now()); ok {
+		if n > 0 {
+			args = append(args, "repeated", n)
+		}
+		x.log.Warn(msg, args...)
+	}
+}
+
+// Panics counts the requests whose command panicked.
+func (x *FIFO) Panics() uint64 { return x.workers.Panics() }
 
 func (x *FIFO) handle(ctx context.Context, fr Frame, perm command.Perm) {
 	reply, _ := x.d.Serve(ctx, fr.Body, perm, "mi-fifo")
@@ -161,7 +179,7 @@ func (x *FIFO) handle(ctx context.Context, fr Frame, perm command.Perm) {
 		return // "::" or no reply_name: execute, never reply
 	}
 	if err := WriteReply(x.cfg.ReplyDir, fr.ReplyName, reply); err != nil {
-		x.log.Warn("reply not delivered", "reply_name", fr.ReplyName, "err", err)
+		x.warnf("reply not delivered", "reply_name", fr.ReplyName, "err", err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // Dialect tells which FIFO framing a request used.
@@ -97,11 +99,11 @@ func (f *Framer) Next() (fr Frame, ok bool) {
 			if j == len(f.buf) {
 				return f.wait()
 			}
-			n, st := scanValue(f.buf[j:])
-			switch st {
-			case scanIncomplete:
+			n := conn.JSONEnd(f.buf[j:])
+			switch {
+			case n == 0:
 				return f.wait()
-			case scanBad:
+			case n < 0:
 				// A reply name is known: hand the bad text to the
 				// dispatcher, which answers -32700.
 				n = bytes.IndexByte(f.buf[j:], '\n')
@@ -113,11 +115,11 @@ func (f *Framer) Next() (fr Frame, ok bool) {
 			f.consume(j + n)
 			return fr, true
 		case '{', '[':
-			n, st := scanValue(f.buf)
-			switch st {
-			case scanIncomplete:
+			n := conn.JSONEnd(f.buf)
+			switch {
+			case n == 0:
 				return f.wait()
-			case scanBad:
+			case n < 0:
 				return f.garbage()
 			}
 			fr = Frame{Dialect: DialectKamailio, Body: bytes.Clone(f.buf[:n])}
@@ -168,46 +170,3 @@ func (f *Framer) consume(n int) {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-type scanState uint8
-
-const (
-	scanDone scanState = iota
-	scanIncomplete
-	scanBad
-)
-
-// scanValue finds the end of the JSON object or array starting at b[0] by
-// counting nesting outside strings. It does not validate the JSON inside.
-func scanValue(b []byte) (n int, st scanState) {
-	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
-		return 0, scanBad
-	}
-	depth, inStr, esc := 0, false, false
-	for i, c := range b {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > 64 {
-				return 0, scanBad
-			}
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				return i + 1, scanDone
-			}
-		}
-	}
-	return 0, scanIncomplete
-}
