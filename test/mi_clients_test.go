@@ -96,7 +96,9 @@ func TestMICurl(t *testing.T) {
 	m := startMIDaemon(t)
 	url := "http://" + m.http + "/mi"
 	js := []string{"-H", "Content-Type: application/json"}
-	curl := func(args ...string) string { return runTool(t, nil, "curl", append(append([]string{"-sS"}, js...), args...)...) }
+	curl := func(args ...string) string {
+		return runTool(t, nil, "curl", append(append([]string{"-sS"}, js...), args...)...)
+	}
 	out := curl("-d", `{"jsonrpc":"2.0","method":"which","params":["log_level"],"id":"w"}`, url)
 	if want := `{"jsonrpc":"2.0","result":[[],["level"],["level","pid"]],"id":"w"}`; out != want {
 		t.Errorf("which log_level = %s, want %s", out, want)

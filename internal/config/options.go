@@ -16,7 +16,7 @@ type option struct {
 	key    string
 	live   bool // a change can be applied without a restart
 	secret bool // a password, token or key: never shown
-	list bool // repeated lines append instead of replacing
+	list   bool // repeated lines append instead of replacing
 	// set parses v and stores it; for a list it appends.
 	set func(c *Config, v string) error
 	// reset clears a list before the first line of a file or a Set.
