@@ -98,8 +98,12 @@ func TestDecodeTunnels(t *testing.T) {
 	viaUDP := func(dport uint16, p []byte) []byte {
 		return outer(17, udpHdr(40000, dport, p))
 	}
-	ip4Encap := func(proto uint8, l EncapLayers) Encap { return Encap{Src: outerA, Dst: outerB, Proto: proto, Layers: l} }
-	outer6Encap := func(proto uint8, l EncapLayers) Encap { return Encap{Src: addr6A, Dst: addr6B, Proto: proto, Layers: l} }
+	ip4Encap := func(proto uint8, l EncapLayers) Encap {
+		return Encap{Src: outerA, Dst: outerB, Proto: proto, Layers: l}
+	}
+	outer6Encap := func(proto uint8, l EncapLayers) Encap {
+		return Encap{Src: addr6A, Dst: addr6B, Proto: proto, Layers: l}
+	}
 
 	tests := []struct {
 		name  string
