@@ -40,6 +40,10 @@ type Encap struct {
 	Layers   EncapLayers // every tunnel kind crossed
 }
 
+// Equal reports whether e and o are the same (it lets go-cmp compare
+// structs holding an Encap).
+func (e Encap) Equal(o Encap) bool { return e == o }
+
 // IPProto returns e.Proto, or [EncapNoProto] when no IP header carried a
 // tunnel.
 func (e Encap) IPProto() uint8 {
