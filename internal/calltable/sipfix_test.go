@@ -20,6 +20,9 @@ func TestAuthRetryIsOneCall(t *testing.T) {
 		{0, alice, proxy, sipMsg("INVITE sip:2002@example.com SIP/2.0", id, "a", "", 1, "INVITE", "", sdpBody(aliceRT))},
 		{100 * time.Millisecond, proxy, alice, sipMsg("SIP/2.0 407 Proxy Authentication Required", id, "a", "p1", 1, "INVITE", "", "")},
 		{150 * time.Millisecond, alice, proxy, sipMsg("ACK sip:2002@example.com SIP/2.0", id, "a", "p1", 1, "ACK", "", "")},
+	})
+	tab.Expire(t0.Add(20 * time.Second)) // time passes (other traffic) while the user types
+	feed(tab, []step{
 		{32 * time.Second, alice, proxy, sipMsg("INVITE sip:2002@example.com SIP/2.0", id, "a", "", 2, "INVITE", "Proxy-Authorization: Digest username=\"1001\"\r\n", sdpBody(aliceRT))},
 		{32*time.Second + 200*time.Millisecond, proxy, alice, sipMsg("SIP/2.0 403 Wrong password", id, "a", "p2", 2, "INVITE", "", "")},
 	})
