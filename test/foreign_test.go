@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -12,8 +13,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
+	"github.com/voipsensor/voipsensor/internal/gen"
 	"github.com/voipsensor/voipsensor/internal/sensor"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
@@ -114,90 +117,148 @@ func TestForeignCaptures(t *testing.T) {
 	}
 	sort.Strings(caps)
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-55s %7s %7s %8s %8s %s\n", "file", "tshark", "ours", "tshark", "ours", "")
-	fmt.Fprintf(&table, "%-55s %7s %7s %8s %8s %s\n", "", "calls", "calls", "streams", "streams", "result")
+	tableHeader(&table)
 	for _, file := range caps {
 		name := filepath.Base(file)
 		t.Run(name, func(t *testing.T) {
-			var c collect
-			_, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c)
-			if reason, ok := foreignUnreadable[name]; ok {
-				if err == nil {
-					t.Errorf("%s is readable now: remove it from foreignUnreadable (%s)", name, reason)
-				}
-				fmt.Fprintf(&table, "%-55s %7s %7s %8s %8s skipped: %s\n", name, "-", "-", "-", "-", reason)
-				t.Skip(reason)
-			}
-			if err != nil {
-				t.Fatalf("Analyze: %v", err)
-			}
-			extra := foreignDecodeAs[name]
-			wantIDs := tsharkInviteCallIDs(t, file, extra)
-			got := map[string]int{}
-			for _, ci := range c.calls {
-				got[ci.CallID]++
-			}
-			bad := 0
-			for id := range wantIDs {
-				if got[id] != 1 {
-					t.Errorf("Call-ID %s: tshark sees its INVITE, voipsensor has %d calls for it", id, got[id])
-					bad++
-				}
-			}
-			for id, n := range got {
-				if !wantIDs[id] {
-					t.Errorf("Call-ID %s: voipsensor has %d calls, tshark sees no INVITE", id, n)
-					bad++
-				}
-			}
-			want := runTshark(t, file, extra...)
-			streams := map[string]calltable.StreamInfo{}
-			for _, ci := range c.calls {
-				for _, s := range ci.Streams {
-					streams[fmt.Sprintf("%s>%s/0x%08X", s.Src, s.Dst, s.SSRC)] = s
-				}
-			}
-			exact, excepted := 0, 0
-			for key, w := range want {
-				note := foreignStreamExceptions[name][key]
-				g, ok := streams[key]
-				msg := ""
-				if !ok {
-					msg = fmt.Sprintf("tshark has it (%d pkts), voipsensor does not", w.pkts)
-				} else {
-					msg = compareStream(g, w)
-				}
-				switch {
-				case msg == "" && note != "":
-					t.Errorf("stream %s matches tshark now: remove its exception (%s)", key, note)
-					bad++
-				case msg == "":
-					exact++
-				case note != "":
-					t.Logf("stream %s: %s (documented: %s)", key, msg, note)
-					excepted++
-				default:
-					t.Errorf("stream %s: %s", key, msg)
-					bad++
-				}
-			}
-			for key := range streams {
-				if _, ok := want[key]; !ok {
-					t.Errorf("stream %s: voipsensor has it, tshark does not", key)
-					bad++
-				}
-			}
-			result := "exact"
-			switch {
-			case bad > 0:
-				result = fmt.Sprintf("%d differences", bad)
-			case excepted > 0:
-				result = fmt.Sprintf("exact but %d documented", excepted)
-			}
-			fmt.Fprintf(&table, "%-55s %7d %7d %8d %8d %s\n", name, len(wantIDs), len(got), len(want), len(streams), result)
+			row := compareWithTshark(t, file, foreignDecodeAs[name], foreignUnreadable[name], foreignStreamExceptions[name])
+			fmt.Fprintf(&table, "%-55s %s\n", name, row)
 		})
 	}
 	t.Logf("foreign captures against tshark:\n%s", table.String())
+}
+
+func tableHeader(b *strings.Builder) {
+	fmt.Fprintf(b, "%-55s %7s %7s %8s %8s %s\n", "file", "tshark", "ours", "tshark", "ours", "")
+	fmt.Fprintf(b, "%-55s %7s %7s %8s %8s %s\n", "", "calls", "calls", "streams", "streams", "result")
+}
+
+// compareWithTshark analyses file and checks it against tshark (see
+// TestForeignCaptures for the rules): extra are tshark decode-as options,
+// unreadable a reason the file is expected not to open ("" when it must),
+// exceptions the documented stream differences by key. It returns the
+// file's row of the summary table.
+func compareWithTshark(t *testing.T, file string, extra []string, unreadable string, exceptions map[string]string) string {
+	t.Helper()
+	var c collect
+	_, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c)
+	if unreadable != "" {
+		if err == nil {
+			t.Errorf("%s is readable now: remove it from foreignUnreadable (%s)", file, unreadable)
+		}
+		t.Skip(unreadable)
+	}
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	wantIDs := tsharkInviteCallIDs(t, file, extra)
+	got := map[string]int{}
+	for _, ci := range c.calls {
+		got[ci.CallID]++
+	}
+	bad := 0
+	for id := range wantIDs {
+		if got[id] != 1 {
+			t.Errorf("Call-ID %s: tshark sees its INVITE, voipsensor has %d calls for it", id, got[id])
+			bad++
+		}
+	}
+	for id, n := range got {
+		if !wantIDs[id] {
+			t.Errorf("Call-ID %s: voipsensor has %d calls, tshark sees no INVITE", id, n)
+			bad++
+		}
+	}
+	want := runTshark(t, file, extra...)
+	streams := map[string]calltable.StreamInfo{}
+	for _, ci := range c.calls {
+		for _, s := range ci.Streams {
+			streams[fmt.Sprintf("%s>%s/0x%08X", s.Src, s.Dst, s.SSRC)] = s
+		}
+	}
+	exact, excepted := 0, 0
+	for key, w := range want {
+		note := exceptions[key]
+		g, ok := streams[key]
+		msg := ""
+		if !ok {
+			msg = fmt.Sprintf("tshark has it (%d pkts), voipsensor does not", w.pkts)
+		} else {
+			msg = compareStream(g, w)
+		}
+		switch {
+		case msg == "" && note != "":
+			t.Errorf("stream %s matches tshark now: remove its exception (%s)", key, note)
+			bad++
+		case msg == "":
+			exact++
+		case note != "":
+			t.Logf("stream %s: %s (documented: %s)", key, msg, note)
+			excepted++
+		default:
+			t.Errorf("stream %s: %s", key, msg)
+			bad++
+		}
+	}
+	for key := range streams {
+		if _, ok := want[key]; !ok {
+			t.Errorf("stream %s: voipsensor has it, tshark does not", key)
+			bad++
+		}
+	}
+	result := "exact"
+	switch {
+	case bad > 0:
+		result = fmt.Sprintf("%d differences", bad)
+	case excepted > 0:
+		result = fmt.Sprintf("exact but %d documented", excepted)
+	}
+	return fmt.Sprintf("%7d %7d %8d %8d %s", len(wantIDs), len(got), len(want), len(streams), result)
+}
+
+// encapGen is how test/testdata/encap was made: voipsensor gen -calls 1
+// -talk 1s -registrations 1 -encap KIND (seed 1), one file per encapsulation.
+func encapGen(kind string) gen.Config {
+	cfg := gen.DefaultConfig()
+	cfg.Calls, cfg.TalkTime, cfg.Registrations, cfg.Encap = 1, time.Second, 1, kind
+	return cfg
+}
+
+// TestEncapCaptures checks the generated captures of every encapsulation
+// (test/testdata/encap) the same way as the foreign ones: the call and both
+// RTP streams exact against tshark's decoding of the same file. It also
+// regenerates each file, so the committed bytes are the generator's.
+func TestEncapCaptures(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark not installed (scripts/test.sh installs it)")
+		}
+		t.Skip("tshark not installed")
+	}
+	var table strings.Builder
+	tableHeader(&table)
+	for _, kind := range gen.Encaps {
+		t.Run(kind, func(t *testing.T) {
+			file := filepath.Join("testdata", "encap", kind+".pcap")
+			committed, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fresh bytes.Buffer
+			if _, err := gen.Generate(encapGen(kind), &fresh, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(committed, fresh.Bytes()) {
+				t.Errorf("%s differs from what gen writes now (regenerate: voipsensor gen -calls 1 -talk 1s -registrations 1 -encap %s -o %s)", file, kind, file)
+			}
+			row := compareWithTshark(t, file, nil, "", nil)
+			if !strings.HasSuffix(row, " 1       1        2        2 exact") {
+				t.Errorf("row %q, want 1 call and 2 streams, exact", row)
+			}
+			fmt.Fprintf(&table, "%-55s %s\n", kind, row)
+		})
+	}
+	t.Logf("generated encapsulations against tshark:\n%s", table.String())
 }
 
 // compareStream checks one voipsensor stream against tshark's row, with
