@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,10 +84,31 @@ func tsharkInviteCallIDs(t *testing.T, file string, extra []string) map[string]b
 	return ids
 }
 
+// tsharkSIPMessages counts the SIP messages tshark decodes in file (over
+// any transport, tunnels included), with the decode-as options extra.
+func tsharkSIPMessages(t *testing.T, file string, extra []string) int {
+	t.Helper()
+	args := append(append([]string{"-r", file}, extra...), "-Y", "sip", "-T", "fields", "-e", "sip.CSeq")
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v", args, err)
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			n += strings.Count(line, ",") + 1 // several messages in one TCP segment
+		}
+	}
+	return n
+}
+
 // TestForeignCaptures is the golden test over every capture in
 // shared/pcaps/foreign (real-world files from other projects, listed with
 // their provenance in MANIFEST.tsv), with tshark as the reference:
 //   - every file is read without error (foreignUnreadable excepted);
+//   - voipsensor parses as many SIP messages as tshark decodes, whatever
+//     the transport (UDP, TCP on any port, SCTP, WebSocket) or tunnel;
 //   - every Call-ID tshark sees an INVITE for is exactly one voipsensor call,
 //     and voipsensor has no call tshark lacks;
 //   - every stream of tshark's rtp,streams is a voipsensor stream with the
@@ -116,21 +138,55 @@ func TestForeignCaptures(t *testing.T) {
 		t.Skipf("no captures in %s", dir)
 	}
 	sort.Strings(caps)
-	var table strings.Builder
-	tableHeader(&table)
-	for _, file := range caps {
-		name := filepath.Base(file)
-		t.Run(name, func(t *testing.T) {
-			row := compareWithTshark(t, file, foreignDecodeAs[name], foreignUnreadable[name], foreignStreamExceptions[name])
-			fmt.Fprintf(&table, "%-55s %s\n", name, row)
-		})
-	}
-	t.Logf("foreign captures against tshark:\n%s", table.String())
+	var rows tableRows
+	t.Run("files", func(t *testing.T) {
+		for _, file := range caps {
+			name := filepath.Base(file)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel() // tshark runs dominate: use both cores
+				if r := foreignUnreadable[name]; r != "" {
+					rows.add(name, "skipped: "+r) // compareWithTshark skips
+				} else {
+					rows.add(name, "failed") // replaced unless it stops early
+				}
+				rows.add(name, compareWithTshark(t, file, foreignDecodeAs[name], foreignUnreadable[name], foreignStreamExceptions[name]))
+			})
+		}
+	})
+	t.Logf("foreign captures against tshark:\n%s", rows.String())
 }
 
-func tableHeader(b *strings.Builder) {
-	fmt.Fprintf(b, "%-55s %7s %7s %8s %8s %s\n", "file", "tshark", "ours", "tshark", "ours", "")
-	fmt.Fprintf(b, "%-55s %7s %7s %8s %8s %s\n", "", "calls", "calls", "streams", "streams", "result")
+// tableRows collects the summary table of parallel subtests, one row per
+// file (the last one added wins).
+type tableRows struct {
+	mu   sync.Mutex
+	rows map[string]string
+}
+
+func (r *tableRows) add(name, row string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rows == nil {
+		r.rows = map[string]string{}
+	}
+	r.rows[name] = row
+}
+
+func (r *tableRows) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-55s %7s %7s %8s %8s %s\n", "file", "tshark", "ours", "tshark", "ours", "")
+	fmt.Fprintf(&b, "%-55s %7s %7s %8s %8s %s\n", "", "calls", "calls", "streams", "streams", "result")
+	names := make([]string, 0, len(r.rows))
+	for n := range r.rows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "%-55s %s\n", n, r.rows[n])
+	}
+	return b.String()
 }
 
 // compareWithTshark analyses file and checks it against tshark (see
@@ -141,7 +197,7 @@ func tableHeader(b *strings.Builder) {
 func compareWithTshark(t *testing.T, file string, extra []string, unreadable string, exceptions map[string]string) string {
 	t.Helper()
 	var c collect
-	_, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c)
+	res, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c)
 	if unreadable != "" {
 		if err == nil {
 			t.Errorf("%s is readable now: remove it from foreignUnreadable (%s)", file, unreadable)
@@ -151,12 +207,16 @@ func compareWithTshark(t *testing.T, file string, extra []string, unreadable str
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}
+	bad := 0
+	if n := tsharkSIPMessages(t, file, extra); res.Table.SIPMessages != uint64(n) {
+		t.Errorf("%d SIP messages parsed, tshark decodes %d", res.Table.SIPMessages, n)
+		bad++
+	}
 	wantIDs := tsharkInviteCallIDs(t, file, extra)
 	got := map[string]int{}
 	for _, ci := range c.calls {
 		got[ci.CallID]++
 	}
-	bad := 0
 	for id := range wantIDs {
 		if got[id] != 1 {
 			t.Errorf("Call-ID %s: tshark sees its INVITE, voipsensor has %d calls for it", id, got[id])
@@ -235,30 +295,32 @@ func TestEncapCaptures(t *testing.T) {
 		}
 		t.Skip("tshark not installed")
 	}
-	var table strings.Builder
-	tableHeader(&table)
-	for _, kind := range gen.Encaps {
-		t.Run(kind, func(t *testing.T) {
-			file := filepath.Join("testdata", "encap", kind+".pcap")
-			committed, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var fresh bytes.Buffer
-			if _, err := gen.Generate(encapGen(kind), &fresh, io.Discard); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(committed, fresh.Bytes()) {
-				t.Errorf("%s differs from what gen writes now (regenerate: voipsensor gen -calls 1 -talk 1s -registrations 1 -encap %s -o %s)", file, kind, file)
-			}
-			row := compareWithTshark(t, file, nil, "", nil)
-			if !strings.HasSuffix(row, " 1       1        2        2 exact") {
-				t.Errorf("row %q, want 1 call and 2 streams, exact", row)
-			}
-			fmt.Fprintf(&table, "%-55s %s\n", kind, row)
-		})
-	}
-	t.Logf("generated encapsulations against tshark:\n%s", table.String())
+	var rows tableRows
+	t.Run("kinds", func(t *testing.T) {
+		for _, kind := range gen.Encaps {
+			t.Run(kind, func(t *testing.T) {
+				t.Parallel()
+				file := filepath.Join("testdata", "encap", kind+".pcap")
+				committed, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var fresh bytes.Buffer
+				if _, err := gen.Generate(encapGen(kind), &fresh, io.Discard); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(committed, fresh.Bytes()) {
+					t.Errorf("%s differs from what gen writes now (regenerate: voipsensor gen -calls 1 -talk 1s -registrations 1 -encap %s -o %s)", file, kind, file)
+				}
+				row := compareWithTshark(t, file, nil, "", nil)
+				if !strings.HasSuffix(row, " 1       1        2        2 exact") {
+					t.Errorf("row %q, want 1 call and 2 streams, exact", row)
+				}
+				rows.add(kind, row)
+			})
+		}
+	})
+	t.Logf("generated encapsulations against tshark:\n%s", rows.String())
 }
 
 // compareStream checks one voipsensor stream against tshark's row, with
