@@ -220,10 +220,11 @@ type Decoder struct {
 	lastSweep time.Time
 	h         Handler // handler of the latest Decode, used by Expire
 
-	frag    fragTable
-	streams map[Flow]*tcpStream
-	free    []*tcpStream
-	sctp    sctpTable
+	frag     fragTable
+	streams  map[Flow]*tcpStream
+	free     []*tcpStream
+	nAnyPort int // streams followed on no SIP port (tcpStream.anyPort)
+	sctp     sctpTable
 
 	depth   int // tunnels entered while decoding the current frame
 	release [maxEncapDepth + 2]*fragQueue

@@ -43,6 +43,15 @@ func FuzzDecode(f *testing.F) {
 		if st.Frames != 3 {
 			t.Fatalf("Frames = %d, want 3", st.Frames)
 		}
+		n := 0
+		for _, s := range d.streams {
+			if s.anyPort {
+				n++
+			}
+		}
+		if n != d.nAnyPort {
+			t.Fatalf("nAnyPort = %d, %d streams on no SIP port", d.nAnyPort, n)
+		}
 	})
 }
 

@@ -84,7 +84,7 @@ func (d *Decoder) tcp(src, dst netip.Addr, p []byte, h Handler) {
 	dport := binary.BigEndian.Uint16(p[2:])
 	flow := Flow{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, dport), Proto: ProtoTCP}
 	anyPort := !d.cfg.SIPPorts.Has(sport) && !d.cfg.SIPPorts.Has(dport)
-	if anyPort && d.streams[flow] == nil {
+	if anyPort && (d.nAnyPort == 0 || d.streams[flow] == nil) {
 		// A stream on another port is followed from a segment that starts
 		// like SIP or a WebSocket upgrade; nothing is kept for the rest.
 		if data := p[off:]; len(data) == 0 || p[13]&tcpRST != 0 || !startsStream(data) {
@@ -111,7 +111,7 @@ func (d *Decoder) segment(flow Flow, anyPort bool, seq uint32, flags byte, data 
 			return // a bare ACK or FIN of a stream we do not track
 		}
 		s = d.newStream(flow)
-		s.anyPort = anyPort
+		d.setAnyPort(s, anyPort)
 	}
 	s.last = now
 	if flags&tcpSYN != 0 {
@@ -160,6 +160,19 @@ func (d *Decoder) newStream(flow Flow) *tcpStream {
 	return s
 }
 
+// setAnyPort marks s as followed on no SIP port, keeping the count that
+// lets segments of other ports skip the stream lookup while there is none.
+func (d *Decoder) setAnyPort(s *tcpStream, v bool) {
+	if s.anyPort != v {
+		if v {
+			d.nAnyPort++
+		} else {
+			d.nAnyPort--
+		}
+		s.anyPort = v
+	}
+}
+
 // resetStream forgets the stream's buffered bytes and sequence state.
 func (s *tcpStream) reset() {
 	s.buf = s.buf[:0]
@@ -185,7 +198,7 @@ func (d *Decoder) dropStream(s *tcpStream) {
 	}
 	delete(d.streams, s.flow)
 	s.reset()
-	s.anyPort = false
+	d.setAnyPort(s, false)
 	if len(d.free) < maxFreeStreams && cap(s.buf) <= 64<<10 && cap(s.msg) <= 64<<10 {
 		d.free = append(d.free, s)
 	}

@@ -184,7 +184,7 @@ func TestTCPAnyPort(t *testing.T) {
 		d.Decode(seg(40000, 6060, 1+uint32(len(sipOptions)), "\x00\x01binary"), &c)
 		d.Decode(seg(40000, 6060, 10+uint32(len(sipOptions)), "more binary\r\n"), &c)
 		st := d.Stats()
-		if len(c.got) != 1 || st.TCPGaveUp != 1 || st.TCPStreams != 0 || st.TCPNonSIP != 1 {
+		if len(c.got) != 1 || st.TCPGaveUp != 1 || st.TCPStreams != 0 || st.TCPNonSIP != 1 || d.nAnyPort != 0 {
 			t.Errorf("%d datagrams, Stats() %+v; want 1, TCPGaveUp 1, no stream left, TCPNonSIP 1", len(c.got), st)
 		}
 	})
@@ -372,4 +372,18 @@ func BenchmarkDecodeTCPSIP(b *testing.B) {
 
 func putSeq(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// BenchmarkDecodeTCPNonSIP is the cost of a TCP segment on no SIP port
+// that does not start like SIP (HTTPS, say): the any-port recognition must
+// keep it near the plain path.
+func BenchmarkDecodeTCPNonSIP(b *testing.B) {
+	tls := append([]byte{0x17, 0x03, 0x03, 0x05, 0x00}, make([]byte, 1200)...)
+	f := frame(capture.LinkTypeEthernet, cat(ether(0x0800), ipv4(6, tcpHdr(40000, 443, 1, 0, tls))))
+	d := NewDecoder(Config{})
+	var h nopHandler
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Decode(f, &h)
+	}
 }

@@ -95,7 +95,7 @@ func (d *Decoder) expectWSResponse(rev Flow, anyPort bool) {
 		return
 	}
 	r := d.newStream(rev)
-	r.anyPort = anyPort
+	d.setAnyPort(r, anyPort)
 	r.mode = modeWSHandshake
 	r.last = d.dg.Time
 }
