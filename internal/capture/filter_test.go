@@ -229,7 +229,16 @@ func filterCaptures(t *testing.T) []string {
 	if len(encap) == 0 {
 		t.Fatal("no captures in test/testdata/encap")
 	}
+	// SIP over SCTP, from the real-world captures (Linux SLL).
+	if sctp := filepath.Join(sharedtest.Pcaps(t), "foreign", "sipcapture_heplify_sip_sctp.pcap"); fileExists(sctp) {
+		shared = append(shared, sctp)
+	}
 	return append(append(local, encap...), shared...)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func TestCompileFilterMatchesTcpdump(t *testing.T) {
