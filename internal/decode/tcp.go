@@ -160,6 +160,20 @@ func (d *Decoder) newStream(flow Flow) *tcpStream {
 	return s
 }
 
+// killStream counts s as dropped once and marks it to be removed when the
+// current segment is done; nothing more is framed from it.
+func (d *Decoder) killStream(s *tcpStream) {
+	d.stats.TCPDropped++
+	s.dead = true
+	s.buf = s.buf[:0]
+	s.msg = s.msg[:0]
+	for i := range s.ooo {
+		s.ooo[i] = segment{}
+	}
+	s.ooo = s.ooo[:0]
+	s.oooBytes = 0
+}
+
 // setAnyPort marks s as followed on no SIP port, keeping the count that
 // lets segments of other ports skip the stream lookup while there is none.
 func (d *Decoder) setAnyPort(s *tcpStream, v bool) {
@@ -361,10 +375,11 @@ func (d *Decoder) frameMessages(s *tcpStream, b []byte, h Handler) []byte {
 		}
 		n, err := frameSIP(b, d.cfg.MaxTCPBuffer)
 		if err != nil {
-			d.stats.TCPDropped++
 			if s.anyPort {
 				d.stats.TCPGaveUp++
-				s.dead = true
+				d.killStream(s)
+			} else {
+				d.stats.TCPDropped++
 			}
 			return nil
 		}

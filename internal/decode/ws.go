@@ -105,8 +105,7 @@ func (d *Decoder) expectWSResponse(rev Flow, anyPort bool) {
 // unmasked in place.
 func (d *Decoder) frameWS(s *tcpStream, data []byte, h Handler) {
 	if len(s.buf)+len(data) > d.cfg.MaxTCPBuffer {
-		d.stats.TCPDropped++
-		s.dead = true
+		d.killStream(s)
 		return
 	}
 	s.buf = append(s.buf, data...)
@@ -115,15 +114,13 @@ func (d *Decoder) frameWS(s *tcpStream, data []byte, h Handler) {
 		end := bytes.Index(b, []byte("\r\n\r\n"))
 		if end < 0 {
 			if len(b) > maxHTTPHeader {
-				d.stats.TCPDropped++
-				s.dead = true
+				d.killStream(s)
 			}
 			return
 		}
 		if !bytes.HasPrefix(b, []byte("GET ")) && !bytes.HasPrefix(b, []byte("HTTP/1.1 101")) {
 			// The server refused the upgrade (or this is not HTTP at all).
-			d.stats.TCPDropped++
-			s.dead = true
+			d.killStream(s)
 			return
 		}
 		b = b[end+4:]
@@ -132,8 +129,7 @@ func (d *Decoder) frameWS(s *tcpStream, data []byte, h Handler) {
 	for {
 		n, ok := d.wsFrame(s, b, h)
 		if !ok {
-			d.stats.TCPDropped++
-			s.dead = true
+			d.killStream(s)
 			return
 		}
 		if n == 0 {
