@@ -427,6 +427,10 @@ func (d *Decoder) link(lt capture.LinkType, b []byte, h Handler) {
 		d.stats.Unsupported++
 		return
 	}
+	if et == etherTypeIPv4 { // the common case, without the call
+		d.ipv4(b, h)
+		return
+	}
 	d.etherType(et, b, h)
 }
 
