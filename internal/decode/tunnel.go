@@ -418,15 +418,15 @@ const (
 //	|             Ns (opt)          |             Nr (opt)          |
 //	|      Offset Size (opt)        |    Offset pad... (opt)
 //
-// Control messages (T set) carry no user traffic. Only version 2 is
-// decoded; anything else stays plain UDP.
+// Control messages (T set, with L and S, as section 3.1 requires) carry no
+// user traffic. Only version 2 is decoded; anything else stays plain UDP.
 func (d *Decoder) l2tp(src, dst netip.Addr, p []byte, h Handler) bool {
 	if len(p) < 6 {
 		return false
 	}
 	flags := binary.BigEndian.Uint16(p)
-	if flags&l2tpVersion != 2 {
-		return false
+	if flags&l2tpVersion != 2 || (flags&l2tpType != 0 && flags&(l2tpLength|l2tpSeq) != l2tpLength|l2tpSeq) {
+		return false // a control message must have L and S set: this is not L2TP (RTP with PT 2?)
 	}
 	d.outer(src, dst, uint8(ProtoUDP))
 	if !d.enter(EncapL2TP) {

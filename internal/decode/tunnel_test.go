@@ -211,6 +211,7 @@ func TestDecodeTunnelRejects(t *testing.T) {
 		{"no vxlan I flag", viaUDP(4789, make([]byte, 30)), counts{Datagrams: 1}},
 		{"l2tp version 3", viaUDP(1701, cat(be16(0x0003), make([]byte, 10))), counts{Datagrams: 1}},
 		{"tzsp version 2", viaUDP(37008, []byte{2, 0, 0, 1, 1}), counts{Datagrams: 1}},
+		{"rtp pt 2 on the l2tp port", viaUDP(1701, cat([]byte{0x80, 0x02}, be16(1), be32(160), be32(7), make([]byte, 160))), counts{Datagrams: 1}},
 		// Depth: eight tunnels are decoded, a ninth is too deep.
 		{"8 ipip", deep(8), counts{Datagrams: 1}},
 		{"9 ipip", deep(9), counts{TooDeep: 1}},
