@@ -94,6 +94,11 @@ func (d *Decoder) expectWSResponse(rev Flow, anyPort bool) {
 		}
 		return
 	}
+	if len(d.streams) >= d.cfg.MaxTCPStreams {
+		// Making room would evict a stream, perhaps the request's own:
+		// under that pressure the server side goes unfollowed.
+		return
+	}
 	r := d.newStream(rev)
 	d.setAnyPort(r, anyPort)
 	r.mode = modeWSHandshake

@@ -180,3 +180,15 @@ func TestSCTP(t *testing.T) {
 		}
 	})
 }
+
+// TestWebSocketStreamLimit: with no room for the server side, the request
+// side is still followed (the upgrade must not evict its own stream).
+func TestWebSocketStreamLimit(t *testing.T) {
+	d := NewDecoder(Config{MaxTCPStreams: 1})
+	var c collector
+	stream := append([]byte(wsUpgrade), wsFrameBytes(true, wsText, []byte(sipOptions), true, [4]byte{9, 8, 7, 6})...)
+	d.Decode(frame(capture.LinkTypeEthernet, cat(ether(0x0800), ipv4(6, tcpHdr(40000, 8080, 1, 0, stream)))), &c)
+	if got := c.payloads(); len(got) != 1 || got[0] != sipOptions || c.got[0].Flow.Dst.Port() != 8080 {
+		t.Errorf("datagrams %+v, want the OPTIONS to port 8080", c.got)
+	}
+}
