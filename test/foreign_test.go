@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
+	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/gen"
 	"github.com/voipsensor/voipsensor/internal/sensor"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
@@ -312,6 +313,7 @@ func TestEncapCaptures(t *testing.T) {
 				if !bytes.Equal(committed, fresh.Bytes()) {
 					t.Errorf("%s differs from what gen writes now (regenerate: voipsensor gen -calls 1 -talk 1s -registrations 1 -encap %s -o %s)", file, kind, file)
 				}
+				checkEncapCall(t, file, kind)
 				row := compareWithTshark(t, file, nil, "", nil)
 				if !strings.HasSuffix(row, " 1       1        2        2 exact") {
 					t.Errorf("row %q, want 1 call and 2 streams, exact", row)
@@ -321,6 +323,47 @@ func TestEncapCaptures(t *testing.T) {
 		}
 	})
 	t.Logf("generated encapsulations against tshark:\n%s", rows.String())
+}
+
+// checkEncapCall checks the VLAN and tunnel the call of a generated capture
+// records: what gen's encapsulation put around its INVITE (internal/gen
+// encap.go: VLAN 100 inside the tags, tunnel endpoints 192.0.2.1 →
+// 192.0.2.2 or 2001:db8::1 → 2001:db8::2).
+func checkEncapCall(t *testing.T, file, kind string) {
+	t.Helper()
+	var c collect
+	if _, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 1 {
+		t.Fatalf("%d calls, want 1", len(c.calls))
+	}
+	ci := c.calls[0]
+	wantVLAN := decode.NoVLAN
+	if kind == "vlan" || kind == "qinq" {
+		wantVLAN = 100
+	}
+	wantProto, wantSrc := decode.EncapNoProto, ""
+	switch kind {
+	case "ipip":
+		wantProto, wantSrc = 4, "192.0.2.1"
+	case "ip4in6":
+		wantProto, wantSrc = 4, "2001:db8::1"
+	case "gre", "gre-teb", "erspan1", "erspan2", "erspan3":
+		wantProto, wantSrc = 47, "192.0.2.1"
+	case "vxlan", "tzsp", "l2tp":
+		wantProto, wantSrc = 17, "192.0.2.1"
+	}
+	gotSrc := ""
+	if ci.Encap.Src.IsValid() {
+		gotSrc = ci.Encap.Src.String()
+	}
+	if ci.VLAN != wantVLAN || ci.Encap.IPProto() != wantProto || gotSrc != wantSrc {
+		t.Errorf("call VLAN %d, encapsulation %d from %q; want %d, %d from %q", ci.VLAN, ci.Encap.IPProto(), gotSrc, wantVLAN, wantProto, wantSrc)
+	}
+	if kind != "vlan" && kind != "qinq" && ci.Encap.Layers == 0 {
+		t.Errorf("no tunnel layer recorded for %s", kind)
+	}
 }
 
 // compareStream checks one voipsensor stream against tshark's row, with
