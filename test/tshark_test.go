@@ -26,13 +26,16 @@ type tsharkStream struct {
 
 var tsharkRow = regexp.MustCompile(`^\s*\S+\s+\S+\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+0x([0-9A-Fa-f]+)\s+.+?\s+(\d+)\s+(-?\d+) \(-?[\d.]+%\)\s+[\d.-]+\s+[\d.-]+\s+[\d.-]+\s+([\d.-]+)\s+([\d.-]+)\s+([\d.-]+)\s*X?\s*$`)
 
-func runTshark(t *testing.T, file string) map[string]tsharkStream {
+// runTshark returns tshark's rtp,streams rows for file; extra arguments
+// (decode-as options) go before the statistics request.
+func runTshark(t *testing.T, file string, extra ...string) map[string]tsharkStream {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
 		sharedtest.Missing(t, "tshark not installed (scripts/test.sh installs it)")
 	}
-	out, err := exec.Command(bin, "-r", file, "-q", "-z", "rtp,streams").Output()
+	args := append(append([]string{"-r", file}, extra...), "-q", "-z", "rtp,streams")
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}

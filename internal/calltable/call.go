@@ -121,7 +121,11 @@ type Call struct {
 	CallerUA, CalledUA               string
 	SIPCaller, SIPCalled             netip.AddrPort // first INVITE's source and destination
 	Transport                        decode.Proto
-	VLAN                             uint16
+	VLAN                             uint16 // of the first INVITE; decode.NoVLAN when untagged
+	// Encap is the tunnel the first INVITE came through, nil if none:
+	// Src and Dst are VoIPmonitor's sipcallerip_encaps and
+	// sipcalledip_encaps, IPProto() its *_encaps_prot.
+	Encap *decode.Encap
 
 	InviteTime, RingTime, AnswerTime, EndTime time.Time
 	LastSIP, LastPacket                       time.Time

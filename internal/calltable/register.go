@@ -53,6 +53,7 @@ type Registration struct {
 	LastSeen     time.Time
 
 	pending      bool
+	challenges   int // 401/407 answers in the current transaction chain
 	pendingStart time.Time
 	pendingCall  string
 	askExpires   int
@@ -76,7 +77,15 @@ func (t *Table) handleRegister(m *sip.Message, dg *decode.Datagram) {
 	r.LastCode = code
 	r.LastSeen = dg.Time
 	if code == 401 || code == 407 {
-		return // challenge: the client retries in the same transaction chain
+		// A challenge: the client retries in the same chain with
+		// credentials. A second challenge means they were refused (or
+		// never given), and the binding failed, as VoIPmonitor's
+		// register_failed counts a REGISTER 401 beyond the first from the
+		// same client.
+		r.challenges++
+		if r.challenges < 2 {
+			return
+		}
 	}
 	r.pending = false
 	delete(t.regTxn, r.pendingCall)
@@ -137,6 +146,7 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 		r.pendingStart = dg.Time
 		r.pendingCall = string(m.CallID)
 		r.Attempts = 0
+		r.challenges = 0
 		t.regTxn[r.pendingCall] = r
 	}
 	r.Attempts++

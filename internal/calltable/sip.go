@@ -1,6 +1,7 @@
 package calltable
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -15,8 +16,18 @@ import (
 func (t *Table) handleSIP(dg *decode.Datagram) {
 	m := &t.msg
 	if err := m.Unmarshal(dg.Payload); err != nil {
-		t.stats.SIPMalformed++
-		return
+		// A bad Content-Length alone leaves the message whole: its
+		// datagram (or WebSocket message) bounds it, as Wireshark reads
+		// it. TCP framing never delivers one, since it needs the length.
+		if !errors.Is(err, sip.ErrBadContentLength) {
+			if sip.IsKeepalive(dg.Payload) {
+				t.stats.SIPKeepalives++
+			} else {
+				t.stats.SIPMalformed++
+			}
+			return
+		}
+		t.stats.SIPLenient++
 	}
 	t.stats.SIPMessages++
 	method := m.CSeqMethod
@@ -122,6 +133,7 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 		SIPCalled:    dg.Flow.Dst,
 		Transport:    dg.Flow.Proto,
 		VLAN:         dg.VLAN,
+		Encap:        encapOf(dg),
 		InviteTime:   dg.Time,
 		State:        StateCalling,
 		inviteCSeq:   m.CSeq,
@@ -132,6 +144,16 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 	t.stats.CallsStarted++
 	t.emit(event.CallNew, c, dg.Time)
 	return c
+}
+
+// encapOf returns a copy of the datagram's tunnel description, or nil when
+// it came through none (most calls: the pointer keeps them small).
+func encapOf(dg *decode.Datagram) *decode.Encap {
+	if dg.Encap.Layers == 0 {
+		return nil
+	}
+	e := dg.Encap
+	return &e
 }
 
 func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram, sender Side) {
@@ -199,7 +221,9 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 			c.State = StateRinging
 			t.emit(event.CallRinging, c, dg.Time)
 		}
-		if code > 100 {
+		// The last provisional stands in for the final response until
+		// one comes; 100 Trying only while nothing better was seen.
+		if code > 100 || c.LastCode == 0 {
 			c.LastCode, c.LastReason = code, t.intern.get(m.Reason)
 		}
 		t.applySDP(c, m, sender, false)
@@ -216,9 +240,10 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 			e.Code, e.Reason = code, c.LastReason
 		}
 	case code == 401 || code == 407:
-		// An auth challenge: the caller normally retries with a new
-		// CSeq. Give up after the linger if it does not.
-		c.closeAt = dg.Time.Add(t.cfg.Linger)
+		// An auth challenge: the caller retries with the same Call-ID and
+		// a new CSeq, often only after a person typed a password, so the
+		// call stays open (SetupTimeout ends it if no retry comes), as
+		// VoIPmonitor sets no destroy timer on a 401/407.
 	default:
 		if code == 487 || c.cancelSeen {
 			c.State = StateCancelled

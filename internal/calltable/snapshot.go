@@ -20,7 +20,8 @@ type CallInfo struct {
 	CallerUA, CalledUA               string
 	SIPCaller, SIPCalled             netip.AddrPort
 	Transport                        decode.Proto
-	VLAN                             uint16
+	VLAN                             uint16       // of the first INVITE; decode.NoVLAN when untagged
+	Encap                            decode.Encap // tunnel of the first INVITE; zero if none (see Call.Encap)
 
 	InviteTime, RingTime, AnswerTime, EndTime time.Time
 	LastPacket                                time.Time
@@ -104,6 +105,7 @@ func (c *Call) info(now time.Time) *CallInfo {
 		Transport: c.Transport, VLAN: c.VLAN,
 		InviteTime: c.InviteTime, RingTime: c.RingTime, AnswerTime: c.AnswerTime, EndTime: c.EndTime,
 		LastPacket: c.LastPacket,
+		Encap:      derefEncap(c.Encap),
 		State:      c.State, LastCode: c.LastCode, LastReason: c.LastReason, HangupBy: c.HangupBy,
 		Hold: c.Hold, Reinvites: int(c.Reinvites), Messages: int(c.Messages),
 		Legs:  slices.Clone(c.Legs),
@@ -176,4 +178,11 @@ func (t *Table) Snapshot() Snapshot {
 	slices.SortFunc(s.Calls, func(a, b *CallInfo) int { return a.InviteTime.Compare(b.InviteTime) })
 	slices.SortFunc(s.Registrations, func(a, b *RegistrationInfo) int { return a.StateTime.Compare(b.StateTime) })
 	return s
+}
+
+func derefEncap(e *decode.Encap) decode.Encap {
+	if e == nil {
+		return decode.Encap{}
+	}
+	return *e
 }

@@ -91,6 +91,8 @@ type Stats struct {
 	Datagrams      uint64 // datagrams offered
 	SIPMessages    uint64 // SIP messages parsed
 	SIPMalformed   uint64 // SIP-looking datagrams that failed to parse
+	SIPKeepalives  uint64 // keepalives on a SIP port (CRLF, whitespace, short junk; see sip.IsKeepalive)
+	SIPLenient     uint64 // messages accepted despite a malformed Content-Length (the datagram bounds them)
 	SIPOrphans     uint64 // in-dialog messages for a Call-ID never seen with an INVITE
 	SIPOther       uint64 // OPTIONS, NOTIFY, ... outside any call
 	RTPPackets     uint64 // RTP packets attributed to a call

@@ -40,6 +40,8 @@ const maxFilterInstructions = 4096
 //	          | [ "tcp" | "udp" ] [ "src" | "dst" ] ( "port" N | "portrange" A "-" B )
 //	          | [ "ip" | "ip6" ] [ "src" | "dst" ] ( "host" ADDR | "net" ADDR "/" LEN )
 //	          | "vlan" [ VID ]
+//	          | [ "ip" | "ip6" ] "proto" PROTO
+//	          | "sctp" [ [ "src" | "dst" ] ( "port" N | "portrange" A "-" B ) ]
 //
 // As in tcpdump, "and" and "or" have the same precedence and associate left
 // to right ("a or b and c" is "(a or b) and c"); "not" binds tightest. Port
@@ -58,6 +60,15 @@ const maxFilterInstructions = 4096
 //   - "host A": IPv4 or IPv6 source or destination address A; an IPv4
 //     "host" or "net" without "ip" also matches ARP and RARP sender/target
 //     protocol addresses, as tcpdump's does.
+//   - "sctp": IPv4 protocol or IPv6 next header 132, like "tcp"; "sctp
+//     port N" restricts "port N" to SCTP.
+//   - "proto P": IPv4 protocol or IPv6 next header P (looking through an
+//     IPv6 fragment header as "tcp" does), a number 0-255 or one of the
+//     /etc/protocols names icmp, ipencap (4: IPv4 in IP), tcp, udp, ipv6,
+//     gre, ipip (94, not 4), sctp (a leading backslash, as tcpdump needs
+//     before keywords, is accepted); "ip proto" and "ip6 proto" restrict it
+//     to IPv4 or IPv6. This selects tunnels: "proto gre" (GRE and ERSPAN),
+//     "proto 4" (IPv4 in IP), "proto 41" (IPv6 in IP).
 //   - "vlan [VID]": the next ethertype is 802.1Q (0x8100), 802.1ad (0x88a8)
 //     or 0x9100, with VLAN ID VID if given. As in tcpdump, every "vlan"
 //     moves the offsets of all primitives written after it (in text order)
@@ -215,6 +226,13 @@ const (
 	ipProtoFrag = 44 // IPv6 fragment header
 )
 
+// ipProtoNames are the protocol names "proto" takes, numbered as in
+// /etc/protocols, where tcpdump looks them up: IPv4-in-IP (4) is
+// "ipencap", and "ipip" is the older protocol 94.
+var ipProtoNames = map[string]uint32{
+	"icmp": 1, "ipencap": 4, "tcp": 6, "udp": 17, "ipv6": 41, "gre": 47, "ipip": 94, "sctp": 132,
+}
+
 var vlanEthertypes = []uint32{0x8100, 0x88a8, 0x9100}
 
 type parser struct {
@@ -304,6 +322,9 @@ func (p *parser) parseTerm() (fnode, error) {
 		switch p.peek() {
 		case "src", "dst", "host", "net":
 			return p.parseAddr(t)
+		case "proto":
+			p.next()
+			return p.parseProto(t)
 		case "port", "portrange":
 			return nil, fmt.Errorf("%w: %q cannot qualify %q", ErrFilter, t, p.peek())
 		}
@@ -311,10 +332,15 @@ func (p *parser) parseTerm() (fnode, error) {
 			return p.isIPv4(), nil
 		}
 		return p.isIPv6(), nil
-	case "tcp", "udp":
+	case "proto":
+		return p.parseProto("")
+	case "tcp", "udp", "sctp":
 		proto := uint32(ipProtoTCP)
-		if t == "udp" {
+		switch t {
+		case "udp":
 			proto = ipProtoUDP
+		case "sctp":
+			proto = ipProtoSCT
 		}
 		switch p.peek() {
 		case "src", "dst", "port", "portrange":
@@ -322,9 +348,7 @@ func (p *parser) parseTerm() (fnode, error) {
 		case "host", "net":
 			return nil, fmt.Errorf("%w: %q cannot qualify %q", ErrFilter, t, p.peek())
 		}
-		l3 := p.l3()
-		v6 := or(eq(proto, ldb(l3+6)), and(eq(ipProtoFrag, ldb(l3+6)), eq(proto, ldb(l3+40))))
-		return or(and(p.isIPv4(), eq(proto, ldb(l3+9))), and(p.isIPv6(), v6)), nil
+		return p.isProto(proto, ""), nil
 	case "src", "dst":
 		switch p.peek() {
 		case "port", "portrange":
@@ -345,6 +369,35 @@ func (p *parser) parseTerm() (fnode, error) {
 		return p.parseVLAN()
 	}
 	return nil, fmt.Errorf("%w: unsupported primitive %q", ErrFilter, t)
+}
+
+// isProto tests the IPv4 protocol or IPv6 next header (through a fragment
+// header); family "ip" or "ip6" restricts it to one IP version.
+func (p *parser) isProto(proto uint32, family string) fnode {
+	l3 := p.l3()
+	v4 := and(p.isIPv4(), eq(proto, ldb(l3+9)))
+	v6 := and(p.isIPv6(), or(eq(proto, ldb(l3+6)), and(eq(ipProtoFrag, ldb(l3+6)), eq(proto, ldb(l3+40)))))
+	switch family {
+	case "ip":
+		return v4
+	case "ip6":
+		return v6
+	}
+	return or(v4, v6)
+}
+
+// parseProto parses the PROTO of "[ip|ip6] proto PROTO".
+func (p *parser) parseProto(family string) (fnode, error) {
+	tok := strings.TrimPrefix(p.next(), "\\")
+	proto, ok := ipProtoNames[tok]
+	if !ok {
+		n, err := strconv.ParseUint(tok, 10, 8)
+		if err != nil {
+			return nil, fmt.Errorf("%w: expected a protocol number 0-255 or name after \"proto\", got %q", ErrFilter, tok)
+		}
+		proto = uint32(n)
+	}
+	return p.isProto(proto, family), nil
 }
 
 // l3 is the current offset of the network header.

@@ -192,6 +192,23 @@ var filterCases = []struct {
 	{expr: "not (src host 127.0.0.1 and dst port 7000)"},
 	{expr: "ip and (tcp or udp) and not src net 192.0.2.0/24"},
 	{expr: "portrange 5060-5061 or portrange 6000-6001"},
+	// Tunnels and other IP protocols (test/testdata/encap has GRE, ERSPAN,
+	// IPIP, IPv4-in-IPv6, VXLAN... captures).
+	{expr: "sctp"},
+	{expr: "sctp port 5060"},
+	{expr: "sctp or proto gre"},
+	{expr: "proto gre"},
+	{expr: "proto 47"},
+	{expr: "ip proto 47"},
+	{expr: "ip proto gre or ip proto ipencap"},
+	{expr: "ip proto 4"},
+	{expr: "ip6 proto 4"},
+	{expr: "proto ipencap"},
+	{expr: "proto ipip"},
+	{expr: "proto 41"},
+	{expr: `proto \udp`},
+	{expr: "ip proto 17 and not udp port 4789"},
+	{expr: "not proto gre and udp"},
 	// Fragment semantics: a port test is true for a non-first fragment and
 	// looks through an IPv6 fragment header; ref spells that in tcpdump.
 	{expr: "udp port 5060", ref: "udp port 5060 or (udp and ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44 and ip6[40] == 17 and (ip6[42:2] & 0xfff8 != 0 or ip6[48:2] == 5060 or ip6[50:2] == 5060))"},
@@ -208,7 +225,21 @@ func filterCaptures(t *testing.T) []string {
 	if err != nil || len(local) == 0 {
 		t.Fatalf("no fixtures in testdata/filter: %v", err)
 	}
-	return append(local, shared...)
+	// One generated capture per encapsulation (voipsensor gen -encap).
+	encap, _ := filepath.Glob(filepath.Join("..", "..", "test", "testdata", "encap", "*.pcap"))
+	if len(encap) == 0 {
+		t.Fatal("no captures in test/testdata/encap")
+	}
+	// SIP over SCTP, from the real-world captures (Linux SLL).
+	if sctp := filepath.Join(sharedtest.Pcaps(t), "foreign", "sipcapture_heplify_sip_sctp.pcap"); fileExists(sctp) {
+		shared = append(shared, sctp)
+	}
+	return append(append(local, encap...), shared...)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func TestCompileFilterMatchesTcpdump(t *testing.T) {
@@ -306,7 +337,10 @@ func TestCompileFilterErrors(t *testing.T) {
 		{"greater 100", LinkTypeEthernet, `capture: filter: unsupported primitive "greater"`},
 		{"udp and less 10", LinkTypeEthernet, `capture: filter: unsupported primitive "less"`},
 		{"ether host 1:2:3:4:5:6", LinkTypeEthernet, `capture: filter: unsupported primitive "ether"`},
-		{"sctp", LinkTypeEthernet, `capture: filter: unsupported primitive "sctp"`},
+		{"icmp", LinkTypeEthernet, `capture: filter: unsupported primitive "icmp"`},
+		{"proto 300", LinkTypeEthernet, `capture: filter: expected a protocol number 0-255 or name after "proto", got "300"`},
+		{"ip proto esp", LinkTypeEthernet, `capture: filter: expected a protocol number 0-255 or name after "proto", got "esp"`},
+		{"sctp host 10.0.0.1", LinkTypeEthernet, `capture: filter: "sctp" cannot qualify "host"`},
 		{"10.0.0.1", LinkTypeEthernet, `capture: filter: unsupported primitive "10.0.0.1"`},
 		{"port sip", LinkTypeEthernet, `capture: filter: port "sip": not a number 0-65535`},
 		{"port 70000", LinkTypeEthernet, `capture: filter: port "70000": not a number 0-65535`},

@@ -14,17 +14,20 @@ type Proto uint8
 
 // Transport protocols a [Datagram] can carry.
 const (
-	ProtoTCP Proto = 6
-	ProtoUDP Proto = 17
+	ProtoTCP  Proto = 6
+	ProtoUDP  Proto = 17
+	ProtoSCTP Proto = 132
 )
 
-// String returns "tcp", "udp" or the protocol number.
+// String returns "tcp", "udp", "sctp" or the protocol number.
 func (p Proto) String() string {
 	switch p {
 	case ProtoTCP:
 		return "tcp"
 	case ProtoUDP:
 		return "udp"
+	case ProtoSCTP:
+		return "sctp"
 	}
 	return strconv.Itoa(int(p))
 }
@@ -44,8 +47,14 @@ func (f Flow) String() string {
 	return f.Proto.String() + " " + f.Src.String() + "->" + f.Dst.String()
 }
 
-// Datagram is one transport payload after defragmentation and reassembly:
-// a UDP payload, or one complete SIP message from a TCP stream.
+// NoVLAN is [Datagram.VLAN] of a frame without an 802.1Q tag: 0xFFFE, the
+// value VoIPmonitor's sniffer reports for untagged packets (VLAN_NOSET), so
+// that VLAN 0 (a priority tag) stays distinguishable.
+const NoVLAN uint16 = 0xFFFE
+
+// Datagram is one transport payload after decapsulation, defragmentation
+// and reassembly: a UDP payload, one SCTP user message, or one complete SIP
+// message from a TCP stream (plain or WebSocket-framed).
 //
 // A Datagram and its Payload belong to the [Decoder]: Payload aliases the
 // frame or a reassembly buffer and is valid only until HandleDatagram
@@ -53,8 +62,9 @@ func (f Flow) String() string {
 type Datagram struct {
 	Flow    Flow
 	Time    time.Time // capture time of the frame that completed the datagram
-	Payload []byte    // UDP payload, or one whole SIP message for TCP
-	VLAN    uint16    // innermost 802.1Q VLAN ID, 0 if none
+	Payload []byte    // UDP payload, SCTP user message, or one whole SIP message for TCP
+	VLAN    uint16    // innermost 802.1Q VLAN ID; NoVLAN if the frame had none
+	Encap   Encap     // the tunnels the datagram came through; zero if none
 }
 
 // Handler receives decoded datagrams. HandleDatagram must not retain dg or
@@ -93,9 +103,26 @@ func (p *PortSet) Has(port uint16) bool {
 // Config sets a [Decoder]'s SIP ports and resource bounds. Zero values select
 // the defaults named in each field's comment.
 type Config struct {
-	// SIPPorts are the TCP ports whose streams are reassembled into SIP
-	// messages; nil means 5060 only. UDP is delivered whatever the port.
+	// SIPPorts are the TCP ports whose streams are always reassembled into
+	// SIP messages, resynchronising after garbage; nil means 5060 only. A
+	// stream on any other port is followed too when its first bytes are a
+	// SIP start line or a WebSocket upgrade for SIP, and dropped at the
+	// first bytes that are not SIP. UDP is delivered whatever the port.
 	SIPPorts *PortSet
+	// VXLANPort is the UDP destination port decapsulated as VXLAN
+	// (RFC 7348); 0 means 4789.
+	VXLANPort uint16
+	// TZSPPort is the UDP port (either side) decapsulated as TZSP; 0 means
+	// 37008.
+	TZSPPort uint16
+	// L2TPPort is the UDP port (either side) decapsulated as L2TPv2 data
+	// (RFC 2661); 0 means 1701.
+	L2TPPort uint16
+	// NoTunnels turns decapsulation of UDP-borne tunnels (VXLAN, TZSP,
+	// L2TP) off: their datagrams are delivered as plain UDP. IP-level
+	// tunnels (GRE, IPIP) and link-level ones (PPPoE, MPLS) are always
+	// decoded, since nothing else could be made of them.
+	NoTunnels bool
 	// MaxFragmentQueues bounds the IP datagrams being reassembled at once
 	// (default 1024); the oldest queue is dropped to make room.
 	MaxFragmentQueues int
@@ -127,6 +154,9 @@ const (
 	DefaultFragmentTimeout   = 30 * time.Second
 	DefaultTCPTimeout        = 5 * time.Minute
 	DefaultTCPGapTimeout     = time.Second
+	DefaultVXLANPort         = 4789
+	DefaultTZSPPort          = 37008
+	DefaultL2TPPort          = 1701
 )
 
 // sweepInterval is how often, in capture time, Decode expires stale state
@@ -154,6 +184,17 @@ type Stats struct {
 	TCPOutOfOrder  uint64 // segments buffered ahead of a sequence gap
 	TCPGaps        uint64 // sequence gaps skipped after TCPGapTimeout or overflow
 	TCPStreams     int    // stream directions currently tracked
+	TCPKeepalives  uint64 // CRLF keepalives (RFC 5626) between messages on a stream
+	TCPGaveUp      uint64 // streams on a non-SIP port dropped when their bytes stopped being SIP
+	WebSocket      uint64 // SIP messages delivered from WebSocket frames (RFC 7118)
+
+	Tunneled        uint64 // datagrams delivered from inside at least one tunnel
+	TunnelMalformed uint64 // tunnel headers (GRE, ERSPAN, VXLAN, PPPoE, MPLS, TZSP, L2TP) that did not parse
+	TunnelTooDeep   uint64 // frames nested deeper than the tunnel depth limit
+
+	SCTPMessages uint64 // SCTP user messages delivered (PPID 0)
+	SCTPNonSIP   uint64 // SCTP DATA chunks with another PPID, ignored
+	SCTPDropped  uint64 // SCTP fragments discarded: out of sequence, over the limits
 }
 
 // Decoder turns frames into datagrams: link layer, IP, defragmentation, UDP,
@@ -175,14 +216,19 @@ type Decoder struct {
 	stats Stats
 	dg    Datagram
 
-	snapped   bool       // the current frame was cut by the snap length
-	release   *fragQueue // reassembled queue to recycle when Decode returns
+	snapped   bool // the current frame was cut by the snap length
 	lastSweep time.Time
 	h         Handler // handler of the latest Decode, used by Expire
 
-	frag    fragTable
-	streams map[Flow]*tcpStream
-	free    []*tcpStream
+	frag     fragTable
+	streams  map[Flow]*tcpStream
+	free     []*tcpStream
+	nAnyPort int // streams followed on no SIP port (tcpStream.anyPort)
+	sctp     sctpTable
+
+	depth   int // tunnels entered while decoding the current frame
+	release [maxEncapDepth + 2]*fragQueue
+	nrel    int
 }
 
 // NewDecoder returns a Decoder with cfg's zero values replaced by defaults.
@@ -211,6 +257,15 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.TCPGapTimeout <= 0 {
 		cfg.TCPGapTimeout = DefaultTCPGapTimeout
+	}
+	if cfg.VXLANPort == 0 {
+		cfg.VXLANPort = DefaultVXLANPort
+	}
+	if cfg.TZSPPort == 0 {
+		cfg.TZSPPort = DefaultTZSPPort
+	}
+	if cfg.L2TPPort == 0 {
+		cfg.L2TPPort = DefaultL2TPPort
 	}
 	return &Decoder{
 		cfg:     cfg,
@@ -247,16 +302,23 @@ func (d *Decoder) Decode(f *capture.Frame, h Handler) {
 	d.h = h
 	d.snapped = f.Length > len(f.Data)
 	d.dg.Time = f.Time
-	d.dg.VLAN = 0
+	d.dg.VLAN = NoVLAN
+	if d.dg.Encap.Layers != 0 { // every tunnel sets a layer bit
+		d.dg.Encap = Encap{}
+		d.depth = 0
+	}
 	if f.Time.Sub(d.lastSweep) >= sweepInterval || f.Time.Before(d.lastSweep) {
 		d.lastSweep = f.Time
 		d.expireFragments(f.Time)
 		d.expireStreams(f.Time, h)
 	}
 	d.link(f.LinkType, f.Data, h)
-	if d.release != nil {
-		d.frag.recycle(d.release)
-		d.release = nil
+	if d.nrel > 0 {
+		for i := range d.nrel {
+			d.frag.recycle(d.release[i])
+			d.release[i] = nil
+		}
+		d.nrel = 0
 	}
 }
 
@@ -267,6 +329,12 @@ const (
 	etherTypeVLAN   = 0x8100 // 802.1Q
 	etherTypeQinQ   = 0x88a8 // 802.1ad service tag
 	etherTypeQinQ91 = 0x9100 // pre-standard QinQ
+	etherTypePPPoE  = 0x8864 // PPPoE session stage (RFC 2516)
+	etherTypeMPLS   = 0x8847 // MPLS unicast (RFC 3032)
+	etherTypeMPLSMC = 0x8848 // MPLS multicast
+	etherTypeTEB    = 0x6558 // transparent Ethernet bridging (GRE carrying Ethernet)
+	etherTypeERSPAN = 0x88be // ERSPAN type I and II (GRE)
+	etherTypeERSPN3 = 0x22eb // ERSPAN type III (GRE)
 )
 
 // BSD loopback address families (the value differs between systems).
@@ -359,6 +427,27 @@ func (d *Decoder) link(lt capture.LinkType, b []byte, h Handler) {
 		d.stats.Unsupported++
 		return
 	}
+	if et == etherTypeIPv4 { // the common case, without the call
+		d.ipv4(b, h)
+		return
+	}
+	d.etherType(et, b, h)
+}
+
+// ethernet decodes an Ethernet II header: destination and source MAC, then
+// the EtherType.
+func (d *Decoder) ethernet(b []byte, h Handler) {
+	if len(b) < 14 {
+		d.short()
+		return
+	}
+	d.etherType(binary.BigEndian.Uint16(b[12:]), b[14:], h)
+}
+
+// etherType decodes b as the payload of EtherType et: 802.1Q/QinQ tags,
+// IPv4, IPv6, PPPoE sessions, MPLS, and Ethernet bridged over GRE. GRE
+// protocol types are EtherTypes, so GRE lands here too.
+func (d *Decoder) etherType(et uint16, b []byte, h Handler) {
 	for {
 		switch et {
 		case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ91:
@@ -375,6 +464,14 @@ func (d *Decoder) link(lt capture.LinkType, b []byte, h Handler) {
 			d.ipv4(b, h)
 		case etherTypeIPv6:
 			d.ipv6(b, h)
+		case etherTypePPPoE:
+			d.pppoe(b, h)
+		case etherTypeMPLS, etherTypeMPLSMC:
+			d.mpls(b, h)
+		case etherTypeTEB:
+			if d.enter(EncapTEB) {
+				d.ethernet(b, h)
+			}
 		default:
 			d.stats.Unsupported++
 		}
@@ -522,15 +619,49 @@ func (d *Decoder) ipv6(b []byte, h Handler) {
 	d.stats.Unsupported++
 }
 
+// IP protocols that carry tunnels.
+const (
+	ipProtoIPIP = 4  // IPv4 in IP (RFC 2003)
+	ipProtoIPv6 = 41 // IPv6 in IP (RFC 4213)
+	ipProtoGRE  = 47 // RFC 2784
+)
+
 func (d *Decoder) transport(proto uint8, src, dst netip.Addr, p []byte, h Handler) {
 	switch Proto(proto) {
 	case ProtoUDP:
 		d.udp(src, dst, p, h)
 	case ProtoTCP:
 		d.tcp(src, dst, p, h)
+	case ProtoSCTP:
+		d.sctpPacket(src, dst, p, h)
+	case ipProtoIPIP:
+		d.outer(src, dst, proto)
+		if d.enter(EncapIPIP) {
+			d.ipv4(p, h)
+		}
+	case ipProtoIPv6:
+		d.outer(src, dst, proto)
+		if d.enter(EncapIPv6) {
+			d.ipv6(p, h)
+		}
+	case ipProtoGRE:
+		d.outer(src, dst, proto)
+		if d.enter(EncapGRE) {
+			d.gre(p, h)
+		}
 	default:
 		d.stats.Unsupported++
 	}
+}
+
+// deliver hands the current datagram to h.
+func (d *Decoder) deliver(h Handler) {
+	d.stats.Datagrams++
+	if d.dg.Encap.Layers != 0 {
+		d.stats.Tunneled++
+	}
+	h.HandleDatagram(&d.dg)
+	d.dg.Payload = nil
 }
 
 // udp decodes a UDP header (RFC 768): source port, destination port, length,
@@ -545,13 +676,24 @@ func (d *Decoder) udp(src, dst netip.Addr, p []byte, h Handler) {
 		d.stats.Malformed++
 		return
 	}
+	sport, dport := binary.BigEndian.Uint16(p[0:]), binary.BigEndian.Uint16(p[2:])
+	if c := &d.cfg; !c.NoTunnels && (dport == c.VXLANPort || sport == c.TZSPPort || dport == c.TZSPPort ||
+		sport == c.L2TPPort || dport == c.L2TPPort) {
+		if d.udpTunnel(src, dst, sport, dport, p[8:n], h) {
+			return
+		}
+	}
 	d.dg.Flow = Flow{
-		Src:   netip.AddrPortFrom(src, binary.BigEndian.Uint16(p[0:])),
-		Dst:   netip.AddrPortFrom(dst, binary.BigEndian.Uint16(p[2:])),
+		Src:   netip.AddrPortFrom(src, sport),
+		Dst:   netip.AddrPortFrom(dst, dport),
 		Proto: ProtoUDP,
 	}
 	d.dg.Payload = p[8:n]
+	// deliver, by hand: this is the hottest path.
 	d.stats.Datagrams++
+	if d.dg.Encap.Layers != 0 {
+		d.stats.Tunneled++
+	}
 	h.HandleDatagram(&d.dg)
 	d.dg.Payload = nil
 }

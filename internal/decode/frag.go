@@ -181,7 +181,10 @@ func (d *Decoder) fragment(key fragKey, off int, more bool, data []byte) ([]byte
 	if q.total >= 0 && len(q.have) == 1 && q.have[0] == (span{0, q.total}) {
 		delete(d.frag.queues, key)
 		d.stats.Reassembled++
-		d.release = q
+		if d.nrel < len(d.release) {
+			d.release[d.nrel] = q
+			d.nrel++
+		}
 		return q.buf[:q.total], true
 	}
 	return nil, false

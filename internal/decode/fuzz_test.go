@@ -19,6 +19,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(2), ipv4(6, tcpHdr(1, 5060, 7, 0, []byte(sipInvite))))
 	f.Add(uint8(3), cat(be16(0), be16(1), be16(6), make([]byte, 8), be16(0x0800), ipv4(17, u)))
 	f.Add(uint8(4), cat(be16(0x86dd), make([]byte, 18), ipv6(17, u)))
+	for _, name := range []string{"gre-teb", "erspan2", "erspan3", "vxlan", "ip6ip", "pppoe", "mpls", "tzsp", "l2tp", "nested-vxlan"} {
+		f.Add(uint8(0), tunnelFrames()[name])
+	}
 	linkTypes := []capture.LinkType{
 		capture.LinkTypeEthernet, capture.LinkTypeNull, capture.LinkTypeRaw, capture.LinkTypeLinuxSLL,
 		capture.LinkTypeLinuxSLL2, capture.LinkTypeIPv4, capture.LinkTypeIPv6, capture.LinkType(9999),
@@ -39,6 +42,15 @@ func FuzzDecode(f *testing.F) {
 		st := d.Stats()
 		if st.Frames != 3 {
 			t.Fatalf("Frames = %d, want 3", st.Frames)
+		}
+		n := 0
+		for _, s := range d.streams {
+			if s.anyPort {
+				n++
+			}
+		}
+		if n != d.nAnyPort {
+			t.Fatalf("nAnyPort = %d, %d streams on no SIP port", d.nAnyPort, n)
 		}
 	})
 }

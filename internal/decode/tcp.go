@@ -20,9 +20,22 @@ const maxOutOfOrder = 256
 // maxFreeStreams bounds the recycled stream states kept for reuse.
 const maxFreeStreams = 64
 
+// Stream framing modes.
+const (
+	modeUnknown     uint8 = iota // no in-order byte seen yet
+	modeSIP                      // SIP messages framed by Content-Length (RFC 3261 section 18.3)
+	modeWSHandshake              // an HTTP upgrade header block, then WebSocket frames
+	modeWS                       // WebSocket frames (RFC 6455), one SIP message each (RFC 7118)
+)
+
 // tcpStream is one direction of a TCP connection carrying SIP.
 type tcpStream struct {
 	flow     Flow
+	mode     uint8
+	anyPort  bool   // on no SIP port: followed because it started like SIP; dropped at garbage
+	dead     bool   // to be dropped once the current segment is done
+	msg      []byte // WebSocket: fragments of the message being received
+	wsFrag   bool   // WebSocket: msg holds a message whose last fragment is due
 	next     uint32 // next expected sequence number
 	synced   bool   // next is known
 	last     time.Time
@@ -69,17 +82,22 @@ func (d *Decoder) tcp(src, dst netip.Addr, p []byte, h Handler) {
 	}
 	sport := binary.BigEndian.Uint16(p[0:])
 	dport := binary.BigEndian.Uint16(p[2:])
-	if !d.cfg.SIPPorts.Has(sport) && !d.cfg.SIPPorts.Has(dport) {
-		d.stats.TCPNonSIP++
-		return
+	flow := Flow{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, dport), Proto: ProtoTCP}
+	anyPort := !d.cfg.SIPPorts.Has(sport) && !d.cfg.SIPPorts.Has(dport)
+	if anyPort && (d.nAnyPort == 0 || d.streams[flow] == nil) {
+		// A stream on another port is followed from a segment that starts
+		// like SIP or a WebSocket upgrade; nothing is kept for the rest.
+		if data := p[off:]; len(data) == 0 || p[13]&tcpRST != 0 || !startsStream(data) {
+			d.stats.TCPNonSIP++
+			return
+		}
 	}
 	d.stats.TCPSegments++
-	flow := Flow{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, dport), Proto: ProtoTCP}
-	d.segment(flow, binary.BigEndian.Uint32(p[4:]), p[13], p[off:], h)
+	d.segment(flow, anyPort, binary.BigEndian.Uint32(p[4:]), p[13], p[off:], h)
 }
 
 // segment feeds one TCP segment to its stream direction.
-func (d *Decoder) segment(flow Flow, seq uint32, flags byte, data []byte, h Handler) {
+func (d *Decoder) segment(flow Flow, anyPort bool, seq uint32, flags byte, data []byte, h Handler) {
 	now := d.dg.Time
 	s := d.streams[flow]
 	if flags&tcpRST != 0 {
@@ -93,6 +111,7 @@ func (d *Decoder) segment(flow Flow, seq uint32, flags byte, data []byte, h Hand
 			return // a bare ACK or FIN of a stream we do not track
 		}
 		s = d.newStream(flow)
+		d.setAnyPort(s, anyPort)
 	}
 	s.last = now
 	if flags&tcpSYN != 0 {
@@ -114,7 +133,7 @@ func (d *Decoder) segment(flow Flow, seq uint32, flags byte, data []byte, h Hand
 	if len(s.ooo) > 0 && now.Sub(s.gapSince) >= d.cfg.TCPGapTimeout {
 		d.skipGap(s, h)
 	}
-	if flags&tcpFIN != 0 && len(s.ooo) == 0 {
+	if s.dead || (flags&tcpFIN != 0 && len(s.ooo) == 0) {
 		d.dropStream(s)
 	}
 }
@@ -141,9 +160,40 @@ func (d *Decoder) newStream(flow Flow) *tcpStream {
 	return s
 }
 
+// killStream counts s as dropped once and marks it to be removed when the
+// current segment is done; nothing more is framed from it.
+func (d *Decoder) killStream(s *tcpStream) {
+	d.stats.TCPDropped++
+	s.dead = true
+	s.buf = s.buf[:0]
+	s.msg = s.msg[:0]
+	for i := range s.ooo {
+		s.ooo[i] = segment{}
+	}
+	s.ooo = s.ooo[:0]
+	s.oooBytes = 0
+}
+
+// setAnyPort marks s as followed on no SIP port, keeping the count that
+// lets segments of other ports skip the stream lookup while there is none.
+func (d *Decoder) setAnyPort(s *tcpStream, v bool) {
+	if s.anyPort != v {
+		if v {
+			d.nAnyPort++
+		} else {
+			d.nAnyPort--
+		}
+		s.anyPort = v
+	}
+}
+
 // resetStream forgets the stream's buffered bytes and sequence state.
 func (s *tcpStream) reset() {
 	s.buf = s.buf[:0]
+	s.msg = s.msg[:0]
+	s.mode = modeUnknown
+	s.dead = false
+	s.wsFrag = false
 	for i := range s.ooo {
 		s.ooo[i] = segment{}
 	}
@@ -162,7 +212,8 @@ func (d *Decoder) dropStream(s *tcpStream) {
 	}
 	delete(d.streams, s.flow)
 	s.reset()
-	if len(d.free) < maxFreeStreams && cap(s.buf) <= 64<<10 {
+	d.setAnyPort(s, false)
+	if len(d.free) < maxFreeStreams && cap(s.buf) <= 64<<10 && cap(s.msg) <= 64<<10 {
 		d.free = append(d.free, s)
 	}
 }
@@ -283,6 +334,20 @@ func (d *Decoder) discardBuf(s *tcpStream) {
 // message. When nothing is buffered, messages are delivered straight from
 // data without a copy.
 func (d *Decoder) frameBytes(s *tcpStream, data []byte, h Handler) {
+	if s.dead {
+		return
+	}
+	if s.mode == modeUnknown && len(s.buf) == 0 {
+		s.mode = modeSIP
+		if wsUpgradeRequest(data) {
+			s.mode = modeWSHandshake
+			d.expectWSResponse(s.flow.Reverse(), s.anyPort)
+		}
+	}
+	if s.mode != modeSIP {
+		d.frameWS(s, data, h)
+		return
+	}
 	if len(s.buf) == 0 {
 		rest := d.frameMessages(s, data, h)
 		if len(rest) > 0 {
@@ -301,13 +366,21 @@ func (d *Decoder) frameBytes(s *tcpStream, data []byte, h Handler) {
 // the next segment that starts a message).
 func (d *Decoder) frameMessages(s *tcpStream, b []byte, h Handler) []byte {
 	for {
-		b = skipKeepalive(b)
+		if k := skipKeepalive(b); len(k) != len(b) {
+			d.stats.TCPKeepalives++
+			b = k
+		}
 		if len(b) == 0 {
 			return nil
 		}
 		n, err := frameSIP(b, d.cfg.MaxTCPBuffer)
 		if err != nil {
-			d.stats.TCPDropped++
+			if s.anyPort {
+				d.stats.TCPGaveUp++
+				d.killStream(s)
+			} else {
+				d.stats.TCPDropped++
+			}
 			return nil
 		}
 		if n == 0 {
@@ -315,10 +388,8 @@ func (d *Decoder) frameMessages(s *tcpStream, b []byte, h Handler) []byte {
 		}
 		d.dg.Flow = s.flow
 		d.dg.Payload = b[:n]
-		d.stats.Datagrams++
 		d.stats.TCPMessages++
-		h.HandleDatagram(&d.dg)
-		d.dg.Payload = nil
+		d.deliver(h)
 		b = b[n:]
 	}
 }

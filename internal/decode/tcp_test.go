@@ -151,21 +151,63 @@ func TestTCPStreams(t *testing.T) {
 	}
 }
 
-func TestTCPNonSIPAndPorts(t *testing.T) {
-	other := frame(capture.LinkTypeEthernet, cat(ether(0x0800), ipv4(6, tcpHdr(40000, 443, 1, 0, []byte(sipOptions)))))
-	d := NewDecoder(Config{})
-	var c collector
-	d.Decode(other, &c)
-	if st := d.Stats(); len(c.got) != 0 || st.TCPNonSIP != 1 || st.TCPStreams != 0 {
-		t.Errorf("non-SIP port: %d datagrams, Stats() %+v; want 0 datagrams, TCPNonSIP 1", len(c.got), st)
+// TestTCPAnyPort checks that a stream on a port that is not a SIP port is
+// followed when its first bytes are SIP, ignored without any state when
+// they are not, and given up at the first bytes that stop being SIP; on a
+// configured SIP port the same garbage only resynchronises.
+func TestTCPAnyPort(t *testing.T) {
+	seg := func(sport, dport uint16, seq uint32, payload string) *capture.Frame {
+		return frame(capture.LinkTypeEthernet, cat(ether(0x0800), ipv4(6, tcpHdr(sport, dport, seq, 0, []byte(payload)))))
 	}
-	var ports PortSet
-	ports.Add(443, 443)
-	d = NewDecoder(Config{SIPPorts: &ports})
-	d.Decode(other, &c)
-	if len(c.got) != 1 {
-		t.Errorf("with port 443 configured: %d datagrams, want 1", len(c.got))
-	}
+	t.Run("SIP on 443", func(t *testing.T) {
+		d := NewDecoder(Config{})
+		var c collector
+		d.Decode(seg(40000, 443, 1, sipOptions), &c)
+		d.Decode(seg(443, 40000, 9, sipNoLen), &c) // the answer starts its own direction
+		if got := c.payloads(); !cmp.Equal(got, []string{sipOptions, sipNoLen}) {
+			t.Errorf("payloads = %q, want the OPTIONS and its answer", got)
+		}
+	})
+	t.Run("TLS on 443 keeps no state", func(t *testing.T) {
+		d := NewDecoder(Config{})
+		var c collector
+		d.Decode(seg(40000, 443, 1, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), &c)
+		d.Decode(seg(40000, 443, 12, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), &c)
+		if st := d.Stats(); len(c.got) != 0 || st.TCPNonSIP != 2 || st.TCPStreams != 0 || st.TCPSegments != 0 {
+			t.Errorf("%d datagrams, Stats() %+v; want 0 datagrams, TCPNonSIP 2, no stream", len(c.got), st)
+		}
+	})
+	t.Run("garbage after SIP gives up", func(t *testing.T) {
+		d := NewDecoder(Config{})
+		var c collector
+		d.Decode(seg(40000, 6060, 1, sipOptions), &c)
+		d.Decode(seg(40000, 6060, 1+uint32(len(sipOptions)), "\x00\x01binary"), &c)
+		d.Decode(seg(40000, 6060, 10+uint32(len(sipOptions)), "more binary\r\n"), &c)
+		st := d.Stats()
+		if len(c.got) != 1 || st.TCPGaveUp != 1 || st.TCPStreams != 0 || st.TCPNonSIP != 1 || d.nAnyPort != 0 {
+			t.Errorf("%d datagrams, Stats() %+v; want 1, TCPGaveUp 1, no stream left, TCPNonSIP 1", len(c.got), st)
+		}
+	})
+	t.Run("garbage on a SIP port resyncs", func(t *testing.T) {
+		var ports PortSet
+		ports.Add(6060, 6060)
+		d := NewDecoder(Config{SIPPorts: &ports})
+		var c collector
+		d.Decode(seg(40000, 6060, 1, "\x00\x01binary"), &c)
+		d.Decode(seg(40000, 6060, 9, sipOptions), &c)
+		if st := d.Stats(); len(c.got) != 1 || st.TCPGaveUp != 0 || st.TCPDropped != 1 {
+			t.Errorf("%d datagrams, Stats() %+v; want 1, TCPDropped 1, TCPGaveUp 0", len(c.got), st)
+		}
+	})
+	t.Run("keepalives counted", func(t *testing.T) {
+		d := NewDecoder(Config{})
+		var c collector
+		d.Decode(seg(40000, 5060, 1, "\r\n\r\n"), &c)
+		d.Decode(seg(40000, 5060, 5, sipOptions+"\r\n"), &c)
+		if st := d.Stats(); len(c.got) != 1 || st.TCPKeepalives != 2 || st.TCPDropped != 0 {
+			t.Errorf("%d datagrams, Stats() %+v; want 1, TCPKeepalives 2", len(c.got), st)
+		}
+	})
 }
 
 func TestTCPLimits(t *testing.T) {
@@ -330,4 +372,18 @@ func BenchmarkDecodeTCPSIP(b *testing.B) {
 
 func putSeq(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// BenchmarkDecodeTCPNonSIP is the cost of a TCP segment on no SIP port
+// that does not start like SIP (HTTPS, say): the any-port recognition must
+// keep it near the plain path.
+func BenchmarkDecodeTCPNonSIP(b *testing.B) {
+	tls := append([]byte{0x17, 0x03, 0x03, 0x05, 0x00}, make([]byte, 1200)...)
+	f := frame(capture.LinkTypeEthernet, cat(ether(0x0800), ipv4(6, tcpHdr(40000, 443, 1, 0, tls))))
+	d := NewDecoder(Config{})
+	var h nopHandler
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Decode(f, &h)
+	}
 }

@@ -46,12 +46,16 @@ type Config struct {
 	Registrations  int     // number of REGISTER transactions, spread over the run
 	RegisterFailed float64 // fraction of registrations refused with 403 after a 401 challenge
 
-	RTCP        bool      // send an RTCP SR+SDES compound packet every 5 s in each direction
-	Proxy       bool      // route SIP through a proxy: every SIP message appears on two hops
-	LargeInvite bool      // pad INVITEs beyond 1500 bytes so that they are IPv4-fragmented
-	Nanosecond  bool      // write a nanosecond-resolution pcap instead of microseconds
-	Seed        int64     // random seed; equal configs give byte-identical output
-	Start       time.Time // time of the first call; zero means 2026-01-01T00:00:00Z
+	RTCP        bool // send an RTCP SR+SDES compound packet every 5 s in each direction
+	Proxy       bool // route SIP through a proxy: every SIP message appears on two hops
+	LargeInvite bool // pad INVITEs beyond 1500 bytes so that they are IPv4-fragmented
+	Nanosecond  bool // write a nanosecond-resolution pcap instead of microseconds
+	// Encap wraps every frame in a tunnel or tag, one of [Encaps] ("" for
+	// none): how a sensor behind a mirror port, a PPPoE link or an MPLS
+	// core captures the same traffic.
+	Encap string
+	Seed  int64     // random seed; equal configs give byte-identical output
+	Start time.Time // time of the first call; zero means 2026-01-01T00:00:00Z
 }
 
 // DefaultConfig returns a small, clean configuration: 10 PCMU calls of 10 s
@@ -103,6 +107,8 @@ func (c *Config) Validate() error {
 		return bad("Jitter = %v, want >= 0", c.Jitter)
 	case c.AddrOffset < 0:
 		return bad("AddrOffset = %d, want >= 0", c.AddrOffset)
+	case !validEncap(c.Encap):
+		return bad("Encap = %q, want one of %v", c.Encap, Encaps)
 	}
 	for _, p := range []struct {
 		name string

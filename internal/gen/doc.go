@@ -37,6 +37,15 @@
 // sequence number, and "packets expected" is exactly sent. SIP and RTCP are
 // never impaired.
 //
+// # Encapsulations
+//
+// [Config.Encap] (the -encap flag) wraps every frame as a sensor behind a
+// tunnel or a tagged link captures it: one of [Encaps] (802.1Q, QinQ,
+// PPPoE, MPLS, IPIP, IPv4-in-IPv6, GRE, GRE-bridged Ethernet, ERSPAN I, II
+// and III, VXLAN, TZSP, L2TPv2), with tunnel endpoints 192.0.2.1 →
+// 192.0.2.2 (2001:db8::1 → 2001:db8::2 for IPv6). The inner frames, and so
+// the ground truth, are unchanged.
+//
 // # Ground truth
 //
 // The truth is one JSON object:

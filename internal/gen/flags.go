@@ -2,6 +2,7 @@ package gen
 
 import (
 	"flag"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Proxy, "proxy", c.Proxy, "route SIP through a proxy (two hops per message)")
 	fs.BoolVar(&c.LargeInvite, "large-invite", c.LargeInvite, "pad INVITEs past the MTU (IPv4 fragments)")
 	fs.BoolVar(&c.Nanosecond, "ns", c.Nanosecond, "nanosecond pcap timestamps")
+	fs.StringVar(&c.Encap, "encap", c.Encap, "wrap every frame in: "+strings.Join(Encaps, ", "))
 	fs.IntVar(&c.AddrOffset, "addr-offset", c.AddrOffset, "added to call and registration indexes in 10.x.y.z addresses (for merging captures)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed")
 	fs.Func("start", "time of the first call, RFC 3339 (default "+c.startOrDefault().Format(time.RFC3339)+")", func(s string) error {

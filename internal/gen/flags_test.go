@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"testing"
@@ -30,5 +31,20 @@ func TestAddFlags(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"-start", "yesterday"}); err == nil {
 		t.Error("bad -start accepted")
+	}
+}
+
+func TestEncapValidate(t *testing.T) {
+	for _, kind := range append([]string{""}, Encaps...) {
+		c := DefaultConfig()
+		c.Encap = kind
+		if err := c.Validate(); err != nil {
+			t.Errorf("Encap %q: %v", kind, err)
+		}
+	}
+	c := DefaultConfig()
+	c.Encap = "carrier-pigeon"
+	if err := c.Validate(); !errors.Is(err, ErrConfig) {
+		t.Errorf("Encap carrier-pigeon: %v, want ErrConfig", err)
 	}
 }

@@ -41,10 +41,11 @@ type pkt struct {
 }
 
 type generator struct {
-	cfg   Config
-	start time.Time
-	pt    byte
-	clips [2]clip
+	cfg    Config
+	encBuf []byte // scratch for Config.Encap
+	start  time.Time
+	pt     byte
+	clips  [2]clip
 	// aligned: both clips are Audio of equal length, read at the same
 	// conversation time in both directions.
 	aligned bool
@@ -175,6 +176,10 @@ func (g *generator) flush(t int64) {
 }
 
 func (g *generator) record(t int64, f []byte) {
+	if g.cfg.Encap != "" {
+		g.encBuf = encapsulate(g.encBuf, f, g.cfg.Encap, uint32(g.sum.Packets))
+		f = g.encBuf
+	}
 	if g.sum.Packets == 0 {
 		g.first = t
 	}

@@ -213,10 +213,10 @@ func direction(s calltable.Side) string {
 }
 
 func transport(c *calltable.CallInfo) string {
-	if c.Transport == 6 {
-		return "tcp"
+	if c.Transport == 0 {
+		return "udp"
 	}
-	return "udp"
+	return c.Transport.String() // udp, tcp or sctp
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -36,6 +36,10 @@ var (
 	// request-line method (RFC 3261 section 8.1.1.5).
 	ErrCSeqMismatch = errors.New("sip: CSeq method does not match request method")
 	// ErrBadContentLength means Content-Length is not a non-negative integer
-	// below [MaxContentLength], or appears twice with different values.
+	// below [MaxContentLength], or appears twice with different values. It
+	// is reported only when nothing else is wrong with the message: the
+	// Message is then complete, with ContentLength -1 and Body the rest of
+	// the buffer, which a transport that bounds each message (UDP, SCTP,
+	// WebSocket) may accept as is.
 	ErrBadContentLength = errors.New("sip: malformed Content-Length")
 )

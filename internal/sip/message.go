@@ -176,6 +176,7 @@ type parser struct {
 	seen      uint16
 	cseqName  []byte
 	firstErr  error
+	badLength bool // a Content-Length that is not a number, or two that differ
 	startLine []byte
 }
 
@@ -263,6 +264,14 @@ func (m *Message) Unmarshal(b []byte) error {
 	if missing != nil {
 		m.body(bodyStart)
 		return missing
+	}
+	if p.badLength {
+		// Reported last, so that the error promises a message that is
+		// otherwise whole; the body is the rest of the buffer, which is
+		// exactly the body when a datagram bounds the message (UDP).
+		m.ContentLength = -1
+		m.body(bodyStart)
+		return ErrBadContentLength
 	}
 	return m.body(bodyStart)
 }
@@ -452,12 +461,12 @@ func (m *Message) header(p *parser, h []byte) {
 	case hContentLength:
 		n, ok := parseContentLength(v)
 		if !ok {
-			p.fail(ErrBadContentLength)
+			p.badLength = true
 			return
 		}
 		if p.seen&seenContentLength != 0 {
 			if n != m.ContentLength {
-				p.fail(ErrBadContentLength)
+				p.badLength = true
 			}
 			return
 		}
@@ -575,4 +584,27 @@ func LooksLikeSIP(b []byte) bool {
 		line = line[:len(line)-1]
 	}
 	return len(line) >= 8 && string(line[len(line)-8:]) == " SIP/2.0"
+}
+
+// maxKeepalive is the longest payload [IsKeepalive] takes for junk: far
+// shorter than any SIP message, whose mandatory headers alone are longer.
+const maxKeepalive = 32
+
+// IsKeepalive reports whether b is a keepalive rather than a SIP message:
+// only CR, LF, space, tab or NUL bytes (the RFC 5626 CRLF pings and pongs,
+// the NUL words some phones send), or fewer than 32 bytes that do not
+// mention SIP/2.0 (the "hello" or "jaK" probes of some devices). Such
+// payloads are counted apart from malformed SIP.
+func IsKeepalive(b []byte) bool {
+	blank := true
+	for _, c := range b {
+		if c != '\r' && c != '\n' && c != ' ' && c != '\t' && c != 0 {
+			blank = false
+			break
+		}
+	}
+	if blank {
+		return true
+	}
+	return len(b) < maxKeepalive && !bytes.Contains(b, []byte("SIP/2.0"))
 }

@@ -363,3 +363,51 @@ func BenchmarkLooksLikeSIP(b *testing.B) {
 		}
 	}
 }
+
+func TestIsKeepalive(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", true},
+		{"\r\n", true},
+		{"\r\n\r\n", true},
+		{"    ", true},
+		{"\x00\x00\x00\x00", true},
+		{"hello", true},
+		{"jaK\n", true},
+		{"SIP/2.0 200", false},                     // a cut SIP message is malformed SIP, not a keepalive
+		{"INVITE sip:a@b SIP/2.0\r\n", false},      // likewise
+		{strings.Repeat("x", maxKeepalive), false}, // long junk is not a keepalive
+		{"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: c\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		if got := IsKeepalive([]byte(tt.in)); got != tt.want {
+			t.Errorf("IsKeepalive(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestBadContentLengthComplete checks that a message whose only fault is
+// its Content-Length is reported with ErrBadContentLength but otherwise
+// whole, with the rest of the buffer as its body, and that any other fault
+// takes precedence.
+func TestBadContentLengthComplete(t *testing.T) {
+	const head = "INVITE sip:b@h SIP/2.0\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+	const body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"
+	var m Message
+	err := m.Unmarshal([]byte(head + "Content-Length: bad\r\n\r\n" + body))
+	if !errors.Is(err, ErrBadContentLength) || string(m.Body) != body || m.ContentLength != -1 ||
+		string(m.CallID) != "c" || m.CSeq != 1 || string(m.From.Tag) != "1" {
+		t.Errorf("Unmarshal = %v, body %q, ContentLength %d, Call-ID %q; want ErrBadContentLength, the whole body, -1, c",
+			err, m.Body, m.ContentLength, m.CallID)
+	}
+	err = m.Unmarshal([]byte(head + "Content-Length: 5\r\nl: 6\r\n\r\n" + body))
+	if !errors.Is(err, ErrBadContentLength) || string(m.Body) != body {
+		t.Errorf("two Content-Lengths: Unmarshal = %v, body %q; want ErrBadContentLength and the rest as body", err, m.Body)
+	}
+	noCallID := strings.Replace(head, "Call-ID: c\r\n", "", 1)
+	if err := m.Unmarshal([]byte(noCallID + "Content-Length: bad\r\n\r\n")); !errors.Is(err, ErrNoCallID) {
+		t.Errorf("bad Content-Length and no Call-ID: Unmarshal = %v, want ErrNoCallID", err)
+	}
+}
