@@ -73,6 +73,7 @@ type Stream struct {
 	// arrival replays the first from vmFirst).
 	vm      *vmState
 	vmFirst vmPacket
+	vmEnd   int64 // ns; packets after it are not the sniffer's (0: none)
 
 	// Fields touched now and then.
 	base       int64 // extended seq of the first packet of the current run
@@ -492,9 +493,23 @@ func (s *Stream) Summary() StreamSummary {
 	return sm
 }
 
+// EndVM tells the stream that its call's BYE was confirmed (its 2xx seen) at
+// at: the sniffer processes no RTP of the call captured after that moment
+// (ignore_rtp_after_bye_confirmed, on by default), so the [VMStats] leave
+// such packets out. The other statistics keep counting them. Only the first
+// call counts.
+func (s *Stream) EndVM(at time.Time) {
+	if s.vmEnd == 0 {
+		s.vmEnd = at.UnixNano()
+	}
+}
+
 // vmAdd feeds the packet to the sniffer emulation: the first packet waits
 // in vmFirst, and the second allocates the emulation and replays it.
 func (s *Stream) vmAdd(h *Header, now int64) {
+	if s.vmEnd != 0 && now > s.vmEnd {
+		return
+	}
 	p := vmPacket{
 		us: floorDiv(now, 1000), ts: h.Timestamp, seq: h.Seq, plen: len(h.Payload),
 		pt: h.PayloadType, marker: h.Marker,
