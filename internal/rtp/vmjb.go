@@ -23,14 +23,14 @@ type vmFrame struct {
 }
 
 // vmQueue is a ring of frames kept in the order the buffer wants (delivery
-// time, or resync ts); it grows by doubling when full, which a buffer of
-// 500 ms at 20 ms packets never needs.
+// time, or resync ts); its size is a power of two, and it grows by doubling
+// when full, which a buffer of 500 ms at 20 ms packets never needs.
 type vmQueue struct {
 	buf     []vmFrame
 	head, n int
 }
 
-func (q *vmQueue) at(i int) *vmFrame { return &q.buf[(q.head+i)%len(q.buf)] }
+func (q *vmQueue) at(i int) *vmFrame { return &q.buf[(q.head+i)&(len(q.buf)-1)] }
 
 // insert puts f at position i (0 ≤ i ≤ n), moving the frames after it.
 func (q *vmQueue) insert(i int, f vmFrame) {
@@ -50,7 +50,7 @@ func (q *vmQueue) insert(i int, f vmFrame) {
 
 func (q *vmQueue) popFront() vmFrame {
 	f := q.buf[q.head]
-	q.head = (q.head + 1) % len(q.buf)
+	q.head = (q.head + 1) & (len(q.buf) - 1)
 	q.n--
 	return f
 }
@@ -251,8 +251,9 @@ type vmAdaptive struct {
 	resyncOffset, cntContigInterp  int64
 	framesIn                       int64
 
-	histPtr   int
-	histValid bool
+	histPtr  int
+	maxValid bool // maxbuf matches the history window
+	minValid bool // minbuf matches the history window
 	maxbuf    [jbMaxbufSz]int32 // highest delays, highest first
 	minbuf    [jbMaxbufSz]int32 // lowest delays, lowest first
 	history   [jbHistorySz]int32
@@ -277,7 +278,7 @@ func (j *vmAdaptive) historyPut(ts, now int64) bool {
 		return true
 	}
 	if j.framesIn == 0 {
-		j.cntDelayDiscont, j.histPtr, j.histValid = 0, 0, false
+		j.cntDelayDiscont, j.histPtr, j.maxValid, j.minValid = 0, 0, false, false
 		j.resyncOffset = ts - now
 		j.lastDelay, delay = 0, 0
 	} else if abs64(delay-j.lastDelay) > threshold {
@@ -285,7 +286,7 @@ func (j *vmAdaptive) historyPut(ts, now int64) bool {
 		if j.cntDelayDiscont <= 3 {
 			return false
 		}
-		j.cntDelayDiscont, j.histPtr, j.histValid = 0, 0, false
+		j.cntDelayDiscont, j.histPtr, j.maxValid, j.minValid = 0, 0, false, false
 		j.resyncOffset = ts - now
 		j.lastDelay, delay = 0, 0
 	} else {
@@ -296,76 +297,103 @@ func (j *vmAdaptive) historyPut(ts, now int64) bool {
 	kicked := int64(j.history[j.histPtr%jbHistorySz])
 	j.history[j.histPtr%jbHistorySz] = int32(delay)
 	j.histPtr++
-	if !j.histValid {
-		return true
-	}
-	if fresh {
-		// jitterbuf.c recomputes the buffers from the whole history while
-		// it fills; adding the one new delay gives the same buffers.
-		j.insertMax(delay)
-		j.insertMin(delay)
-		return true
-	}
+	// jitterbuf.c recomputes both buffers from the window whenever the new
+	// or the pushed-out delay could change them. Each buffer depends only on
+	// the window's values, so it is updated here by inserting the new delay
+	// when that gives the same result: while the window fills (nothing is
+	// pushed out), or when the pushed-out delay lies strictly beyond the
+	// buffer's last entry (so it was not in it). Otherwise that buffer is
+	// recomputed at the next historyGet.
 	last := jbMaxbufSz - 1
-	if delay < int64(j.minbuf[last]) || delay > int64(j.maxbuf[last]) ||
-		kicked <= int64(j.minbuf[last]) || kicked >= int64(j.maxbuf[last]) {
-		j.histValid = false
+	if j.maxValid {
+		if fresh || kicked < int64(j.maxbuf[last]) {
+			j.insertMax(delay)
+		} else {
+			j.maxValid = false
+		}
+	}
+	if j.minValid {
+		if fresh || kicked > int64(j.minbuf[last]) {
+			j.insertMin(delay)
+		} else {
+			j.minValid = false
+		}
 	}
 	return true
 }
 
+// insertMax puts v into the sorted maxbuf when it beats its last entry,
+// after the entries that are ≥ v (history_calc_maxbuf's insertion sort).
 func (j *vmAdaptive) insertMax(v int64) {
-	if v <= int64(j.maxbuf[jbMaxbufSz-1]) {
+	b := &j.maxbuf
+	if v <= int64(b[jbMaxbufSz-1]) {
 		return
 	}
-	for k := range jbMaxbufSz {
-		if v > int64(j.maxbuf[k]) {
-			copy(j.maxbuf[k+1:], j.maxbuf[k:jbMaxbufSz-1])
-			j.maxbuf[k] = int32(v)
-			return
-		}
+	k := jbMaxbufSz - 1
+	for k > 0 && int64(b[k-1]) < v {
+		b[k] = b[k-1]
+		k--
 	}
+	b[k] = int32(v)
 }
 
+// insertMin is insertMax for minbuf (ascending).
 func (j *vmAdaptive) insertMin(v int64) {
-	if v >= int64(j.minbuf[jbMaxbufSz-1]) {
+	b := &j.minbuf
+	if v >= int64(b[jbMaxbufSz-1]) {
 		return
 	}
-	for k := range jbMaxbufSz {
-		if v < int64(j.minbuf[k]) {
-			copy(j.minbuf[k+1:], j.minbuf[k:jbMaxbufSz-1])
-			j.minbuf[k] = int32(v)
-			return
-		}
+	k := jbMaxbufSz - 1
+	for k > 0 && int64(b[k-1]) > v {
+		b[k] = b[k-1]
+		k--
 	}
+	b[k] = int32(v)
 }
 
 // calcMaxbuf is history_calc_maxbuf: the 20 highest and lowest delays of
-// the history window.
+// the history window (only the buffers that are out of date).
 func (j *vmAdaptive) calcMaxbuf() {
 	if j.histPtr == 0 {
 		return
 	}
+	doMax, doMin := !j.maxValid, !j.minValid
 	for i := range jbMaxbufSz {
-		j.maxbuf[i] = -1 << 31
-		j.minbuf[i] = 1<<31 - 1
+		if doMax {
+			j.maxbuf[i] = -1 << 31
+		}
+		if doMin {
+			j.minbuf[i] = 1<<31 - 1
+		}
 	}
-	i := 0
-	if j.histPtr > jbHistorySz {
-		i = j.histPtr - jbHistorySz
+	// The window is the first histPtr slots, or all of them once the ring
+	// has wrapped; the buffers do not depend on the order of the scan.
+	win := j.history[:min(j.histPtr, jbHistorySz)]
+	if doMax {
+		lo := int32(-1 << 31)
+		for _, v := range win {
+			if v > lo {
+				j.insertMax(int64(v))
+				lo = j.maxbuf[jbMaxbufSz-1]
+			}
+		}
 	}
-	for ; i < j.histPtr; i++ {
-		v := int64(j.history[i%jbHistorySz])
-		j.insertMax(v)
-		j.insertMin(v)
+	if doMin {
+		hi := int32(1<<31 - 1)
+		for _, v := range win {
+			if v < hi {
+				j.insertMin(int64(v))
+				hi = j.minbuf[jbMaxbufSz-1]
+			}
+		}
 	}
-	j.histValid = true
+	j.maxValid, j.minValid = true, true
 }
 
 // historyGet is history_get: jitter is the spread between the 3rd-percentile
 // highest and lowest delays, min the lowest.
 func (j *vmAdaptive) historyGet() {
-	if !j.histValid {
+	if !j.maxValid || !j.minValid {
 		j.calcMaxbuf()
 	}
 	count := min(j.histPtr, jbHistorySz)
