@@ -252,11 +252,11 @@ type vmAdaptive struct {
 	framesIn                       int64
 
 	histPtr  int
-	maxValid bool // maxbuf matches the history window
-	minValid bool // minbuf matches the history window
-	maxbuf    [jbMaxbufSz]int32 // highest delays, highest first
-	minbuf    [jbMaxbufSz]int32 // lowest delays, lowest first
-	history   [jbHistorySz]int32
+	maxValid bool              // maxbuf matches the history window
+	minValid bool              // minbuf matches the history window
+	maxbuf   [jbMaxbufSz]int32 // highest delays, highest first
+	minbuf   [jbMaxbufSz]int32 // lowest delays, lowest first
+	history  [jbHistorySz]int32
 }
 
 // reset is jb_reset: everything but the configuration is cleared; current
