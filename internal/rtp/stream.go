@@ -424,6 +424,7 @@ func (s *Stream) Stats() StreamStats {
 		Delay:        s.delay,
 		Events:       s.events,
 		RTCP:         s.rtcp.stats(s.clockRate),
+		VM:           s.vm.stats(),
 	}
 	if !s.started {
 		return st
@@ -436,7 +437,6 @@ func (s *Stream) Stats() StreamStats {
 	if r := s.clockRate / 1000; r != 0 {
 		st.PtimeMS = int(s.ptimeTS / r)
 	}
-	st.VM = s.vm.stats()
 	st.MOSF1, st.MOSF2, st.MOSAdapt = mosOf(st.VM.MOSF1Mult10), mosOf(st.VM.MOSF2Mult10), mosOf(st.VM.MOSAdaptMult10)
 	st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = mosOf(st.VM.MOSF1MinMult10), mosOf(st.VM.MOSF2MinMult10), mosOf(st.VM.MOSAdaptMinMult10)
 	return st

@@ -32,8 +32,16 @@ type vmQueue struct {
 
 func (q *vmQueue) at(i int) *vmFrame { return &q.buf[(q.head+i)&(len(q.buf)-1)] }
 
+// vmQueueMax bounds a queue. The sniffer's lists are unbounded, but a
+// buffer holds at most its delay window of frames unless a stream floods it
+// with frames of one timestamp; the excess is dropped here.
+const vmQueueMax = 1024
+
 // insert puts f at position i (0 ≤ i ≤ n), moving the frames after it.
 func (q *vmQueue) insert(i int, f vmFrame) {
+	if q.n == vmQueueMax {
+		return
+	}
 	if q.n == len(q.buf) {
 		nb := make([]vmFrame, max(2*len(q.buf), 8))
 		for k := 0; k < q.n; k++ {
