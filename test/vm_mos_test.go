@@ -95,11 +95,17 @@ func TestVMMatchesSniffer(t *testing.T) {
 	for _, n := range []string{"mos_loss3_jit20", "mos_jit60_reorder"} {
 		caps = append(caps, capture{n, "shared:" + n, ""})
 	}
+	// 10 short sipp calls with RFC 2833 DTMF: no MOS interval, jitter only.
+	caps = append(caps, capture{"vm_sample_reg_10calls", "shared-sample:", ""})
 	for _, c := range caps {
 		t.Run(c.name, func(t *testing.T) {
-			if strings.HasPrefix(c.pcap, "shared:") {
+			switch c.pcap {
+			case "shared:" + c.name:
 				d := filepath.Join(sharedtest.Dir(t), "peers", "voipmonitor", "mos")
 				c.pcap, c.rows = filepath.Join(d, c.name+".pcap.gz"), filepath.Join(d, c.name)
+			case "shared-sample:":
+				c.pcap = sharedtest.Pcap(t, c.name+".pcap")
+				c.rows = filepath.Join(sharedtest.Dir(t), "peers", "voipmonitor", "cdr")
 			}
 			checkVM(t, c.pcap, c.rows)
 		})
