@@ -637,9 +637,12 @@ func (v *vmState) saveMOS() {
 			v.mosMin[i] = m
 		}
 		if v.mosTimeMS != 0 && newT != 0 {
-			a := float32(v.mosAvg[i] * float32(uint64(v.mosTimeMS)))
-			a = float32(a + float32(uint64(m)*uint64(diff)))
-			v.mosAvg[i] = a / float32(uint64(newT))
+			// avg·time + interval·diff, fused into one single-precision
+			// multiply-add as the sniffer's x86-64 build (-march=native,
+			// GCC's default contraction) computes it; float64 holds the
+			// exact sum, so rounding it to float32 is fmaf's result.
+			a := math.FMA(float64(v.mosAvg[i]), float64(float32(uint64(v.mosTimeMS))), float64(float32(uint64(m)*uint64(diff))))
+			v.mosAvg[i] = float32(a) / float32(uint64(newT))
 		} else {
 			v.mosAvg[i] = float32(m)
 		}
@@ -677,6 +680,9 @@ func (v *vmState) intervalMOS(c *vmChan) uint8 {
 	return uint8(math.Round(mosG711(ppl, burstr) * 10))
 }
 
+// c3 is 2.93143·pow(10, −6) as a double product (not the decimal 2.93143e-6).
+var c3 = func() float64 { a, b := 2.93143, 1e-6; return a * b }()
+
 // mosG711 is calculate_mos_g711 (version 2, G.711 with PLC): 4.5 without
 // loss, 1 above 50 % loss, else R = 93.2062077233 − 95·(100·ppl /
 // (100·ppl/BurstR + 17.2647)) and MOS = 2.06405 + 0.031738·R −
@@ -689,10 +695,18 @@ func mosG711(ppl, burstr float64) float64 {
 	if ppl > 0.5 {
 		return 1
 	}
-	r := 93.2062077233 - 95.0*(ppl*100/(ppl*100/burstr+17.2647))
-	c3 := 2.93143 * math.Pow(10, -6)
-	m := float64(2.06405+float64(0.031738*r)) - float64(float64(0.000356641*r)*r) + float64(float64(float64(c3*r)*r)*r)
-	return min(max(m, 1), 4.5)
+	p := ppl * 100
+	q := p / (p/burstr + 17.2647)
+	// The sniffer's build fuses the multiply-adds (x86-64 FMA): the same
+	// order of operations and roundings here.
+	r := math.FMA(-q, 95, 93.2062077233)
+	m := math.FMA(r, 0.031738, 2.06405)
+	m = math.FMA(-(r * 0.000356641), r, m)
+	m = math.FMA(r, c3*r*r, m)
+	if m < 1 {
+		return 1
+	}
+	return min(m, 4.5)
 }
 
 // VMStats are a stream's figures computed the VoIPmonitor sniffer's way
