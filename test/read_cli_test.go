@@ -95,7 +95,9 @@ func TestReadTable(t *testing.T) {
 		t.Fatalf("read: %v", err)
 	}
 	s := string(out)
-	for _, want := range []string{"Calls: 3", "5 (2.0%)", "3.91", "PCMU", "Registrations: 0"} {
+	// The calls last 5.5 s: like the VoIPmonitor sniffer, voipsensor closes
+	// no 10 s MOS interval, so the lossy stream shows 4.50 too.
+	for _, want := range []string{"Calls: 3", "5 (2.0%)", "4.50", "PCMU", "Registrations: 0"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}

@@ -204,6 +204,12 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 			c.CalledUA = t.intern.get(m.UserAgent)
 		}
 	}
+	if m.CSeqMethod == sip.MethodBYE && code >= 200 && code < 300 && c.byeSeen {
+		// The sniffer ignores the call's RTP after the confirmed BYE.
+		for _, s := range c.Streams {
+			s.RTP.EndVM(dg.Time)
+		}
+	}
 	if m.CSeqMethod != sip.MethodINVITE {
 		return
 	}

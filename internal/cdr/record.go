@@ -54,13 +54,16 @@ type Stream struct {
 	Duplicates       int64
 	Reordered        int64
 	LossPercMult1000 int // round(lost/(received+lost)·100·1000)
-	AvgJitterMult10  int // ceil(mean RFC 3550 jitter in ms ·10)
-	MaxJitter        int // ceil(max jitter), ms
+	AvgJitterMult10  int // ceil(10 · the sniffer's avgjitter, ms): rtp.VMStats
+	MaxJitter        int // ceil(the sniffer's maxjitter), ms
 	MaxDelta         int // largest inter-arrival gap, ms
 
-	MOSF1Mult10       int // MOS×10 through the fixed 50 ms jitter buffer
-	MOSF2Mult10       int // fixed 200 ms buffer
-	MOSAdaptMult10    int // adaptive buffer
+	// MOS×10 through the fixed 50 ms (f1, truncated), fixed 200 ms (f2)
+	// and adaptive jitter buffers, and their lowest 10 s interval, computed
+	// the sniffer's way (rtp.VMStats).
+	MOSF1Mult10       int
+	MOSF2Mult10       int
+	MOSAdaptMult10    int
 	MOSF1MinMult10    int
 	MOSF2MinMult10    int
 	MOSAdaptMinMult10 int

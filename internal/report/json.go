@@ -63,8 +63,21 @@ type Stream struct {
 	MOSF1        float64 `json:"mos_f1"`
 	MOSF2        float64 `json:"mos_f2"`
 	MOSAdapt     float64 `json:"mos_adapt"`
-	Events       uint32  `json:"dtmf_events"`
-	RTCP         *RTCP   `json:"rtcp,omitempty"`
+	// The VoIPmonitor sniffer's own figures, as its cdr columns hold them
+	// (a_/b_mos_*_mult10, a_/b_avgjitter_mult10, a_/b_maxjitter); the MOS
+	// averages are absent where the sniffer stores NULL.
+	VMMOSF1Mult10       *int    `json:"vm_mos_f1_mult10,omitempty"`
+	VMMOSF2Mult10       *int    `json:"vm_mos_f2_mult10,omitempty"`
+	VMMOSAdaptMult10    *int    `json:"vm_mos_adapt_mult10,omitempty"`
+	VMMOSF1MinMult10    int     `json:"vm_mos_f1_min_mult10"`
+	VMMOSF2MinMult10    int     `json:"vm_mos_f2_min_mult10"`
+	VMMOSAdaptMinMult10 int     `json:"vm_mos_adapt_min_mult10"`
+	VMMOSMinMult10      *int    `json:"vm_mos_min_mult10,omitempty"`
+	VMJitterAvgMS       float64 `json:"vm_jitter_avg_ms"`
+	VMJitterAvgMult10   int     `json:"vm_jitter_avg_mult10"`
+	VMJitterMax         int     `json:"vm_jitter_max"`
+	Events              uint32  `json:"dtmf_events"`
+	RTCP                *RTCP   `json:"rtcp,omitempty"`
 }
 
 // RTCP is what the receiver of a stream reported about it.
@@ -135,11 +148,26 @@ func newStream(s *calltable.StreamInfo) Stream {
 		MaxDeltaMS: round3(st.MaxDeltaMS),
 		MOSF1:      round2(st.MOSF1), MOSF2: round2(st.MOSF2), MOSAdapt: round2(st.MOSAdapt),
 		Events: st.Events,
+
+		VMMOSF1Mult10: nonNeg(st.VM.MOSF1Mult10), VMMOSF2Mult10: nonNeg(st.VM.MOSF2Mult10),
+		VMMOSAdaptMult10: nonNeg(st.VM.MOSAdaptMult10), VMMOSMinMult10: nonNeg(st.VM.MOSMinMult10),
+		VMMOSF1MinMult10: st.VM.MOSF1MinMult10, VMMOSF2MinMult10: st.VM.MOSF2MinMult10,
+		VMMOSAdaptMinMult10: st.VM.MOSAdaptMinMult10,
+		VMJitterAvgMS:       round3(st.VM.AvgJitterMS), VMJitterAvgMult10: st.VM.AvgJitterMult10,
+		VMJitterMax: st.VM.MaxJitter,
 	}
 	if r := rtcpOf(st); r != nil {
 		out.RTCP = r
 	}
 	return out
+}
+
+// nonNeg returns &v, or nil for a negative v (the sniffer's NULL).
+func nonNeg(v int) *int {
+	if v < 0 {
+		return nil
+	}
+	return &v
 }
 
 func rtcpOf(st *rtp.StreamStats) *RTCP {

@@ -15,10 +15,6 @@ const (
 // seenBits is the width of the duplicate-detection window in extended seqs.
 const seenBits = 128
 
-// mosInterval is the stream time after which an interval MOS is computed
-// (VoIPmonitor computes one every 10 s).
-const mosInterval = 10 * time.Second
-
 // StreamConfig describes what signalling (SDP) says about a [Stream].
 type StreamConfig struct {
 	// ClockRate is the RTP clock of the voice payload in Hz. Zero means
@@ -36,17 +32,17 @@ type StreamConfig struct {
 
 // Stream accumulates the statistics of one RTP stream: one SSRC on one Flow.
 // The zero value is unusable; call [Stream.Init] first. A Stream is a plain
-// value of about 600 bytes; it allocates only for what few streams need: RTCP
-// state on the first RTCP report about it, and a larger playout ring for
-// packetization times below 16 ms. It is not safe for concurrent use, and a
-// copy shares those allocations with the original.
+// value of about 450 bytes; it allocates RTCP state on the first RTCP report
+// about it, and at its second packet the state of the VoIPmonitor sniffer's
+// MOS and jitter computation ([VMStats], about 4 KB: three simulated jitter
+// buffers, the adaptive one with its 500-delay history). It is not safe for
+// concurrent use, and a copy shares those allocations with the original.
 type Stream struct {
 	// Fields every packet touches come first, so that a packet touches as
 	// few cache lines as it can: with thousands of streams, these misses
 	// are most of the cost of Add.
 	started  bool
 	voiceSet bool // first voice packet seen
-	resume   bool // next voice frame follows a DTMF event
 	prevPT   uint8
 	maxSeq   uint16 // RFC 3550 A.1 sequence state, with badSeq, cycles, seen, ...
 	eventPT  int16  // dynamic telephone-event payload type, -1 none
@@ -56,9 +52,7 @@ type Stream struct {
 	lastVoiceTS uint32
 	ptimeTS     uint32 // timestamp units per packet
 	tsFirst     uint32
-	lastTS      uint32
 	clockRate   uint32
-	ivRecv      int32
 	cycles      int64
 	received    int64
 	lastExt     int64 // extended seq of the previous voice packet
@@ -75,12 +69,11 @@ type Stream struct {
 	maxJ     float64
 	maxDelta float64
 
-	// jitter-buffer simulation: extended timestamp, tick length (0 until
-	// known), start of the current MOS interval (ns), the buffers
-	extTS   int64
-	ptimeNs int64
-	ivStart int64
-	jb      [3]jbuf
+	// The sniffer's MOS and jitter (nil before the second packet, whose
+	// arrival replays the first from vmFirst).
+	vm      *vmState
+	vmFirst vmPacket
+	vmEnd   int64 // ns; packets after it are not the sniffer's (0: none)
 
 	// Fields touched now and then.
 	base       int64 // extended seq of the first packet of the current run
@@ -90,9 +83,6 @@ type Stream struct {
 	events     uint32
 	pt         uint8
 	codec      string
-	mosSum     [3]float64
-	mosMin     [3]float64
-	mosDur     float64
 	lossBursts [10]uint32
 	delay      [7]uint32
 
@@ -125,9 +115,12 @@ type StreamStats struct {
 	// "-z rtp,streams" Mean Jitter, Max Jitter and Max Delta.
 	JitterMeanMS, JitterMaxMS, MaxDeltaMS float64
 	// MOS of the simulated fixed 50 ms (F1), fixed 200 ms (F2) and adaptive
-	// (≤500 ms) jitter buffers: time-weighted average and minimum over
-	// 10 s intervals, VoIPmonitor formula. 4.5 is perfect.
+	// (≤500 ms) jitter buffers, average and minimum, as the VoIPmonitor
+	// sniffer stores them: VM's ×10 figures divided by 10, 4.5 while no
+	// 10 s interval has closed (the sniffer stores NULL then).
 	MOSF1, MOSF2, MOSAdapt, MOSF1Min, MOSF2Min, MOSAdaptMin float64
+	// VM holds the sniffer's figures exactly as its CDR stores them.
+	VM VMStats
 	// LossBursts counts sequence-gap bursts by length: [0] is one packet,
 	// [9] ten or more (VoIPmonitor sl1..sl10).
 	LossBursts [10]uint32
@@ -150,7 +143,6 @@ func (s *Stream) Init(cfg StreamConfig) {
 		eventPT:   ptOrNone(cfg.EventPT),
 		cnPT:      ptOrNone(cfg.CNPT),
 		badSeq:    seqMod + 1,
-		mosMin:    [3]float64{4.5, 4.5, 4.5},
 	}
 }
 
@@ -172,6 +164,7 @@ func (s *Stream) isCN(pt uint8) bool {
 // stream whose packetization time is below 16 ms (a larger playout ring).
 func (s *Stream) Add(h *Header, arrival time.Time) {
 	now := arrival.UnixNano()
+	s.vmAdd(h, now)
 	if !s.started {
 		s.started = true
 		s.firstNs = now
@@ -297,7 +290,6 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 	pt := h.PayloadType
 	if s.isEvent(pt) {
 		s.events++
-		s.resume = true
 		return
 	}
 	rate := s.clockRate
@@ -318,10 +310,6 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 		s.voiceN = 1
 		s.lastExt = ext
 		s.lastVoiceTS = h.Timestamp
-		s.lastTS = h.Timestamp
-		s.ivStart = now
-		s.ivRecv = 1
-		s.resume = false
 		return
 	}
 	cn := s.isCN(pt)
@@ -329,53 +317,15 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 	if dup {
 		return
 	}
-	// Packetization from consecutive seqs; remember a ts gap with
-	// consecutive seqs (silence suppression) so the buffer does not count it.
-	silence := false
-	if ext == s.lastExt+1 && !cn {
-		d := h.Timestamp - s.lastVoiceTS
-		if d > 0 && d < 1<<16 {
-			if s.ptimeTS == 0 {
-				s.ptimeTS = d
-			} else if d > s.ptimeTS {
-				silence = true
-			}
+	// Packetization from the timestamp step of consecutive seqs.
+	if ext == s.lastExt+1 && !cn && s.ptimeTS == 0 {
+		if d := h.Timestamp - s.lastVoiceTS; d > 0 && d < 1<<16 {
+			s.ptimeTS = d
 		}
 	}
 	if ext > s.lastExt {
 		s.lastExt = ext
 		s.lastVoiceTS = h.Timestamp
-	}
-	s.extTS += int64(int32(h.Timestamp - s.lastTS))
-	s.lastTS = h.Timestamp
-
-	if cn {
-		return
-	}
-	if s.ptimeTS == 0 || rate == 0 {
-		s.ivRecv++
-		return
-	}
-	if now-s.ivStart >= int64(mosInterval) {
-		s.closeInterval(now)
-	}
-	s.ivRecv++
-	noCount := silence || h.Marker || s.resume
-	s.resume = false
-	if s.ptimeNs == 0 {
-		// ptimeTS and the clock rate are fixed from here on.
-		s.ptimeNs = int64(s.ptimeTS) * 1e9 / int64(rate)
-		if s.ptimeNs == 0 {
-			s.ptimeNs = -1 // absurd clock rate: no buffer simulation
-		}
-	}
-	if s.ptimeNs < 0 {
-		return
-	}
-	slot := floorDiv(s.extTS, int64(s.ptimeTS))
-	for i := range s.jb {
-		p := &jbParams[i]
-		s.jb[i].put(slot, now, s.ptimeNs, p.delayNs, p.windowNs, p.resyncMS, noCount)
 	}
 }
 
@@ -453,39 +403,13 @@ func (s *Stream) addDelay(ms float64) {
 	s.delay[i]++
 }
 
-// closeInterval turns each buffer's loss counters into an interval MOS and
-// folds it into the time-weighted average and the minimum.
-func (s *Stream) closeInterval(now int64) {
-	dur := float64(now - s.ivStart)
-	if dur <= 0 {
-		dur = 1
-	}
-	for i := range s.jb {
-		b := &s.jb[i]
-		m := MOSG711(int64(b.lost), int64(b.bursts), int64(s.ivRecv))
-		s.mosSum[i] += m * dur
-		if m < s.mosMin[i] {
-			s.mosMin[i] = m
-		}
-		b.lost, b.bursts = 0, 0
-	}
-	s.mosDur += dur
-	s.ivStart = now
-	s.ivRecv = 0
-}
-
-// Finish closes the last MOS interval. Call it once when the stream ends;
-// Add after Finish starts a new interval.
-func (s *Stream) Finish() {
-	if !s.voiceSet || s.ivRecv == 0 {
-		return
-	}
-	s.closeInterval(s.lastNs)
-}
+// Finish marks the end of the stream. It changes nothing: the sniffer
+// closes no partial MOS interval when a call ends (it does only when it
+// writes graph files), so neither does [Stream].
+func (s *Stream) Finish() {}
 
 // Stats returns a copy of the statistics so far. MOS values cover the
-// intervals closed so far (all of them after [Stream.Finish]); a stream with
-// no closed interval reports 4.5.
+// 10 s intervals closed so far; a stream with none reports 4.5.
 func (s *Stream) Stats() StreamStats {
 	st := StreamStats{
 		PayloadType:  s.pt,
@@ -500,6 +424,7 @@ func (s *Stream) Stats() StreamStats {
 		Delay:        s.delay,
 		Events:       s.events,
 		RTCP:         s.rtcp.stats(s.clockRate),
+		VM:           s.vm.stats(),
 	}
 	if !s.started {
 		return st
@@ -512,38 +437,17 @@ func (s *Stream) Stats() StreamStats {
 	if r := s.clockRate / 1000; r != 0 {
 		st.PtimeMS = int(s.ptimeTS / r)
 	}
-	mos := [3]float64{4.5, 4.5, 4.5}
-	if s.mosDur > 0 {
-		for i := range mos {
-			mos[i] = s.mosSum[i] / s.mosDur
-		}
-	}
-	st.MOSF1, st.MOSF2, st.MOSAdapt = mos[0], mos[1], mos[2]
-	st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = s.mosMin[0], s.mosMin[1], s.mosMin[2]
+	st.MOSF1, st.MOSF2, st.MOSAdapt = mosOf(st.VM.MOSF1Mult10), mosOf(st.VM.MOSF2Mult10), mosOf(st.VM.MOSAdaptMult10)
+	st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = mosOf(st.VM.MOSF1MinMult10), mosOf(st.VM.MOSF2MinMult10), mosOf(st.VM.MOSAdaptMinMult10)
 	return st
 }
 
-// MOSG711 is VoIPmonitor's calculate_mos_g711 for one interval: lost frames
-// in bursts loss bursts among received packets. Fewer than 5 lost or fewer
-// than 100 received gives 4.5; otherwise Ppl = lost/received,
-// BurstR = (lost/bursts)·(1−Ppl) clamped to ≥ 1,
-// R = 93.2062077233 − 95·(100·Ppl/(100·Ppl/BurstR + 17.2647)) and
-// MOS = 2.06405 + 0.031738·R − 0.000356641·R² + 2.93143e−6·R³ in [1, 4.5].
-func MOSG711(lost, bursts, received int64) float64 {
-	if lost < 5 || received < 100 || bursts <= 0 {
+// mosOf turns a sniffer MOS×10 into a MOS, 4.5 for none (-1).
+func mosOf(mult10 int) float64 {
+	if mult10 < 0 {
 		return 4.5
 	}
-	ppl := float64(lost) / float64(received)
-	if ppl > 0.5 {
-		return 1
-	}
-	burstR := float64(lost) / float64(bursts) * (1 - ppl)
-	if burstR < 1 {
-		burstR = 1
-	}
-	r := 93.2062077233 - 95*(100*ppl/(100*ppl/burstR+17.2647))
-	m := 2.06405 + 0.031738*r - 0.000356641*r*r + 2.93143e-6*r*r*r
-	return min(max(m, 1), 4.5)
+	return float64(mult10) / 10
 }
 
 // ClockRate returns the stream's RTP clock in Hz, 0 when unknown.
@@ -561,6 +465,9 @@ type StreamSummary struct {
 	JitterMeanMS, JitterMaxMS                               float64
 	MOSF1, MOSF2, MOSAdapt, MOSF1Min, MOSF2Min, MOSAdaptMin float64
 	FirstNs, LastNs                                         int64
+	// VMJitterAvgMS and VMJitterMaxMS are VMStats.AvgJitterMS and
+	// MaxJitterMS (the sniffer's avgjitter and maxjitter).
+	VMJitterAvgMS, VMJitterMaxMS float64
 }
 
 // Summary returns the listing numbers of s: the same values as the
@@ -579,10 +486,49 @@ func (s *Stream) Summary() StreamSummary {
 	sm.Started, sm.FirstNs, sm.LastNs = true, s.firstNs, s.lastNs
 	expected := s.priorExp + s.cycles + int64(s.maxSeq) - s.base + 1
 	sm.Lost = max(0, expected-s.received+s.dups)
-	sm.MOSF1, sm.MOSF2, sm.MOSAdapt = 4.5, 4.5, 4.5
-	if s.mosDur > 0 {
-		sm.MOSF1, sm.MOSF2, sm.MOSAdapt = s.mosSum[0]/s.mosDur, s.mosSum[1]/s.mosDur, s.mosSum[2]/s.mosDur
-	}
-	sm.MOSF1Min, sm.MOSF2Min, sm.MOSAdaptMin = s.mosMin[0], s.mosMin[1], s.mosMin[2]
+	vm := s.vm.stats()
+	sm.MOSF1, sm.MOSF2, sm.MOSAdapt = mosOf(vm.MOSF1Mult10), mosOf(vm.MOSF2Mult10), mosOf(vm.MOSAdaptMult10)
+	sm.MOSF1Min, sm.MOSF2Min, sm.MOSAdaptMin = mosOf(vm.MOSF1MinMult10), mosOf(vm.MOSF2MinMult10), mosOf(vm.MOSAdaptMinMult10)
+	sm.VMJitterAvgMS, sm.VMJitterMaxMS = vm.AvgJitterMS, vm.MaxJitterMS
 	return sm
+}
+
+// EndVM tells the stream that its call's BYE was confirmed (its 2xx seen) at
+// at: the sniffer processes no RTP of the call captured after that moment
+// (ignore_rtp_after_bye_confirmed, on by default), so the [VMStats] leave
+// such packets out. The other statistics keep counting them. Only the first
+// call counts.
+func (s *Stream) EndVM(at time.Time) {
+	if s.vmEnd == 0 {
+		s.vmEnd = at.UnixNano()
+	}
+}
+
+// vmAdd feeds the packet to the sniffer emulation: the first packet waits
+// in vmFirst, and the second allocates the emulation and replays it.
+func (s *Stream) vmAdd(h *Header, now int64) {
+	if s.vmEnd != 0 && now > s.vmEnd {
+		return
+	}
+	p := vmPacket{
+		us: floorDiv(now, 1000), ts: h.Timestamp, seq: h.Seq, plen: len(h.Payload),
+		pt: h.PayloadType, marker: h.Marker,
+		event: s.isEvent(h.PayloadType) || (s.eventPT < 0 && h.PayloadType == 101),
+		cn:    s.isCN(h.PayloadType),
+		rate:  s.clockRate,
+	}
+	if p.rate == 0 && !p.event && !p.cn {
+		if _, r, ok := ClockRate(h.PayloadType); ok {
+			p.rate = r
+		}
+	}
+	if s.vm == nil {
+		if !s.started {
+			s.vmFirst = p
+			return
+		}
+		s.vm = newVMState()
+		s.vm.read(&s.vmFirst)
+	}
+	s.vm.read(&p)
 }

@@ -28,6 +28,12 @@ func (p *streamPair) add(h *Header, at time.Time) {
 func (p *streamPair) check(t *testing.T, what string) {
 	t.Helper()
 	got, want := p.s.Stats(), p.r.Stats()
+	// MOS is no longer the reference's (it is the sniffer's, checked
+	// against the sniffer's own rows in vm_test.go): compare the rest.
+	for _, st := range []*StreamStats{&got, &want} {
+		st.MOSF1, st.MOSF2, st.MOSAdapt, st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = 0, 0, 0, 0, 0, 0
+		st.VM = VMStats{}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 	}

@@ -377,7 +377,7 @@ func (s *refStream) closeInterval(now int64) {
 	}
 	for i := range s.jb {
 		b := &s.jb[i]
-		m := MOSG711(int64(b.lost), int64(b.bursts), int64(s.ivRecv))
+		m := refMOSG711(int64(b.lost), int64(b.bursts), int64(s.ivRecv))
 		s.mosSum[i] += m * dur
 		if m < s.mosMin[i] {
 			s.mosMin[i] = m
@@ -674,4 +674,21 @@ func (s *refStream) AddXR(m XRVoIPMetrics) {
 	if m.MOSLQ != 0 && m.MOSLQ != 127 {
 		s.rtcp.mosLQ = m.MOSLQ
 	}
+}
+
+// refMOSG711 is the interval MOS the reference used (VoIPmonitor's G.711
+// E-model with "fewer than 5 lost or 100 received is perfect"). The
+// optimised Stream now scores MOS the sniffer's way (vmstream.go), so the
+// MOS fields are not compared (streamPair.check masks them).
+func refMOSG711(lost, bursts, received int64) float64 {
+	if lost < 5 || received < 100 || bursts <= 0 {
+		return 4.5
+	}
+	ppl := float64(lost) / float64(received)
+	if ppl > 0.5 {
+		return 1
+	}
+	burstR := max(float64(lost)/float64(bursts)*(1-ppl), 1)
+	r := 93.2062077233 - 95*(100*ppl/(100*ppl/burstR+17.2647))
+	return min(max(2.06405+0.031738*r-0.000356641*r*r+2.93143e-6*r*r*r, 1), 4.5)
 }

@@ -73,36 +73,101 @@ func TestSequenceAccounting(t *testing.T) {
 	}
 }
 
-// TestMOSG711 checks the VoIPmonitor formula against hand calculations.
+// TestMOSG711 checks the sniffer's E-model (calculate_mos_g711) against
+// hand calculations.
 func TestMOSG711(t *testing.T) {
 	tests := []struct {
-		name                   string
-		lost, bursts, received int64
-		want                   float64
+		name        string
+		ppl, burstr float64
+		want        float64
 	}{
-		{"no loss", 0, 0, 500, 4.5},
-		{"under 5 lost is perfect", 4, 4, 500, 4.5},
-		{"under 100 received", 10, 2, 99, 4.5},
-		{"over half lost", 300, 3, 500, 1},
+		{"no loss", 0, 0, 4.5},
+		{"over half lost", 0.6, 1, 1},
 		// Spec §2.6: 5 lost in 3 bursts over 245 received: Ppl = 2.04 %,
 		// BurstR = 5/3·(1−0.0204) = 1.633, R = 93.2062 − 95·2.0408/(2.0408/1.633+17.2647)
 		// = 82.735, MOS = 2.06405 + 2.62584 − 2.44124 + 1.66013 = 3.909.
-		{"loss5 fixture", 5, 3, 245, 3.909},
+		{"loss5 fixture", 5.0 / 245, 5.0 / 3 * (1 - 5.0/245), 3.909},
 		// Spec §2.5 table, "VoIPmonitor formula" column, random loss (BurstR
 		// clamps to 1): 1 % → 4.09, 2 % → 3.93, 5 % → 3.59, 10 % → 3.28, 20 % → 2.99.
-		{"1% random", 10, 10, 1000, 4.09},
-		{"2% random", 20, 20, 1000, 3.93},
-		{"5% random", 50, 50, 1000, 3.59},
-		{"10% random", 100, 100, 1000, 3.28},
-		{"20% random", 200, 200, 1000, 2.99},
+		{"1% random", 0.01, 1, 4.09},
+		{"2% random", 0.02, 1, 3.93},
+		{"5% random", 0.05, 1, 3.59},
+		{"10% random", 0.10, 1, 3.28},
+		{"20% random", 0.20, 1, 2.99},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := MOSG711(tt.lost, tt.bursts, tt.received)
+			got := mosG711(tt.ppl, tt.burstr)
 			if math.Abs(got-tt.want) > 0.005 {
-				t.Errorf("MOSG711(%d, %d, %d) = %.4f, want %.3f", tt.lost, tt.bursts, tt.received, got, tt.want)
+				t.Errorf("mosG711(%v, %v) = %.4f, want %.3f", tt.ppl, tt.burstr, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestVMIntervals: 30 s of clean 20 ms PCMU with every 50th packet lost
+// (i ≡ 25 mod 50). The sniffer marks an interval at the first packet more
+// than 10 s after the first (i = 501, t = 10.02 s) and scores it 20 packets
+// later (i = 521, t = 10.42 s); the next mark is the first packet more than
+// 10 s after i = 501 (i = 1002), scored at i = 1022 (20.44 s); the rest is
+// never scored. Interval 1 has 10 losses among 510 counted packets (522
+// sent, 10 lost, 2 of probation), interval 2 has 10 among 491; bursts of
+// one frame give BurstR = 1. The averages weigh the intervals by 10420 and
+// 10020 ms; f1 is truncated, f2 and adaptive rounded.
+func TestVMIntervals(t *testing.T) {
+	var s Stream
+	s.Init(StreamConfig{EventPT: -1, CNPT: -1})
+	payload := make([]byte, 160)
+	for i := 0; i < 1500; i++ {
+		if i%50 == 25 {
+			continue
+		}
+		h := Header{Version: 2, PayloadType: PTPCMU, Seq: uint16(i), Timestamp: uint32(i) * 160, SSRC: 7, Payload: payload}
+		s.Add(&h, t0.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	st := s.Stats()
+	m1 := math.Round(mosG711(10.0/510, 1) * 10)
+	m2 := math.Round(mosG711(10.0/491, 1) * 10)
+	avg := float64(float32(float32(m1*10420)+float32(m2*10020)) / 20440)
+	want := VMStats{
+		MOSF1Mult10: int(avg), MOSF2Mult10: int(math.Round(avg)), MOSAdaptMult10: int(math.Round(avg)),
+		MOSF1MinMult10: int(min(m1, m2)), MOSF2MinMult10: int(min(m1, m2)), MOSAdaptMinMult10: int(min(m1, m2)),
+		MOSMinMult10: int(math.Round(avg)), Intervals: 2,
+	}
+	got := st.VM
+	got.AvgJitterMS, got.MaxJitterMS, got.AvgJitterMult10, got.MaxJitter = 0, 0, 0, 0
+	if got != want {
+		t.Errorf("VM = %+v\nwant %+v (m1 %v, m2 %v, avg %v)", got, want, m1, m2, avg)
+	}
+	if st.VM.AvgJitterMS != 0 || st.VM.MaxJitter != 0 {
+		t.Errorf("jitter avg, max = %v, %v; want 0 on a perfectly paced stream", st.VM.AvgJitterMS, st.VM.MaxJitter)
+	}
+	if st.MOSF2 != float64(want.MOSF2Mult10)/10 {
+		t.Errorf("MOSF2 = %v, want %v", st.MOSF2, float64(want.MOSF2Mult10)/10)
+	}
+}
+
+// TestVMJitterHand: the sniffer's jitter of a tiny stream. Packets 0 and 1
+// are probation (stats.received counts from packet 2); packet 2 is the
+// first voice packet of update_stats and adds nothing; packet 3 arrives
+// 8 ms late (D = 8, J = 0.5), packet 4 on time (D = −8, J = 0.5 + 7.5/16 =
+// 0.96875). avgjitter is the running mean over stats.received = 2, 3:
+// (0·1 + 0.5)/2 = 0.25, then (0.25·2 + 0.96875)/3 = 0.489583.
+func TestVMJitterHand(t *testing.T) {
+	var s Stream
+	s.Init(StreamConfig{EventPT: -1, CNPT: -1})
+	payload := make([]byte, 160)
+	late := map[int]time.Duration{3: 8 * time.Millisecond}
+	for i := 0; i < 5; i++ {
+		h := Header{Version: 2, PayloadType: PTPCMU, Seq: uint16(100 + i), Timestamp: uint32(i) * 160, SSRC: 7, Payload: payload}
+		s.Add(&h, t0.Add(time.Duration(i)*20*time.Millisecond+late[i]))
+	}
+	vm := s.Stats().VM
+	if math.Abs(vm.MaxJitterMS-0.96875) > 1e-9 || math.Abs(vm.AvgJitterMS-(0.25*2+0.96875)/3) > 1e-9 {
+		t.Errorf("max, avg = %v, %v; want 0.96875, %v", vm.MaxJitterMS, vm.AvgJitterMS, (0.25*2+0.96875)/3)
+	}
+	if vm.AvgJitterMult10 != 5 || vm.MaxJitter != 1 || vm.MOSF1Mult10 != -1 || vm.MOSF1MinMult10 != 45 {
+		t.Errorf("VM = %+v; want avg×10 5, max 1, no MOS, min 45", vm)
 	}
 }
 
@@ -120,12 +185,10 @@ func TestLoss5Fixture(t *testing.T) {
 	if want := [10]uint32{0: 2, 2: 1}; st.LossBursts != want {
 		t.Errorf("LossBursts = %v, want %v", st.LossBursts, want)
 	}
-	// Jitter is below 1 ms, so no buffer adds late drops: all three see the
-	// network loss only, MOS 3.909 (TestMOSG711).
-	for _, m := range []float64{st.MOSF1, st.MOSF2, st.MOSAdapt, st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin} {
-		if math.Abs(m-3.909) > 0.005 {
-			t.Errorf("MOS = %.4f, want 3.909 (stats %+v)", m, st)
-		}
+	// 5 s of media: the sniffer closes no 10 s interval, stores no MOS
+	// average and 45 as the minimum.
+	if st.VM.MOSF1Mult10 != -1 || st.VM.MOSF2Mult10 != -1 || st.VM.MOSF1MinMult10 != 45 || st.MOSF1 != 4.5 {
+		t.Errorf("VM = %+v, MOSF1 %v; want no MOS average, min 45", st.VM, st.MOSF1)
 	}
 	if st.PtimeMS != 20 || st.Codec != "PCMU" {
 		t.Errorf("PtimeMS, Codec = %d, %q; want 20, PCMU", st.PtimeMS, st.Codec)
@@ -146,8 +209,7 @@ func TestCleanStreamsMOS(t *testing.T) {
 // network stalls for 120 ms: the 6 packets due in the stall arrive
 // together when it ends (the first of them 120 ms late). A 50 ms buffer
 // runs dry after 50 ms and interpolates the remaining ticks until the stall
-// ends (one burst of 3–4 frames per stall, 15 stalls); a 200 ms buffer
-// rides it out.
+// ends; a 200 ms buffer rides it out.
 func TestJitterBufferMOS(t *testing.T) {
 	var s Stream
 	s.Init(StreamConfig{EventPT: -1, CNPT: -1})
@@ -165,15 +227,19 @@ func TestJitterBufferMOS(t *testing.T) {
 	if st.Lost != 0 {
 		t.Errorf("Lost = %d, want 0 (no network loss)", st.Lost)
 	}
-	if st.MOSF2 != 4.5 || st.MOSAdapt != 4.5 {
-		t.Errorf("MOSF2, MOSAdapt = %.3f, %.3f; want 4.5", st.MOSF2, st.MOSAdapt)
+	// The 200 ms buffer rides every stall out; the 50 ms one loses frames
+	// in every stall; the adaptive one starts at 40 ms, loses in the first
+	// interval, then has learnt the delay spread and loses nothing.
+	vm := st.VM
+	if vm.MOSF2Mult10 != 45 || vm.MOSF2MinMult10 != 45 {
+		t.Errorf("f2 MOS, min = %d, %d; want 45", vm.MOSF2Mult10, vm.MOSF2MinMult10)
 	}
-	// Each 10 s interval has 500 packets and 5 stalls of 3–4 lost ticks:
-	// Ppl ≈ 3.5 %, BurstR ≈ 3.4 → MOS between MOSG711(15,5,500) and
-	// MOSG711(20,5,500).
-	lo, hi := MOSG711(20, 5, 500), MOSG711(15, 5, 500)
-	if st.MOSF1 < lo-0.01 || st.MOSF1 > hi+0.01 || st.MOSF1Min > st.MOSF1+1e-9 {
-		t.Errorf("MOSF1 = %.3f (min %.3f), want in [%.3f, %.3f]", st.MOSF1, st.MOSF1Min, lo, hi)
+	if vm.MOSF1Mult10 >= 45 || vm.MOSF1MinMult10 >= 45 {
+		t.Errorf("f1 MOS, min = %d, %d; want below 45", vm.MOSF1Mult10, vm.MOSF1MinMult10)
+	}
+	if vm.Intervals != 2 || vm.MOSAdaptMinMult10 >= 45 || vm.MOSAdaptMult10 <= vm.MOSAdaptMinMult10 {
+		t.Errorf("adaptive MOS, min = %d, %d over %d intervals; want a lower first interval and a better average",
+			vm.MOSAdaptMult10, vm.MOSAdaptMinMult10, vm.Intervals)
 	}
 	if st.Delay[2] == 0 { // the 120 ms-late packet has |D| in [90,120) or [120,150)
 		if st.Delay[3] == 0 {
@@ -267,5 +333,23 @@ func BenchmarkStreamAdd(b *testing.B) {
 		h.Timestamp = uint32(i) * 160
 		at = at.Add(20*time.Millisecond + time.Duration(i%7)*time.Millisecond)
 		s.Add(&h, at)
+	}
+}
+
+// BenchmarkStreamAddJitter is BenchmarkStreamAdd without clock drift: 20 ms
+// packets delayed by 0–30 ms each (the three simulated jitter buffers then
+// work as on a real stream; BenchmarkStreamAdd's arrival clock runs 15 %
+// slow, which makes the adaptive buffer recompute its delay history on
+// every packet, as the sniffer's does).
+func BenchmarkStreamAddJitter(b *testing.B) {
+	var s Stream
+	s.Init(StreamConfig{EventPT: -1, CNPT: -1})
+	h := Header{Version: 2, PayloadType: PTPCMU, SSRC: 1, Payload: make([]byte, 160)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.Seq = uint16(i)
+		h.Timestamp = uint32(i) * 160
+		jit := time.Duration((i*7919)%31) * time.Millisecond
+		s.Add(&h, t0.Add(time.Duration(i)*20*time.Millisecond+jit))
 	}
 }

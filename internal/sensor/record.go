@@ -86,15 +86,15 @@ func newStream(s *calltable.StreamInfo) *cdr.Stream {
 		Saddr: s.Src, Daddr: s.Dst, SSRC: s.SSRC,
 		Payload: int(st.PayloadType), Codec: st.Codec,
 		Received: st.Received, Lost: st.Lost, Duplicates: st.Duplicates, Reordered: st.Reordered,
-		AvgJitterMult10:   int(math.Ceil(st.JitterMeanMS * 10)),
-		MaxJitter:         int(math.Ceil(st.JitterMaxMS)),
+		AvgJitterMult10:   st.VM.AvgJitterMult10,
+		MaxJitter:         st.VM.MaxJitter,
 		MaxDelta:          int(math.Round(st.MaxDeltaMS)),
-		MOSF1Mult10:       mult10(st.MOSF1),
-		MOSF2Mult10:       mult10(st.MOSF2),
-		MOSAdaptMult10:    mult10(st.MOSAdapt),
-		MOSF1MinMult10:    mult10(st.MOSF1Min),
-		MOSF2MinMult10:    mult10(st.MOSF2Min),
-		MOSAdaptMinMult10: mult10(st.MOSAdaptMin),
+		MOSF1Mult10:       vmMOS(st.VM.MOSF1Mult10),
+		MOSF2Mult10:       vmMOS(st.VM.MOSF2Mult10),
+		MOSAdaptMult10:    vmMOS(st.VM.MOSAdaptMult10),
+		MOSF1MinMult10:    st.VM.MOSF1MinMult10,
+		MOSF2MinMult10:    st.VM.MOSF2MinMult10,
+		MOSAdaptMinMult10: st.VM.MOSAdaptMinMult10,
 	}
 	if den := st.Received + st.Lost; den > 0 {
 		out.LossPercMult1000 = int(math.Round(float64(st.Lost) / float64(den) * 100 * 1000))
@@ -121,7 +121,15 @@ func addRTCP(out *cdr.Stream, r *rtp.RTCPStats) {
 	}
 }
 
-func mult10(mos float64) int { return int(math.Round(mos * 10)) }
+// vmMOS is a sniffer MOS×10 for the CDR. Where the sniffer stores NULL (no
+// 10 s interval closed, -1) the record keeps 45 as before: its columns have
+// no NULL yet.
+func vmMOS(mult10 int) int {
+	if mult10 < 0 {
+		return 45
+	}
+	return mult10
+}
 
 // newRegistration turns a registration state change into its stored form.
 func newRegistration(r *calltable.RegistrationInfo, idSensor int) cdr.Registration {
