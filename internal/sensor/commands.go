@@ -257,10 +257,9 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 		SIPCallerIP: c.SIPCaller.Addr(), SIPCalledIP: c.SIPCalled.Addr(),
 		SIPCallerPort: c.SIPCaller.Port(), SIPCalledPort: c.SIPCalled.Port(),
 		State: c.State.String(), LastSIPCode: c.LastCode,
-		CallerCodec: -1, CalledCodec: -1, VLAN: -1, SensorID: idSensor,
-	}
-	if c.VLAN != 0 {
-		row.VLAN = int(c.VLAN)
+		// The VLAN id as the sniffer reports it: 65534 (decode.NoVLAN)
+		// for an untagged call, 0 for a priority tag.
+		CallerCodec: -1, CalledCodec: -1, VLAN: int(c.VLAN), SensorID: idSensor,
 	}
 	if len(c.Legs) > 1 {
 		ps := proxies.take(len(c.Legs) - 1)
