@@ -338,12 +338,16 @@ func floodLoopback(t testing.TB, n int) (pps float64, dropped uint64, sent int) 
 	t.Helper()
 	sink := udpSink(t)
 	port := sink.LocalAddr().(*net.UDPAddr).Port
-	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 256, Filter: fmt.Sprintf("udp dst port %d", port)})
 	conn, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// Both ports in the filter: other tests' traffic to a port that was
+	// theirs a moment ago (an RTP stream outliving its receiver) cannot
+	// pass it.
+	from := conn.LocalAddr().(*net.UDPAddr).Port
+	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 256, Filter: fmt.Sprintf("udp dst port %d and src port %d", port, from)})
 
 	sendDone := make(chan int, 1)
 	payload := make([]byte, 172) // an RTP packet of 20 ms G.711
