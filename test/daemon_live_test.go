@@ -209,6 +209,33 @@ func TestDaemonLiveSipp(t *testing.T) {
 	}
 	stopTcpdump()
 
+	// INVITE to BYE per call, as tcpdump captured them.
+	var decodeAs []string
+	for _, p := range ps {
+		decodeAs = append(decodeAs, "-d", fmt.Sprintf("udp.port==%d,sip", p.uasSIP))
+	}
+	invite, bye := map[string]time.Time{}, map[string]time.Time{}
+	for _, f := range tsharkFields(t, refPcap, decodeAs, "frame.time_epoch", "sip.Method", "sip.Call-ID") {
+		sec, _ := strconv.ParseFloat(f[0], 64)
+		ts := time.Unix(0, int64(sec*1e9))
+		switch f[1] {
+		case "INVITE":
+			if _, seen := invite[f[2]]; !seen {
+				invite[f[2]] = ts
+			}
+		case "BYE":
+			if _, seen := bye[f[2]]; !seen {
+				bye[f[2]] = ts
+			}
+		}
+	}
+	wireLens := map[string]time.Duration{}
+	for id, inv := range invite {
+		if b, ok := bye[id]; ok {
+			wireLens[id] = b.Sub(inv)
+		}
+	}
+
 	rows := readCDRs(t, "sqlite", d.sqliteDB())
 	if len(rows) != pairs {
 		t.Errorf("%d rows, want %d (one per call)", len(rows), pairs)
@@ -224,18 +251,26 @@ func TestDaemonLiveSipp(t *testing.T) {
 			continue
 		}
 		sippLen := sippCallLength(t, filepath.Join(work, fmt.Sprintf("stat%d.csv", i)))
+		wireLen, ok := wireLens[r.CallID]
+		if !ok {
+			t.Errorf("call %d (%s): no INVITE and BYE in the reference capture", i, r.CallID)
+		}
 		wantA := tcpdumpCount(t, refPcap, fmt.Sprintf("udp and src port %d and dst port %d", p.uacMedia, p.uasMedia))
 		wantB := tcpdumpCount(t, refPcap, fmt.Sprintf("udp and src port %d and dst port %d", p.uasMedia, p.uacMedia))
-		t.Logf("call %d %s: duration %d ms (sipp %v), a_received %d (tcpdump %d), b_received %d (tcpdump %d)",
-			i, r.CallID, r.DurationMS, sippLen, r.AReceived.Int64, wantA, r.BReceived.Int64, wantB)
+		t.Logf("call %d %s: duration %d ms (INVITE to BYE on the wire %v, sipp's own %v), a_received %d (tcpdump %d), b_received %d (tcpdump %d)",
+			i, r.CallID, r.DurationMS, wireLen, sippLen, r.AReceived.Int64, wantA, r.BReceived.Int64, wantB)
 		if r.Caller != "alice" || r.Called != "service" {
 			t.Errorf("call %d: %s → %s, want alice → service", i, r.Caller, r.Called)
 		}
 		if r.LastCode != 200 || r.State != "answered" {
 			t.Errorf("call %d: last code %d, state %s; want 200, answered", i, r.LastCode, r.State)
 		}
-		if diff := time.Duration(r.DurationMS)*time.Millisecond - sippLen; diff < -100*time.Millisecond || diff > 100*time.Millisecond {
-			t.Errorf("call %d: duration %d ms, sipp's call length %v (more than 100 ms apart)", i, r.DurationMS, sippLen)
+		// The duration is INVITE to BYE as captured: equal to the
+		// reference capture's to the millisecond. (sipp's own call length
+		// is logged only: on a loaded machine its clock readings can be
+		// far from the moments its packets left.)
+		if diff := time.Duration(r.DurationMS)*time.Millisecond - wireLen; diff < -time.Millisecond || diff > time.Millisecond {
+			t.Errorf("call %d: duration %d ms, INVITE to BYE in tcpdump's capture %v", i, r.DurationMS, wireLen)
 		}
 		// sipp paces 20 ms packets for the 5 s pause: about 250 each way.
 		for _, n := range []int64{wantA, wantB} {
