@@ -18,12 +18,13 @@ import (
 	"github.com/voipsensor/voipsensor/internal/cdr"
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/command/system"
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/tableview"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
-	"golang.org/x/net/bpf"
 )
 
 // Options choose the packet source and tune the daemon beyond the
@@ -80,7 +81,11 @@ type service struct {
 // the CDR writer, plus the management transports (manager API, AMI, MI,
 // web console, server API) that serve one command registry.
 type Sensor struct {
-	cfg   *config.Config
+	// cfg is the configuration the sensor started with: a copy of New's
+	// argument, never modified. current is the configuration in effect,
+	// replaced whole (an immutable value) by each reload.
+	cfg     config.Config
+	current atomic.Pointer[config.Config]
 	opts  Options
 	log   *slog.Logger
 	start time.Time
@@ -95,7 +100,7 @@ type Sensor struct {
 	bus      *event.Bus
 	sink     *cdrSink
 	manager  *manager.Server // set by wireManager; reload reconfigures it
-	cfgMu    sync.Mutex      // guards the live-reloadable fields of cfg
+	reloadMu sync.Mutex      // one Reload at a time
 	reg      *command.Registry
 	services []service
 	addrs    []Endpoint
@@ -108,7 +113,7 @@ type Sensor struct {
 	cutReached chan struct{} // closed by the packet loop at the first frame after cutAt
 	captureTID atomic.Int64  // OS thread of the packet loop
 	storeDown  atomic.Bool   // the CDR store is failing
-	cpu        cpuMeter
+	cpu        system.ThreadCPU
 	mu         sync.Mutex
 	decStat    decode.Stats // copied out of the packet goroutine now and then
 }
@@ -122,7 +127,10 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	if opts.StatusEvery == 0 {
 		opts.StatusEvery = 10 * time.Second
 	}
-	s := &Sensor{cfg: cfg, opts: opts, log: opts.Logger, start: time.Now(), cutReached: make(chan struct{})}
+	s := &Sensor{cfg: *cfg, opts: opts, log: opts.Logger, start: time.Now(), cutReached: make(chan struct{})}
+	cur := *cfg
+	s.current.Store(&cur)
+	cfg = &s.cfg // the sensor's own copy from here on
 
 	ports := new(decode.PortSet)
 	for _, r := range cfg.SIPPorts {
@@ -242,8 +250,13 @@ func (s *Sensor) Terminate() {
 }
 
 // Reload re-reads the configuration file and applies what can change
-// while running; it reports the keys that need a restart.
+// while running; it reports the keys that need a restart. Reloads are
+// serialised (several transports may ask at once); each one compares the
+// file with the configuration in effect and then publishes the new one
+// whole.
 func (s *Sensor) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	if s.opts.ConfigPath == "" {
 		return errNoConfigFile
 	}
@@ -259,10 +272,11 @@ func (s *Sensor) Reload() error {
 	if err := nc.Validate(); err != nil {
 		return err
 	}
-	applied, restart := config.Reloadable(s.cfg, nc)
+	applied, restart := config.Reloadable(s.current.Load(), nc)
 	if err := s.applyLive(nc); err != nil {
 		return err
 	}
+	s.current.Store(nc)
 	s.log.Info("configuration reloaded", "applied", applied, "need_restart", restart)
 	if len(restart) > 0 {
 		return fmt.Errorf("sensor: reloaded; these keys need a restart: %v", restart)
@@ -292,13 +306,12 @@ func (s *Sensor) applyLive(nc *config.Config) error {
 			return err
 		}
 	}
-	s.cfgMu.Lock()
-	s.cfg.RTPTimeout, s.cfg.SIPWithoutRTPTimeout, s.cfg.AbsoluteTimeout = nc.RTPTimeout, nc.SIPWithoutRTPTimeout, nc.AbsoluteTimeout
-	s.cfg.CallsLimit, s.cfg.SIPRegister = nc.CallsLimit, nc.SIPRegister
-	s.cfg.ManagerAESKey, s.cfg.ManagerAESIV, s.cfg.ManagerEnableUnencrypted = nc.ManagerAESKey, nc.ManagerAESIV, nc.ManagerEnableUnencrypted
-	s.cfgMu.Unlock()
 	return nil
 }
+
+// Config returns the configuration in effect (after the last reload). It
+// is shared: do not modify it.
+func (s *Sensor) Config() *config.Config { return s.current.Load() }
 
 func (s *Sensor) openSource() (capture.Source, error) {
 	o := s.opts
@@ -321,7 +334,7 @@ func (s *Sensor) openSource() (capture.Source, error) {
 				if err != nil {
 					return nil, err
 				}
-				return &filteredSource{Source: src, expr: f, vms: map[capture.LinkType]*bpf.VM{}}, nil
+				return capture.Filtered(src, f), nil
 			}
 		}
 	}
@@ -537,16 +550,7 @@ func (s *Sensor) publishDecodeStats() {
 }
 
 // Status is a point-in-time view of the sensor's counters.
-type Status struct {
-	Uptime   time.Duration
-	Frames   uint64
-	Bytes    uint64
-	Capture  capture.Stats
-	Decode   decode.Stats
-	Table    calltable.Stats
-	CDR      cdr.WriterStats
-	HeapByte uint64
-}
+type Status = tableview.Counters
 
 // Status returns the counters. Safe for concurrent use.
 func (s *Sensor) Status() Status {
@@ -604,45 +608,10 @@ type cdrSink struct {
 	registrations atomic.Bool // sip-register, changeable by reload
 }
 
-func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(newRecord(c, k.idSensor)) }
+func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(tableview.NewRecord(c, k.idSensor)) }
 
 func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
 	if k.registrations.Load() {
-		k.w.AddRegistration(newRegistration(r, k.idSensor))
-	}
-}
-
-// filteredSource applies the capture filter to a file source, the way the
-// kernel applies it to a live one: frames it rejects are skipped. The
-// program is compiled for each link type the file uses.
-type filteredSource struct {
-	capture.Source
-	expr string
-	vms  map[capture.LinkType]*bpf.VM
-}
-
-func (f *filteredSource) ReadFrame(fr *capture.Frame) error {
-	for {
-		if err := f.Source.ReadFrame(fr); err != nil {
-			return err
-		}
-		vm := f.vms[fr.LinkType]
-		if vm == nil {
-			raw, err := capture.CompileFilter(f.expr, fr.LinkType, capture.DefaultSnaplen)
-			if err != nil {
-				return fmt.Errorf("sensor: filter %q: %w", f.expr, err)
-			}
-			prog, ok := bpf.Disassemble(raw)
-			if !ok {
-				return fmt.Errorf("sensor: filter %q: %w: program has raw instructions", f.expr, capture.ErrFilter)
-			}
-			if vm, err = bpf.NewVM(prog); err != nil {
-				return fmt.Errorf("sensor: filter %q: %w: %v", f.expr, capture.ErrFilter, err)
-			}
-			f.vms[fr.LinkType] = vm
-		}
-		if n, err := vm.Run(fr.Data); err == nil && n > 0 {
-			return nil
-		}
+		k.w.AddRegistration(tableview.NewRegistration(r, k.idSensor))
 	}
 }

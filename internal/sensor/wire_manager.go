@@ -10,6 +10,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/command/registers"
 	"github.com/voipsensor/voipsensor/internal/command/system"
+	"github.com/voipsensor/voipsensor/internal/tableview"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
 )
@@ -22,7 +23,7 @@ var Version = "0.1.0"
 // managersocket unix socket).
 func (s *Sensor) wireManager() error {
 	cfg := s.cfg
-	src := tableSource{t: s.table, idSensor: cfg.IDSensor, pool: new(rowPool)}
+	src := tableview.NewSource(s.table, cfg.IDSensor, true)
 	// Durations run to the capture clock (the newest packet), which is the
 	// wall clock on a live interface and the file's time on a replay.
 	captureNow := func() time.Time {
@@ -61,7 +62,8 @@ func (s *Sensor) wireManager() error {
 	s.manager = srv
 	system.Register(s.reg, system.Deps{
 		Version: Version, Build: "voipsensor",
-		Stats: &statsSource{s: s}, Threads: trafficThreads{threadList{&s.captureTID}, s},
+		Stats: &tableview.SystemStats{Start: s.start, Source: s.sourceName(), Counters: s.Status,
+			CPU: func() float64 { return s.cpu.Percent(s.captureTID.Load()) }}, Threads: trafficThreads{threadList{&s.captureTID}, s},
 		Lifecycle: lifecycle{s}, AES: srv, Sockets: srv,
 	})
 	if err := srv.Listen(); err != nil {

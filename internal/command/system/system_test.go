@@ -186,3 +186,35 @@ func TestSnifferThreadsOnlyTraffic(t *testing.T) {
 		}
 	}
 }
+
+func TestThreadCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := int64(syscall.Gettid())
+	var m ThreadCPU
+	if p := m.Percent(tid); p != 0 {
+		t.Fatalf("first reading = %v, want 0 (no interval yet)", p)
+	}
+	// Burn this thread until it has used 100 ms of CPU (whatever the
+	// machine's load), then read again: the share must be positive and at
+	// most 100% of one CPU (plus rounding of the 10 ms ticks).
+	dir := "/proc/self/task"
+	s0, _ := readTask(dir, int(tid))
+	for x := 0; ; x++ {
+		_ = x * x
+		if x%100000 == 0 {
+			if s, ok := readTask(dir, int(tid)); ok && s.ticks >= s0.ticks+10 {
+				break
+			}
+		}
+	}
+	if p := m.Percent(tid); p <= 0 || p > 110 {
+		t.Errorf("busy thread at %v%%, want (0, 100]", p)
+	}
+	if m.Percent(0) != 0 {
+		t.Error("tid 0 must read 0")
+	}
+}

@@ -1,4 +1,4 @@
-package sensor
+package tableview
 
 import (
 	"math"
@@ -8,9 +8,9 @@ import (
 	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
-// newRecord turns a finished call into its CDR, with VoIPmonitor's column
+// NewRecord turns a finished call into its CDR, with VoIPmonitor's column
 // meanings: a = the caller's best stream, b = the callee's.
-func newRecord(c *calltable.CallInfo, idSensor int) cdr.Record {
+func NewRecord(c *calltable.CallInfo, idSensor int) cdr.Record {
 	r := cdr.Record{
 		IDSensor:        idSensor,
 		CallID:          c.CallID,
@@ -131,8 +131,8 @@ func vmMOS(mult10 int) int {
 	return mult10
 }
 
-// newRegistration turns a registration state change into its stored form.
-func newRegistration(r *calltable.RegistrationInfo, idSensor int) cdr.Registration {
+// NewRegistration turns a registration state change into its stored form.
+func NewRegistration(r *calltable.RegistrationInfo, idSensor int) cdr.Registration {
 	return cdr.Registration{
 		IDSensor: idSensor, Time: r.StateTime,
 		User: r.User, Domain: r.Domain, Contact: r.Contact,

@@ -1,4 +1,4 @@
-package sensor
+package tableview
 
 import (
 	"context"
@@ -137,7 +137,7 @@ func endCall(tab *calltable.Table, i int, at time.Time) {
 // directions the packets carried.
 func TestActiveCalls(t *testing.T) {
 	tab := loadTable(t, 50)
-	got := tableSource{t: tab, idSensor: 3}.ActiveCalls(true)
+	got := Source{t: tab, idSensor: 3}.ActiveCalls(true)
 	if len(got) != 50 {
 		t.Fatalf("ActiveCalls returned %d calls, want 50", len(got))
 	}
@@ -160,7 +160,7 @@ func TestActiveCalls(t *testing.T) {
 	if len(seen) != 50 {
 		t.Errorf("%d distinct Call-IDs, want 50", len(seen))
 	}
-	for _, c := range (tableSource{t: tab, idSensor: 3}).ActiveCalls(false) {
+	for _, c := range (Source{t: tab, idSensor: 3}).ActiveCalls(false) {
 		if c.Streams != nil || !c.A.Present || !c.B.Present {
 			t.Errorf("call %s without streams: %d streams, quality present %v/%v", c.CallID, len(c.Streams), c.A.Present, c.B.Present)
 		}
@@ -183,7 +183,7 @@ func TestActiveCallsParallel(t *testing.T) {
 		endCall(tab, i, benchT0.Add(time.Second))
 		ended[benchCallID(i)] = true
 	}
-	src := tableSource{t: tab, pool: new(rowPool)}
+	src := Source{t: tab, pool: new(rowPool)}
 	for round := range 2 { // the second round reuses the pooled buffer
 		rows := src.ActiveCalls(true)
 		if len(rows) != n-len(ended) {
@@ -233,7 +233,7 @@ func BenchmarkActiveCalls100k(b *testing.B) {
 			pool *rowPool
 		}{{"Pooled", new(rowPool)}, {"Fresh", nil}} {
 			b.Run(bt.name+"/"+bb.name, func(b *testing.B) {
-				src := tableSource{t: tab, pool: bb.pool}
+				src := Source{t: tab, pool: bb.pool}
 				b.ReportAllocs()
 				for b.Loop() {
 					rows := src.ActiveCalls(false)
@@ -258,7 +258,7 @@ func BenchmarkListCallsSensor100k(b *testing.B) {
 		runtime.GC()
 		b.Run(bt.name, func(b *testing.B) {
 			reg := command.NewRegistry()
-			calls.Register(reg, calls.Deps{Source: tableSource{t: tab, pool: new(rowPool)}})
+			calls.Register(reg, calls.Deps{Source: Source{t: tab, pool: new(rowPool)}})
 			sock := b.TempDir() + "/m.sock"
 			srv, err := manager.New(reg, manager.Config{Socket: sock})
 			if err != nil {
@@ -296,7 +296,7 @@ func BenchmarkListCallsSensor100k(b *testing.B) {
 // holds that request's calls), and concurrent use is race-free.
 func TestRowPool(t *testing.T) {
 	tab := loadTable(t, 20)
-	src := tableSource{t: tab, pool: new(rowPool)}
+	src := Source{t: tab, pool: new(rowPool)}
 	a, b := src.ActiveCalls(true), src.ActiveCalls(true)
 	if &a[0] == &b[0] {
 		t.Fatal("two outstanding ActiveCalls share a buffer")

@@ -1,4 +1,4 @@
-package sensor
+package tableview
 
 import (
 	"fmt"
@@ -13,17 +13,27 @@ import (
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/command/registers"
-	"github.com/voipsensor/voipsensor/internal/command/system"
 	"github.com/voipsensor/voipsensor/internal/rtp"
 )
 
-// tableSource adapts the call table's snapshots to the command groups'
-// row types. Every method takes one Snapshot (the table lock is held only
-// while copying) and converts outside the lock.
-type tableSource struct {
+// Source presents the call table to the listcalls and listregisters
+// command groups (it implements calls.Source, calls.Recycler and
+// registers.Source). Safe for concurrent use.
+type Source struct {
 	t        *calltable.Table
 	idSensor int
 	pool     *rowPool // nil: every ActiveCalls allocates afresh
+}
+
+// NewSource returns the Source over t for a sensor with id idSensor (-1
+// when unset); with pooled, the listing buffers are reused across
+// requests (see [Source.Recycle]).
+func NewSource(t *calltable.Table, idSensor int, pooled bool) Source {
+	s := Source{t: t, idSensor: idSensor}
+	if pooled {
+		s.pool = new(rowPool)
+	}
+	return s
 }
 
 // ActiveCalls implements calls.Source: the calls in progress, as legacy
@@ -39,7 +49,7 @@ type tableSource struct {
 // streams, proxies and references carved out of a few shared slabs, so
 // 100,000 calls cost a handful of large allocations instead of millions
 // of small ones; with a pool, the buffers are reused across requests.
-func (ts tableSource) ActiveCalls(withStreams bool) []calls.Call {
+func (ts Source) ActiveCalls(withStreams bool) []calls.Call {
 	var buf *rowBuf
 	ts.t.EachCallBatch(func(n int, _ time.Time) {
 		buf = ts.pool.get(n)
@@ -66,7 +76,7 @@ func (ts tableSource) ActiveCalls(withStreams bool) []calls.Call {
 }
 
 // Recycle implements calls.Recycler: rows go back to the pool.
-func (ts tableSource) Recycle(rows []calls.Call) { ts.pool.put(rows) }
+func (ts Source) Recycle(rows []calls.Call) { ts.pool.put(rows) }
 
 // rowBuf is one reusable set of listcalls rows, with one converter part
 // per goroutine that fills them.
@@ -354,7 +364,7 @@ func appendRef(b []byte, ref uint64) []byte {
 }
 
 // TotalCalls implements calls.Counter: every call in memory.
-func (ts tableSource) TotalCalls() int { return ts.t.Stats().Calls }
+func (ts Source) TotalCalls() int { return ts.t.Stats().Calls }
 
 // CallRef renders a table reference as the manager API's callreference.
 func CallRef(ref uint64) string { return fmt.Sprintf("0x%x", ref) }
@@ -374,7 +384,7 @@ func quality(st *rtp.StreamSummary) calls.Quality {
 }
 
 // Registrations implements registers.Source.
-func (ts tableSource) Registrations() []registers.Registration {
+func (ts Source) Registrations() []registers.Registration {
 	snap := ts.t.Snapshot()
 	out := make([]registers.Registration, 0, len(snap.Registrations))
 	for _, r := range snap.Registrations {
@@ -420,51 +430,4 @@ func netSplitHostPort(hp string) (string, string, error) {
 		return hp[:i], hp[i+1:], nil
 	}
 	return hp, "", fmt.Errorf("no port")
-}
-
-// statsSource implements system.Stats with per-second rates computed from
-// the sensor's counters between two snapshots.
-type statsSource struct {
-	s *Sensor
-
-	mu   sync.Mutex
-	last struct {
-		at                        time.Time
-		frames, sip, rtp, started uint64
-		ended, regs               uint64
-	}
-}
-
-// Snapshot implements system.Stats.
-func (ss *statsSource) Snapshot() system.SensorStats {
-	st := ss.s.Status()
-	now := time.Now()
-	out := system.SensorStats{
-		Start:         ss.s.start,
-		ActiveCalls:   st.Table.Calls,
-		CallsInMemory: st.Table.Calls,
-		Registrations: st.Table.Registrations,
-		CDRQueue:      st.CDR.Pending,
-		Packets:       st.Frames,
-		Drops:         st.Capture.KernelDropped,
-		InterfaceDrops: []system.InterfaceDrops{
-			{Name: ss.s.sourceName(), Drops: st.Capture.KernelDropped},
-		},
-		CaptureCPU: ss.s.cpu.percent(ss.s.captureTID.Load()),
-	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if dt := now.Sub(ss.last.at).Seconds(); !ss.last.at.IsZero() && dt > 0 {
-		rate := func(cur, prev uint64) float64 { return float64(cur-prev) / dt }
-		out.PacketsPerSec = rate(st.Frames, ss.last.frames)
-		out.SIPPerSec = rate(st.Table.SIPMessages, ss.last.sip)
-		out.RTPPerSec = rate(st.Table.RTPPackets, ss.last.rtp)
-		out.NewCallsPerSec = rate(st.Table.CallsStarted, ss.last.started)
-		out.ClosedCallsPerSec = rate(st.Table.CallsEnded, ss.last.ended)
-		out.MbitPerSec = 0
-	}
-	ss.last.at = now
-	ss.last.frames, ss.last.sip, ss.last.rtp = st.Frames, st.Table.SIPMessages, st.Table.RTPPackets
-	ss.last.started, ss.last.ended = st.Table.CallsStarted, st.Table.CallsEnded
-	return out
 }
