@@ -86,9 +86,9 @@ type Sensor struct {
 	// replaced whole (an immutable value) by each reload.
 	cfg     config.Config
 	current atomic.Pointer[config.Config]
-	opts  Options
-	log   *slog.Logger
-	start time.Time
+	opts    Options
+	log     *slog.Logger
+	start   time.Time
 
 	src    capture.Source
 	dec    *decode.Decoder
