@@ -146,6 +146,7 @@ func stopMidCall(t *testing.T, work string, after time.Duration) {
 		decodeAs = append(decodeAs, "-d", fmt.Sprintf("udp.port==%d,sip", p.uasSIP))
 	}
 	invites := map[string]bool{}
+	inviteFrom := map[string]int{} // Call-ID → the caller's SIP port
 	media := map[[2]int]int64{}
 	for _, f := range tsharkFields(t, refPcap, decodeAs, "frame.time_epoch", "udp.srcport", "udp.dstport", "sip.Method", "sip.CSeq.method", "sip.Call-ID") {
 		if !epochBefore(t, f[0], cut) {
@@ -155,6 +156,7 @@ func stopMidCall(t *testing.T, work string, after time.Duration) {
 		dst, _ := strconv.Atoi(f[2])
 		if f[3] == "INVITE" {
 			invites[f[5]] = true
+			inviteFrom[f[5]] = src
 		}
 		if f[4] == "" && f[5] == "" {
 			media[[2]int{src, dst}]++
@@ -172,17 +174,19 @@ func stopMidCall(t *testing.T, work string, after time.Duration) {
 			t.Errorf("call %s: %d rows, but no INVITE before the stop", id, k)
 		}
 	}
-	byPort := map[int64]cdrRow{}
+	// Rows to pairs by Call-ID and the caller's SIP port (a row's media
+	// ports may be NULL when a direction had no packet yet).
+	byCaller := map[int]cdrRow{}
 	for _, r := range rows {
-		byPort[r.ASport.Int64] = r
+		byCaller[inviteFrom[r.CallID]] = r
 	}
 	checked := 0
 	for i, p := range ps {
 		wantA, wantB := media[[2]int{p.uacMedia, p.uasMedia}], media[[2]int{p.uasMedia, p.uacMedia}]
-		r, ok := byPort[int64(p.uacMedia)]
+		r, ok := byCaller[p.uacSIP]
 		if !ok {
 			if wantA+wantB > 0 {
-				t.Errorf("pair %d: %d+%d RTP packets before the stop but no row with its caller's media port", i, wantA, wantB)
+				t.Errorf("pair %d: %d+%d RTP packets before the stop but no row", i, wantA, wantB)
 			}
 			continue
 		}
