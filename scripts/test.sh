@@ -13,4 +13,11 @@ export VOIPSENSOR_TEST_MYSQL_CTL=$PWD/scripts/mariadb-test.sh
 trap 'scripts/mariadb-test.sh stop >/dev/null 2>&1 || true' EXIT
 
 go vet ./...
+# staticcheck, pinned, from the Go module proxy (installed into GOBIN).
+staticcheck_version=v0.8.2
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -q "(${staticcheck_version#v})"; then
+	go install "honnef.co/go/tools/cmd/staticcheck@${staticcheck_version}"
+fi
+"$staticcheck" ./...
 go test -count=1 -timeout 20m ./...

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -219,7 +218,7 @@ func BenchmarkAnalyze(b *testing.B) {
 			b.Fatal(err)
 		}
 		if len(c.calls) != cfg.Calls {
-			b.Fatal(fmt.Sprintf("calls %d", len(c.calls)))
+			b.Fatalf("calls %d", len(c.calls))
 		}
 	}
 	b.ReportMetric(float64(tr.Packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")

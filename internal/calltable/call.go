@@ -150,9 +150,7 @@ type Call struct {
 	cancelSeen  bool
 	byeSeen     bool
 	closeAt     time.Time // when a finished call leaves the table
-	evicted     bool
 	orderPos    int // index in Table.order
-	ringingSeen bool
 }
 
 // Leg is one SIP hop of a call: the source and destination of an INVITE.

@@ -84,7 +84,6 @@ type Writer struct {
 	running   bool
 	closed    bool
 	spillSeq  int
-	kickArmed bool
 
 	kick     chan struct{} // a full batch is waiting
 	stop     chan struct{} // closed by Close

@@ -255,8 +255,6 @@ func (c *call) step(g *generator) {
 	}
 }
 
-func (c *call) done() bool { return c.next() == math.MaxInt64 }
-
 // proxyDelay is how long the proxy takes to forward a message.
 const proxyDelay = 500 * int64(time.Microsecond)
 

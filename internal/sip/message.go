@@ -177,7 +177,6 @@ type parser struct {
 	cseqName  []byte
 	firstErr  error
 	badLength bool // a Content-Length that is not a number, or two that differ
-	startLine []byte
 }
 
 func (p *parser) fail(err error) {

@@ -256,11 +256,6 @@ func intSet(v string) (map[int]bool, error) {
 	return set, nil
 }
 
-// item matches one list entry.
-type item struct {
-	neg   bool
-	match func(s string) bool
-}
 
 // list is a compiled value list: it matches when any positive item
 // matches (or there are none) and no negated item matches.

@@ -182,7 +182,7 @@ type statView struct {
 }
 
 func statJSON(s Stats) statView {
-	return statView{s.Calls, s.Listeners, s.RingDrops, s.ListenerDrops, s.Unsupported, s.Reaped}
+	return statView(s)
 }
 
 func (g *group) sipLadder(_ context.Context, req *command.Request) (command.Result, error) {

@@ -3,7 +3,6 @@ package mi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -69,6 +68,12 @@ type Deps struct {
 	// (config.RedactArgs); nil shows nothing, never os.Args unfiltered.
 	Args []string
 }
+
+// wireReason is an error whose text is OpenSIPS's reply text, sent as it
+// is (so capitalised, unlike Go error strings).
+type wireReason string
+
+func (r wireReason) Error() string { return string(r) }
 
 type group struct {
 	d     Deps
@@ -298,7 +303,7 @@ func (g *group) logLevel(_ context.Context, req *command.Request) (command.Resul
 	}
 	if pid, ok := req.Param("pid"); ok && pid != "" {
 		if p, _ := strconv.Atoi(pid); p != os.Getpid() {
-			return nil, command.BadParam("pid", errors.New("Bad PID"))
+			return nil, command.BadParam("pid", wireReason("Bad PID"))
 		}
 		g.d.LogLevel.Set(sl)
 		return value(orderedMap{{"Log level", n}})

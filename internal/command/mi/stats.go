@@ -3,7 +3,6 @@ package mi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,16 +69,16 @@ func parseSelectors(raw string) ([]string, error) {
 	}
 	var many []any
 	if err := json.Unmarshal([]byte(raw), &many); err != nil {
-		return nil, command.BadParam("statistics", errors.New("Bad type for parameter 'statistics'"))
+		return nil, command.BadParam("statistics", wireReason("Bad type for parameter 'statistics'"))
 	}
 	if len(many) == 0 {
-		return nil, command.BadParam("statistics", errors.New("Empty array in parameter 'statistics'"))
+		return nil, command.BadParam("statistics", wireReason("Empty array in parameter 'statistics'"))
 	}
 	out := make([]string, 0, len(many))
 	for _, v := range many {
 		s, ok := v.(string)
 		if !ok {
-			return nil, command.BadParam("statistics", errors.New("Bad type for array item in parameter 'statistics'"))
+			return nil, command.BadParam("statistics", wireReason("Bad type for array item in parameter 'statistics'"))
 		}
 		out = append(out, s)
 	}

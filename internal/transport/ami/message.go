@@ -202,7 +202,7 @@ func needsEscape(c byte) bool {
 // safe replaces CR, LF and NUL in a value that is echoed rather than
 // escaped (ActionID, UserEvent headers), so it can never break framing.
 func safe(s string) string {
-	if strings.IndexAny(s, "\r\n\x00") < 0 {
+	if !strings.ContainsAny(s, "\r\n\x00") {
 		return s
 	}
 	return strings.NewReplacer("\r", `\r`, "\n", `\n`, "\x00", `\x00`).Replace(s)

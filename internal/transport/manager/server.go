@@ -505,7 +505,6 @@ type replyWriter struct {
 	gz   *gzip.Writer
 	out  io.Writer // current head of the chain
 	err  error
-	head []byte // written before anything else ("aes:")
 }
 
 func (s *Server) replyWriter(out io.Writer, fr Frame, key Key) *replyWriter {
