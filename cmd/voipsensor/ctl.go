@@ -20,22 +20,26 @@ import (
 // key (manager_aes_key/manager_aes_iv, else the database's manager_key).
 func runCtl(args []string) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	host := fs.String("h", "", "manager host (default: managerip of the configuration, 127.0.0.1)")
+	var host string
+	fs.StringVar(&host, "H", "", "manager host (default: managerip of the configuration, 127.0.0.1)")
+	fs.StringVar(&host, "host", "", "the same as -H")
 	port := fs.Int("p", 0, "manager TCP port (default: managerport of the configuration, 5029)")
 	sock := fs.String("s", "", "manager unix socket instead of TCP")
 	useAES := fs.Bool("a", false, "encrypt the request with the configured AES key and decrypt the reply")
 	cipher := fs.String("cipher", manager.DefaultCipher, "with -a: aes-128-cbc, aes-192-cbc or aes-256-cbc")
 	conf := fs.String("c", "", "configuration file (manager address, AES key, database)")
-	table := fs.Bool("table", false, "print listcalls/listregisters replies as aligned text tables")
+	table := fs.Bool("table", false, "print listcalls/listregisters replies as a table for people (a few useful columns, fitted to the terminal)")
+	columns := fs.String("columns", "", "with --table: these columns, comma-separated (callid,caller,called,start,duration,state,codec,aloss,amos,bloss,bmos,callerip,calledip for listcalls; user,state,since,expires,contact,from,rrd,ua for listregisters; or any column name of the reply)")
+	allCols := fs.Bool("all", false, "with --table: every column of the reply, as sent")
 	timeout := fs.Duration("timeout", 30*time.Second, "whole exchange")
 	var sets setFlags
 	fs.Var(&sets, "set", "override one option: -set key=value (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: voipsensor ctl [-h HOST] [-p PORT | -s SOCKET] [-a] [-c CONFIG] [--table] 'COMMAND'")
+		fmt.Fprintln(os.Stderr, "usage: voipsensor ctl [-H HOST] [-p PORT | -s SOCKET] [-a] [-c CONFIG] [--table [--columns a,b,c | --all]] 'COMMAND'")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	line := strings.TrimSpace(strings.Join(fs.Args(), " "))
 	if line == "" {
@@ -50,8 +54,8 @@ func runCtl(args []string) int {
 	c := &manager.Client{Socket: *sock, Cipher: *cipher, Timeout: *timeout}
 	if c.Socket == "" {
 		h, p := cfg.ManagerIP, cfg.ManagerPort
-		if *host != "" {
-			h = *host
+		if host != "" {
+			h = host
 		}
 		if *port != 0 {
 			p = *port
@@ -83,7 +87,11 @@ func runCtl(args []string) int {
 	}
 	name, _ := command.ParseLine(line)
 	if *table && (name == "listcalls" || name == "listregisters") {
-		out := manager.RenderTable(line, reply)
+		var cols []string
+		if *columns != "" {
+			cols = strings.Split(*columns, ",")
+		}
+		out := humanTable(name, reply, cols, *allCols, terminalWidth())
 		if !strings.HasSuffix(out, "\n") {
 			out += "\n"
 		}

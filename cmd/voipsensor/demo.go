@@ -40,7 +40,7 @@ func runDemo(args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if fs.NArg() > 0 || *speed <= 0 || *duration < 0 {
 		fs.Usage()

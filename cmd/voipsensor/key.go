@@ -36,8 +36,12 @@ func runKey(args []string) int {
 		return 2
 	}
 	action := args[0]
+	if action == "-h" || action == "--help" || action == "help" {
+		fs.Usage()
+		return 0
+	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()

@@ -10,6 +10,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -27,10 +29,19 @@ func subcommands() []subcommand {
 		{"demo", "demo [-duration D] [-speed F]  replay bundled calls live and serve the APIs (no root, no setup)", runDemo},
 		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
-		{"ctl", "ctl [-h HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table] 'COMMAND'  send one manager API command", runCtl},
+		{"ctl", "ctl [-H HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table [--columns a,b|--all]] 'COMMAND'  send one manager API command", runCtl},
 		{"key", "key generate|store|delete [-c FILE]  manage the manager API's AES key in the database", runKey},
 		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", sensor.Version); return 0 }},
 	}
+}
+
+// flagExit is a subcommand's exit code after its flags failed to parse:
+// 0 when -h or --help asked for the usage (already printed), 2 otherwise.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 func usage() {
@@ -38,7 +49,7 @@ func usage() {
 	for _, c := range subcommands() {
 		fmt.Fprintln(os.Stderr, "  "+c.usage)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'voipsensor COMMAND -h' for a command's flags.")
+	fmt.Fprintln(os.Stderr, "\nRun 'voipsensor COMMAND --help' for a command's flags.")
 }
 
 func main() {

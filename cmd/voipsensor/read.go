@@ -33,7 +33,7 @@ func runRead(args []string) int {
 	}
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) == 0 {
 		fs.Usage()

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -111,50 +109,4 @@ func (c *Client) Do(ctx context.Context, cmd string) ([]byte, error) {
 		}
 	}
 	return reply, nil
-}
-
-// RenderTable formats a table reply ([[header],[totals]?,row…], as
-// listcalls and listregisters send) as aligned text columns with the
-// totals on a last line. Any other reply is returned unchanged as text.
-// cmd is the command line the reply answers (kept for future per-command
-// layouts).
-func RenderTable(cmd string, reply []byte) string {
-	_ = cmd
-	var rows []json.RawMessage
-	if json.Unmarshal(reply, &rows) != nil || len(rows) == 0 {
-		return string(reply)
-	}
-	var header []string
-	if json.Unmarshal(rows[0], &header) != nil {
-		return string(reply)
-	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	var totals string
-	for _, r := range rows[1:] {
-		var cells []json.RawMessage
-		if json.Unmarshal(r, &cells) != nil {
-			return string(reply)
-		}
-		if len(cells) == 1 && len(header) != 1 && bytes.HasPrefix(bytes.TrimSpace(cells[0]), []byte("{")) {
-			totals = string(cells[0])
-			continue
-		}
-		out := make([]string, len(cells))
-		for i, c := range cells {
-			var s string
-			if json.Unmarshal(c, &s) == nil {
-				out[i] = s
-			} else {
-				out[i] = string(c)
-			}
-		}
-		fmt.Fprintln(tw, strings.Join(out, "\t"))
-	}
-	tw.Flush()
-	if totals != "" {
-		b.WriteString(totals + "\n")
-	}
-	return b.String()
 }
