@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -96,8 +97,11 @@ func TestReadTable(t *testing.T) {
 	}
 	s := string(out)
 	// The calls last 5.5 s: like the VoIPmonitor sniffer, voipsensor closes
-	// no 10 s MOS interval, so the lossy stream shows 4.50 too.
-	for _, want := range []string{"Calls: 3", "5 (2.0%)", "4.50", "PCMU", "Registrations: 0"} {
+	// no 10 s MOS interval, so no MOS is shown (the sniffer stores NULL),
+	// rather than a 4.5 beside 2% loss. Each row ends with the SIP
+	// addresses and the Call-ID.
+	for _, want := range []string{"Calls: 3", "5 (2.0%)  0.43ms  –  ", "PCMU", "127.0.0.1:5061 → 127.0.0.1:5070  1-22531@127.0.0.1",
+		"Registrations: 0 state changes"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
@@ -122,11 +126,43 @@ func TestReadBadInput(t *testing.T) {
 	if err := os.WriteFile(cut, full[:len(full)*2/3+7], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(bin, "read", "--json", "-q", cut).Output()
+	var stderr strings.Builder
+	c := exec.Command(bin, "read", "--json", "-q", cut)
+	c.Stderr = &stderr
+	out, err = c.Output()
 	if err != nil {
 		t.Fatalf("read of a truncated capture: %v", err)
 	}
+	if !strings.Contains(stderr.String(), "warning: "+cut+" ends in a cut-short record") {
+		t.Errorf("no warning about the truncated file: %q", stderr.String())
+	}
 	if n := strings.Count(string(out), `"type":"call"`); n < 2 {
 		t.Errorf("truncated capture gave %d calls, want the 2 or 3 it holds", n)
+	}
+}
+
+// TestReadSummary: the closing line counts what was reported, in the table
+// mode and in JSON mode alike (JSON streams calls as they end; the count
+// once read 0 there), in words people read.
+func TestReadSummary(t *testing.T) {
+	bin := voipsensorBinary(t)
+	pcap := sharedtest.Pcap(t, "sipp_kamailio.pcap")
+	for _, mode := range [][]string{{"read"}, {"read", "--json"}} {
+		var stderr strings.Builder
+		c := exec.Command(bin, append(mode, pcap)...)
+		c.Stderr = &stderr
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		if mode[len(mode)-1] == "--json" {
+			if n := strings.Count(string(out), `"type":"call"`); n != 2 {
+				t.Fatalf("--json printed %d calls, want 2", n)
+			}
+		}
+		re := regexp.MustCompile(`voipsensor read: 1026 frames in [0-9.]+ s \([0-9]+ frames/s\): 2 calls, 3 registration state changes; malformed: 0 frames, 0 SIP, 0 RTP\n$`)
+		if !re.MatchString(stderr.String()) {
+			t.Errorf("%v summary: %q", mode, stderr.String())
+		}
 	}
 }

@@ -99,17 +99,21 @@ func runRead(args []string) int {
 	} else {
 		fmt.Fprintf(out, "Calls: %d\n", len(sink.calls))
 		report.WriteCallTable(out, sink.calls)
-		fmt.Fprintf(out, "\nRegistrations: %d state changes\n", len(sink.regs))
+		fmt.Fprintf(out, "\nRegistrations: %s\n", plural(len(sink.regs), "state change", "state changes"))
 		report.WriteRegistrationTable(out, sink.regs)
+	}
+	for _, name := range res.Truncated {
+		fmt.Fprintf(os.Stderr, "voipsensor read: warning: %s ends in a cut-short record (a capture still being written, or a partial copy); analysed up to it\n", name)
 	}
 	if res.Interrupted {
 		fmt.Fprintf(os.Stderr, "voipsensor read: interrupted after %d frames; calls still open were closed at their last packet\n", res.Frames)
 	}
 	if !*quiet {
 		d := res.Decode
-		fmt.Fprintf(os.Stderr, "voipsensor read: %d frames in %.2fs (%.0f frames/s); calls %d, registrations changes %d; malformed frames %d, SIP %d, RTP %d\n",
+		fmt.Fprintf(os.Stderr, "voipsensor read: %d frames in %.2f s (%.0f frames/s): %s, %s; malformed: %d frames, %d SIP, %d RTP\n",
 			res.Frames, res.Elapsed.Seconds(), float64(res.Frames)/res.Elapsed.Seconds(),
-			len(sink.calls), len(sink.regs), d.Malformed, res.Table.SIPMalformed, res.Table.RTPMalformed)
+			plural(sink.n, "call", "calls"), plural(len(sink.regs), "registration state change", "registration state changes"),
+			d.Malformed, res.Table.SIPMalformed, res.Table.RTPMalformed)
 	}
 	return 0
 }
@@ -118,12 +122,14 @@ func runRead(args []string) int {
 // as JSON as they end) and registration changes.
 type readSink struct {
 	json  *report.JSONWriter
+	n     int // calls reported, printed or streamed
 	calls []*calltable.CallInfo
 	regs  []*calltable.RegistrationInfo
 	err   error
 }
 
 func (s *readSink) CallEnded(c *calltable.CallInfo) {
+	s.n++
 	if s.json != nil {
 		if err := s.json.Call(c); err != nil && s.err == nil {
 			s.err = err
@@ -134,6 +140,14 @@ func (s *readSink) CallEnded(c *calltable.CallInfo) {
 }
 
 func (s *readSink) RegistrationChanged(r *calltable.RegistrationInfo) { s.regs = append(s.regs, r) }
+
+// plural says "1 call", "3 calls".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
 
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments.

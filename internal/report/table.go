@@ -10,11 +10,14 @@ import (
 )
 
 // WriteCallTable prints calls as an aligned, human-readable table: who
-// called whom, when, for how long, how it ended, the codec, and per
-// direction loss, mean jitter and MOS (f2, VoIPmonitor's default).
+// called whom, when, for how long, how it ended, the codec, per direction
+// loss, mean jitter and MOS (f2, VoIPmonitor's default; "–" when no MOS
+// interval was scored, as for calls under about 10 s, where the sniffer
+// stores none either), then the SIP addresses and the Call-ID, to find the
+// call in Wireshark.
 func WriteCallTable(w io.Writer, calls []*calltable.CallInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "START (UTC)\tCALLER\tCALLED\tDUR\tCODE\tSTATE\tCODEC\tA→B LOSS\tJIT\tMOS\tB→A LOSS\tJIT\tMOS")
+	fmt.Fprintln(tw, "START (UTC)\tCALLER\tCALLED\tDUR\tCODE\tSTATE\tCODEC\tA→B LOSS\tJIT\tMOS\tB→A LOSS\tJIT\tMOS\tSIP\tCALL-ID")
 	for _, c := range calls {
 		codec := "-"
 		a, b := c.Best(calltable.SideCaller), c.Best(calltable.SideCallee)
@@ -23,11 +26,11 @@ func WriteCallTable(w io.Writer, calls []*calltable.CallInfo) error {
 		} else if b != nil && b.Stats.Codec != "" {
 			codec = b.Stats.Codec
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s → %s\t%s\n",
 			c.InviteTime.UTC().Format("2006-01-02 15:04:05"),
 			clip(c.Caller, 20), clip(c.Called, 20),
 			fmtDur(c.Duration().Seconds()), c.LastCode, c.State, codec,
-			quality(a), quality(b))
+			quality(a), quality(b), c.SIPCaller, c.SIPCalled, clip(c.CallID, 48))
 	}
 	return tw.Flush()
 }
@@ -41,7 +44,11 @@ func quality(s *calltable.StreamInfo) string {
 	if den := st.Received + st.Lost; den > 0 {
 		pct = 100 * float64(st.Lost) / float64(den)
 	}
-	return fmt.Sprintf("%d (%.1f%%)\t%.2fms\t%.2f", st.Lost, pct, st.JitterMeanMS, st.MOSF2)
+	mos := "–"
+	if st.VM.MOSF2Mult10 >= 0 {
+		mos = fmt.Sprintf("%.1f", float64(st.VM.MOSF2Mult10)/10)
+	}
+	return fmt.Sprintf("%d (%.1f%%)\t%.2fms\t%s", st.Lost, pct, st.JitterMeanMS, mos)
 }
 
 // WriteRegistrationTable prints registration state changes.

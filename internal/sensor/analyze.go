@@ -31,6 +31,9 @@ type AnalyzeResult struct {
 	Decode  decode.Stats
 	Table   calltable.Stats
 	Elapsed time.Duration
+	// Truncated lists the files whose last record was cut short (a
+	// capture still being written, or a partial copy): analysed up to it.
+	Truncated []string
 	// Interrupted is set when ctx was cancelled before the last file
 	// ended: the analysis stopped at a batch boundary and the calls still
 	// open were closed at their last packet, as at the end of the input.
@@ -150,6 +153,9 @@ func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed fun
 	if progress != nil {
 		done, total := f.Progress()
 		progress(name, done, total)
+	}
+	if f.Truncated() > 0 {
+		res.Truncated = append(res.Truncated, name)
 	}
 	return nil
 }
