@@ -46,10 +46,13 @@ func runCtl(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, _, err := loadConfig(*conf, sets, nil)
+	cfg, _, warnings, err := loadConfig(*conf, sets, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor ctl:", err)
 		return 2
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "voipsensor ctl: warning:", w)
 	}
 	c := &manager.Client{Socket: *sock, Cipher: *cipher, Timeout: *timeout}
 	if c.Socket == "" {

@@ -62,10 +62,13 @@ func runKey(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, _, err := loadConfig(*conf, sets, nil)
+	cfg, _, warnings, err := loadConfig(*conf, sets, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor key:", err)
 		return 2
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "voipsensor key: warning:", w)
 	}
 	st, err := openStore(cfg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/voipsensor/voipsensor/internal/config"
@@ -53,7 +54,11 @@ func runRun(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, overrides, err := loadConfig(f.conf, f.set, map[string]string{"interface": f.iface})
+	if f.read != "" && f.iface != "" {
+		fmt.Fprintln(os.Stderr, "voipsensor run: -r FILE and -i IFACE exclude each other: read a file or capture an interface")
+		return 2
+	}
+	cfg, overrides, warnings, err := loadConfig(f.conf, f.set, map[string]string{"interface": f.iface})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor run:", err)
 		return 2
@@ -61,6 +66,9 @@ func runRun(args []string) int {
 	level := new(slog.LevelVar) // MI log_level changes it at run time
 	level.Set(cfg.LogLevel)
 	log := newLogger(level, f.jsonLogs)
+	for _, w := range warnings {
+		log.Warn("configuration key ignored", "file", w.File, "line", w.Line, "key", w.Key, "reason", w.Msg)
+	}
 	opts := sensor.Options{
 		ReadFile: f.read, Realtime: f.realtime, Speed: f.speed, Loop: f.loop,
 		Logger: log, ConfigPath: f.conf, Overrides: overrides, LogLevel: level, Args: os.Args,
@@ -73,20 +81,23 @@ func runRun(args []string) int {
 }
 
 // loadConfig reads the file (if any), applies -set overrides and the
-// dedicated flags, and validates.
-func loadConfig(path string, sets []string, flags map[string]string) (*config.Config, map[string]string, error) {
+// dedicated flags, and validates. Unknown keys are warnings, in the file
+// and in -set alike (the caller logs them): a voipmonitor.conf carries
+// many sniffer options voipsensor does not have.
+func loadConfig(path string, sets []string, flags map[string]string) (*config.Config, map[string]string, []config.Warning, error) {
 	cfg, warnings, err := config.Load(path)
 	if err != nil {
-		return nil, nil, err
-	}
-	for _, w := range warnings {
-		slog.Warn("configuration", "warning", w.String())
+		return nil, nil, nil, err
 	}
 	overrides := map[string]string{}
 	for _, kv := range sets {
 		k, v, ok := cutEq(kv)
 		if !ok {
-			return nil, nil, fmt.Errorf("-set %q: want key=value", kv)
+			return nil, nil, nil, fmt.Errorf("-set %q: want key=value", kv)
+		}
+		if _, known := cfg.Get(k); !known {
+			warnings = append(warnings, config.UnknownKey("-set", 0, "", strings.ToLower(strings.TrimSpace(k))))
+			continue
 		}
 		overrides[k] = v
 	}
@@ -97,13 +108,13 @@ func loadConfig(path string, sets []string, flags map[string]string) (*config.Co
 	}
 	for k, v := range overrides {
 		if err := cfg.Set(k, v); err != nil {
-			return nil, nil, fmt.Errorf("command line: %w", err)
+			return nil, nil, nil, fmt.Errorf("command line: %w", err)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cfg, overrides, nil
+	return cfg, overrides, warnings, nil
 }
 
 func cutEq(s string) (string, string, bool) {

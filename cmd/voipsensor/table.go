@@ -15,9 +15,9 @@ import (
 // A humanColumn is one column of `ctl --table`: a title and how to make
 // its text from a reply row (cells by header name).
 type humanColumn struct {
-	name  string // what --columns takes
-	title string
-	text  func(r row) string
+	name   string // what --columns takes
+	title  string
+	text   func(r row) string
 	right  bool // numbers: right-aligned
 	shrink bool // long free text (Call-ID, numbers, agents): shortened with "…" to fit
 	// drop orders the columns left out when even shortened ones do not

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -131,7 +132,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	} else {
 		ifc, err := net.InterfaceByName(cfg.Interface)
 		if err != nil {
-			return nil, fmt.Errorf("capture: live %s: %w", cfg.Interface, err)
+			return nil, fmt.Errorf("capture: live %s: no such interface (`ip link` lists them; \"any\" captures all)", cfg.Interface)
 		}
 		ifIndex = ifc.Index
 		switch hw := hardwareType(cfg.Interface); hw {
@@ -181,6 +182,9 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	}
 	l.tp, err = afpacket.NewTPacket(opts...)
 	if err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("capture: live %s: %w: capturing needs root or CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode): run as root, `setcap cap_net_raw,cap_net_admin+ep` the binary, or use the systemd unit, which grants them", cfg.Interface, err)
+		}
 		return nil, fmt.Errorf("capture: live %s: %w", cfg.Interface, err)
 	}
 	if err := l.tp.SetBPF(prog); err != nil {

@@ -91,7 +91,7 @@ func newFile(r io.Reader, name string, total int64) (*File, error) {
 	br := bufio.NewReaderSize(f.count, fileBufferSize)
 	magic, err := peekMagic(br)
 	if err != nil {
-		return nil, fmt.Errorf("capture: %s: %w", name, err)
+		return nil, named(name, err)
 	}
 	if magic&0xffff == 0x8b1f { // gzip: 1f 8b
 		gz, err := gzip.NewReader(br)
@@ -100,23 +100,23 @@ func newFile(r io.Reader, name string, total int64) (*File, error) {
 		}
 		br = bufio.NewReaderSize(gz, fileBufferSize)
 		if magic, err = peekMagic(br); err != nil {
-			return nil, fmt.Errorf("capture: %s: gzip: %w", name, err)
+			return nil, named(name+" (gzip)", err)
 		}
 	}
 	switch magic {
 	case magicPcapMicroLE, magicPcapMicroBE, magicPcapNanoLE, magicPcapNanoBE:
 		f.pcap, err = pcapgo.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("capture: %s: %w: %w", name, ErrUnknownFormat, err)
+			return nil, &FormatError{Name: name, Detail: err.Error()}
 		}
 		f.link = LinkType(f.pcap.LinkType())
 	case magicPcapNG:
 		f.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
-			return nil, fmt.Errorf("capture: %s: %w: %w", name, ErrUnknownFormat, err)
+			return nil, &FormatError{Name: name, Detail: err.Error()}
 		}
 	default:
-		return nil, fmt.Errorf("capture: %s: %w (magic %#08x)", name, ErrUnknownFormat, magic)
+		return nil, &FormatError{Name: name, Detail: fmt.Sprintf("magic %#08x", magic)}
 	}
 	return f, nil
 }
@@ -127,7 +127,7 @@ func peekMagic(br *bufio.Reader) (uint32, error) {
 	b, err := br.Peek(4)
 	if len(b) < 4 {
 		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, fmt.Errorf("%w (only %d bytes)", ErrUnknownFormat, len(b))
+			return 0, &FormatError{Detail: fmt.Sprintf("only %d bytes", len(b))}
 		}
 		return 0, err
 	}
@@ -231,3 +231,32 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 var _ Source = (*File)(nil)
+
+// FormatError is a file that is neither pcap nor pcapng (or whose header is
+// broken). It matches [ErrUnknownFormat] with errors.Is.
+type FormatError struct {
+	Name   string // the file, "" when unknown
+	Detail string // what was found
+}
+
+// Error returns "capture: NAME: not a pcap or pcapng file (DETAIL)".
+func (e *FormatError) Error() string {
+	s := "capture: "
+	if e.Name != "" {
+		s += e.Name + ": "
+	}
+	return s + "not a pcap or pcapng file (" + e.Detail + ")"
+}
+
+// Is reports whether target is [ErrUnknownFormat].
+func (e *FormatError) Is(target error) bool { return target == ErrUnknownFormat }
+
+// named adds the file name to an error from peekMagic.
+func named(name string, err error) error {
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		fe.Name = name
+		return fe
+	}
+	return fmt.Errorf("capture: %s: %w", name, err)
+}

@@ -64,8 +64,22 @@ type Warning struct {
 	Msg     string
 }
 
-// String returns "FILE:LINE: KEY: MSG".
+// UnknownKey is the warning for a key the sensor does not know (a
+// VoIPmonitor sniffer option it does not implement, or a typo), with the
+// closest known key when there is one.
+func UnknownKey(file string, line int, section, key string) Warning {
+	msg := "unknown key ignored"
+	if s := Suggest(key); s != "" {
+		msg += " (did you mean " + s + "?)"
+	}
+	return Warning{File: file, Line: line, Section: section, Key: key, Msg: msg}
+}
+
+// String returns "FILE:LINE: KEY: MSG" ("FILE: KEY: MSG" without a line).
 func (w Warning) String() string {
+	if w.Line == 0 {
+		return fmt.Sprintf("%s: %s: %s", w.File, w.Key, w.Msg)
+	}
 	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
 }
 
@@ -134,7 +148,7 @@ func Parse(r io.Reader, name string) (*Config, []Warning, error) {
 		c.Raw = append(c.Raw, Entry{Section: section, Key: key, Value: raw, Line: line})
 		o, known := lookup(key)
 		if !known {
-			warns = append(warns, Warning{File: name, Line: line, Section: section, Key: key, Msg: "unknown key ignored"})
+			warns = append(warns, UnknownKey(name, line, section, key))
 			continue
 		}
 		prev, repeated := seen[key]
@@ -204,8 +218,7 @@ func (c *Config) Get(key string) (value string, ok bool) {
 // isSecretKey reports whether a key's value must not be shown: the known
 // secrets, and, for unknown keys, names that look like one.
 func isSecretKey(key string) bool {
-	switch key {
-	case "mysqlpassword", "manager_aes_key", "manager_aes_iv", "server_password":
+	if IsSecret(key) {
 		return true
 	}
 	for _, s := range []string{"password", "secret", "token", "_key", "_iv"} {
@@ -271,4 +284,38 @@ func checkText(v string) error {
 		}
 	}
 	return nil
+}
+
+// Suggest returns the known key closest to an unknown one (at most two
+// edits away, '-' and '_' alike), or "".
+func Suggest(key string) string {
+	key = strings.ReplaceAll(strings.ToLower(key), "-", "_")
+	best, bestD := "", 3
+	for _, k := range Keys() {
+		if d := editDistance(key, strings.ReplaceAll(k, "-", "_")); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -97,7 +97,7 @@ func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed fun
 	progress func(string, int64, int64), res *AnalyzeResult) error {
 	f, err := capture.OpenFile(name)
 	if err != nil {
-		return fmt.Errorf("sensor: %s: %w", name, err)
+		return fmt.Errorf("sensor: %w", err)
 	}
 	defer f.Close()
 	// A read that blocks (a FIFO, a pipe from a capture still running)

@@ -173,6 +173,14 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		return nil, err
 	}
 
+	// The input first: a capture that cannot start (no such interface, no
+	// permission, not a capture file) stops the start before any listener
+	// is bound.
+	if s.src, err = s.openSource(); err != nil {
+		st.Close()
+		return nil, err
+	}
+
 	// One registry serves every transport; each wiring step registers its
 	// command groups and binds its listeners, in this order.
 	s.reg = command.NewRegistry()
@@ -187,10 +195,6 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 			s.abort()
 			return nil, err
 		}
-	}
-	if s.src, err = s.openSource(); err != nil {
-		s.abort()
-		return nil, err
 	}
 	return s, nil
 }
@@ -226,6 +230,9 @@ func (s *Sensor) abort() {
 		if sv.abort != nil {
 			sv.abort()
 		}
+	}
+	if s.src != nil {
+		s.src.Close()
 	}
 	s.store.Close()
 }
@@ -346,7 +353,7 @@ func (s *Sensor) openSource() (capture.Source, error) {
 			Filter:    s.cfg.Filter,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sensor: capture on %q: %w", s.cfg.Interface, err)
+			return nil, fmt.Errorf("sensor: %w", err)
 		}
 		return src, nil
 	}
