@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func TestDemo(t *testing.T) {
 	// endpoint ("manager  tcp  ADDR") with indented examples, then a blank
 	// line.
 	var dir, addr, amiAddr, amiSecret string
+	var examples []string // the indented commands the banner suggests
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -78,6 +80,9 @@ banner:
 			}
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "user demo, secret "); ok {
 				amiSecret = rest
+			}
+			if ex, ok := strings.CutPrefix(l, "    "); ok && !strings.HasPrefix(ex, "user ") && !strings.HasPrefix(ex, "open ") {
+				examples = append(examples, ex)
 			}
 		case <-timeout:
 			t.Fatalf("no manager address printed in 15 s; stderr:\n%s", stderr.String())
@@ -133,6 +138,35 @@ banner:
 		if d := time.Unix(int64(when), 0).Sub(start); d < -2*time.Second || d > 15*time.Second {
 			t.Errorf("call %s dated %v, %v after the demo started; want the wall clock", id, time.Unix(int64(when), 0), d)
 		}
+	}
+
+	// Every command the banner prints works as printed, from a shell
+	// where voipsensor is on PATH (the one-liners once flaked: AMI dropped
+	// replies when nc closed its sending side).
+	want := map[string]string{"nc -U": `[["callreference"`, "| nc 127": `[["callreference"`, "ctl ": "CALL-ID",
+		"Action: Login": "Event: CoreShowChannelsComplete", "curl ": `"jsonrpc":"2.0","result":{"columns":["callreference"`}
+	path := filepath.Dir(voipsensorBinary(t)) + string(os.PathListSeparator) + os.Getenv("PATH")
+	ran := 0
+	for _, ex := range examples {
+		sh := exec.Command("sh", "-c", ex)
+		sh.Env = append(os.Environ(), "PATH="+path)
+		out, err := sh.CombinedOutput()
+		matched := false
+		for k, v := range want {
+			if strings.Contains(ex, k) {
+				matched = true
+				if err != nil || !strings.Contains(string(out), v) {
+					t.Errorf("banner example %q: %v, output lacks %q:\n%s", ex, err, v, out)
+				}
+			}
+		}
+		if !matched {
+			t.Errorf("banner example %q is not checked by the test", ex)
+		}
+		ran++
+	}
+	if ran < 4 {
+		t.Errorf("ran %d banner examples, want the manager, ctl, AMI and MI ones: %q", ran, examples)
 	}
 
 	select {

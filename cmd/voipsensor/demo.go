@@ -68,7 +68,7 @@ func runDemo(args []string) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	printDemoBanner(os.Stdout, dir, s.Endpoints(), amiSecret)
+	printDemoBanner(os.Stdout, dir, s.Endpoints(), amiSecret, selfCommand())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -159,8 +159,21 @@ func freePort(host string, port int) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// printDemoBanner tells a person what the demo serves and how to try it.
-func printDemoBanner(w io.Writer, dir string, eps []sensor.Endpoint, amiSecret string) {
+// selfCommand is how to run this program again from a shell: "voipsensor"
+// for an installed or built binary, "go run ./cmd/voipsensor" when it was
+// started with go run (whose binary lives in a temporary go-build
+// directory that is gone at exit).
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err == nil && strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/voipsensor"
+	}
+	return "voipsensor"
+}
+
+// printDemoBanner tells a person what the demo serves and how to try it;
+// self is how to run voipsensor from the user's shell.
+func printDemoBanner(w io.Writer, dir string, eps []sensor.Endpoint, amiSecret, self string) {
 	var b strings.Builder
 	fmt.Fprintln(&b, "voipsensor demo: replaying 8 bundled calls (English, German and Czech speech, G.711) in real time, in a loop.")
 	fmt.Fprintf(&b, "CDRs go to SQLite in %s (removed at exit). Stop with Ctrl-C.\n\n", dir)
@@ -170,15 +183,15 @@ func printDemoBanner(w io.Writer, dir string, eps []sensor.Endpoint, amiSecret s
 		switch {
 		case ep.Name == "manager" && ep.Network == "tcp":
 			fmt.Fprintf(&b, "    echo 'listcalls' | nc %s %s\n", host, port)
-			fmt.Fprintf(&b, "    voipsensor ctl -h %s -p %s --table listcalls\n", host, port)
+			fmt.Fprintf(&b, "    %s ctl -H %s -p %s --table listcalls\n", self, host, port)
 		case ep.Name == "manager" && ep.Network == "unix":
 			fmt.Fprintf(&b, "    echo 'listcalls' | nc -U %s\n", ep.Addr)
 		case ep.Name == "ami":
 			fmt.Fprintf(&b, "    user demo, secret %s\n", amiSecret)
-			fmt.Fprintf(&b, "    printf 'Action: Login\\r\\nUsername: demo\\r\\nSecret: %s\\r\\n\\r\\nAction: CoreShowChannels\\r\\n\\r\\n' | nc -q 2 %s %s\n",
+			fmt.Fprintf(&b, "    printf 'Action: Login\\r\\nUsername: demo\\r\\nSecret: %s\\r\\n\\r\\nAction: CoreShowChannels\\r\\n\\r\\nAction: Logoff\\r\\n\\r\\n' | nc -N %s %s\n",
 				amiSecret, host, port)
 		case ep.Name == "mi-http":
-			fmt.Fprintf(&b, "    curl -s -d '{\"jsonrpc\":\"2.0\",\"method\":\"listcalls\",\"id\":1}' http://%s/mi\n", ep.Addr)
+			fmt.Fprintf(&b, "    curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"method\":\"listcalls\",\"id\":1}' http://%s/mi\n", ep.Addr)
 		case ep.Name == "web":
 			fmt.Fprintf(&b, "    open http://%s/ in a browser\n", ep.Addr)
 		}
