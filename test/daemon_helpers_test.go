@@ -57,9 +57,10 @@ type daemon struct {
 }
 
 // daemonArgs returns the arguments that keep a test daemon to itself: a
-// temporary spool directory (and so SQLite file) and no fixed TCP ports.
+// temporary spool directory (and so SQLite file) and no fixed TCP ports
+// (the metrics endpoint on a port the kernel picks).
 func daemonArgs(spool string) []string {
-	return []string{"run", "-set", "spooldir=" + spool, "-set", "managerport=0", "-set", "web_port=0"}
+	return []string{"run", "-set", "spooldir=" + spool, "-set", "managerport=0", "-set", "web_port=0", "-set", "metrics_bind=127.0.0.1:0"}
 }
 
 // startDaemon starts `voipsensor run` with daemonArgs plus args and waits

@@ -144,7 +144,8 @@ banner:
 	// where voipsensor is on PATH (the one-liners once flaked: AMI dropped
 	// replies when nc closed its sending side).
 	want := map[string]string{"nc -U": `[["callreference"`, "| nc 127": `[["callreference"`, "ctl ": "CALL-ID",
-		"Action: Login": "Event: CoreShowChannelsComplete", "curl ": `"jsonrpc":"2.0","result":{"columns":["callreference"`}
+		"Action: Login": "Event: CoreShowChannelsComplete", "/mi": `"jsonrpc":"2.0","result":{"columns":["callreference"`,
+		"/metrics": "voipsensor_calls_in_progress "}
 	path := filepath.Dir(voipsensorBinary(t)) + string(os.PathListSeparator) + os.Getenv("PATH")
 	ran := 0
 	for _, ex := range examples {
@@ -165,8 +166,8 @@ banner:
 		}
 		ran++
 	}
-	if ran < 4 {
-		t.Errorf("ran %d banner examples, want the manager, ctl, AMI and MI ones: %q", ran, examples)
+	if ran < 5 {
+		t.Errorf("ran %d banner examples, want the manager, ctl, AMI, MI and metrics ones: %q", ran, examples)
 	}
 
 	select {

@@ -109,6 +109,11 @@ func demoConfig(dir string) (*config.Config, string, error) {
 		return nil, "", err
 	}
 	cfg.MIHTTP = net.JoinHostPort(host, strconv.Itoa(mi))
+	mp, err := freePort(host, 9102)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.MetricsBind = net.JoinHostPort(host, strconv.Itoa(mp))
 
 	ami, err := freePort(host, demoAMIPort)
 	if err != nil {
@@ -192,6 +197,8 @@ func printDemoBanner(w io.Writer, dir string, eps []sensor.Endpoint, amiSecret, 
 				amiSecret, host, port)
 		case ep.Name == "mi-http":
 			fmt.Fprintf(&b, "    curl -s -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"method\":\"listcalls\",\"id\":1}' http://%s/mi\n", ep.Addr)
+		case ep.Name == "metrics":
+			fmt.Fprintf(&b, "    curl -s http://%s/metrics | grep voipsensor_calls_in_progress\n", ep.Addr)
 		case ep.Name == "web":
 			fmt.Fprintf(&b, "    open http://%s/ in a browser\n", ep.Addr)
 		}

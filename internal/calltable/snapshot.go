@@ -186,3 +186,30 @@ func derefEncap(e *decode.Encap) decode.Encap {
 	}
 	return *e
 }
+
+// Counts is how many calls are in progress and how many bindings are in
+// each registration state, for gauges.
+type Counts struct {
+	InProgress    int
+	Registrations map[RegState]int
+}
+
+// Counts walks the table under its lock without copying anything: one
+// pass over the calls and the bindings, for gauges read every second
+// (metrics, charts) where a Snapshot would copy every call.
+func (t *Table) Counts() Counts {
+	out := Counts{Registrations: map[RegState]int{}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.order.list {
+		if s.c != nil && s.c.State.InProgress() {
+			out.InProgress++
+		}
+	}
+	for _, r := range t.regs {
+		if r.State != RegNone {
+			out.Registrations[r.State]++
+		}
+	}
+	return out
+}

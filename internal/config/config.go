@@ -124,6 +124,11 @@ type Config struct {
 	// address without authentication (allow_unauthenticated_remote); the
 	// default refuses to start.
 	AllowUnauthenticatedRemote bool
+	// MetricsBind is the Prometheus endpoint's host:port (metrics_bind;
+	// empty disables it); MetricsToken, when set, is required as
+	// "Authorization: Bearer TOKEN" (metrics_token).
+	MetricsBind  string
+	MetricsToken Secret
 	// HTTPHosts lists extra Host names (and addresses) the HTTP listeners
 	// answer besides loopback ones (web_hosts, comma list or repeated).
 	HTTPHosts []string
@@ -215,6 +220,7 @@ func Default() *Config {
 		ManagerMaxConns:       1024,
 		FirstRequestTimeout:   5 * time.Second,
 		MaxConnsPerIP:         64,
+		MetricsBind:           "127.0.0.1:9102",
 		WebBind:               "127.0.0.1",
 		WebPort:               DefaultWebPort,
 		ServerBindPort:        DefaultServerPort,

@@ -68,6 +68,9 @@ func (c *Config) Exposures(managerKeyStored bool) []Exposure {
 			Authenticated: c.WebToken.IsSet() || (c.WebUser != "" && c.WebPassword.IsSet()),
 			Remedy:        "web_token, or web_user and web_password"})
 	}
+	if c.MetricsBind != "" {
+		out = append(out, Exposure{Setting: "metrics_bind", Addr: c.MetricsBind, Authenticated: c.MetricsToken.IsSet(), Remedy: "metrics_token"})
+	}
 	if a := c.ServerAddr(); a != "" {
 		out = append(out, Exposure{Setting: "server_bind", Addr: a, Authenticated: c.ServerPassword.IsSet(), Remedy: "server_password"})
 	}

@@ -146,6 +146,8 @@ func buildOptions() map[string]*option {
 			get:   func(c *Config) []string { return c.HTTPHosts },
 		},
 		boolOpt("web_secure_cookie", false, func(c *Config) *bool { return &c.WebSecureCookie }),
+		strOpt("metrics_bind", false, func(c *Config) *string { return &c.MetricsBind }, checkHostPortOrEmpty),
+		secretOpt("metrics_token", false, func(c *Config) *Secret { return &c.MetricsToken }),
 
 		// Other transports.
 		strOpt("amiconfig", false, func(c *Config) *string { return &c.AMIConfig }, nil),

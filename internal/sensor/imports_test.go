@@ -46,7 +46,7 @@ var allowedImports = map[string][]string{
 	// listcalls rows, registrations, MI dialogs and statistics, sniffer
 	// statistics, CDR records.
 	"internal/tableview": {"internal/calltable", "internal/capture", "internal/decode", "internal/rtp", "internal/cdr",
-		"internal/command", "internal/command/calls", "internal/command/registers", "internal/command/mi", "internal/command/system"},
+		"internal/command", "internal/command/calls", "internal/command/registers", "internal/command/mi", "internal/command/system", "internal/command/metrics"},
 	// The daemon's wiring may import everything.
 	"internal/sensor": {"*"},
 	// The process: run and demo go through sensor; read prints calltable

@@ -20,7 +20,7 @@ func TestReloadSerialisedAndCopied(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "voipsensor.conf")
 	write := func(rtp string) {
-		body := "spooldir = " + dir + "\nmanagerport = 0\nweb_port = 0\nrtptimeout = " + rtp + "\n"
+		body := "spooldir = " + dir + "\nmanagerport = 0\nweb_port = 0\nmetrics_bind =\nrtptimeout = " + rtp + "\n"
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -97,15 +97,18 @@ type Sensor struct {
 	writer *cdr.Writer
 	live   bool // wall clock drives call timeouts when the capture is quiet
 
-	bus      *event.Bus
-	sink     *cdrSink
-	manager  *manager.Server // set by wireManager; reload reconfigures it
-	reloadMu sync.Mutex      // one Reload at a time
-	reg      *command.Registry
-	services []service
-	addrs    []Endpoint
-	stop     context.CancelFunc // set by Run; Terminate calls it
-	stopMu   sync.Mutex
+	bus     *event.Bus
+	sink    *cdrSink
+	quality *tableview.Quality // ended calls' quality, for the metrics and the console's charts
+
+	sessionSources []func() tableview.Session // each listener's session counters
+	manager        *manager.Server            // set by wireManager; reload reconfigures it
+	reloadMu       sync.Mutex                 // one Reload at a time
+	reg            *command.Registry
+	services       []service
+	addrs          []Endpoint
+	stop           context.CancelFunc // set by Run; Terminate calls it
+	stopMu         sync.Mutex
 
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
@@ -156,7 +159,8 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		OnStoreError:  s.storeError,
 	})
 	s.bus = event.NewBus()
-	s.sink = &cdrSink{w: s.writer, idSensor: cfg.IDSensor}
+	s.quality = tableview.NewQuality()
+	s.sink = &cdrSink{w: s.writer, idSensor: cfg.IDSensor, quality: s.quality}
 	s.sink.registrations.Store(cfg.SIPRegister)
 	s.table = calltable.New(calltable.Config{
 		SIPPorts:        ports,
@@ -190,6 +194,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		s.wireServer,
 		s.wireMI,
 		s.wireWeb,
+		s.wireMetrics,
 	} {
 		if err := wire(); err != nil {
 			s.abort()
@@ -438,10 +443,12 @@ wait:
 			break wait
 		case <-tick:
 			s.logStatus()
-		case <-expire.C:
+		case now := <-expire.C:
 			if s.live {
-				s.table.Expire(time.Now())
+				s.table.Expire(now)
 			}
+			ts := s.table.Stats()
+			s.quality.Tick(now, ts.CallsStarted, s.table.Counts().InProgress)
 		}
 	}
 	return s.shutdown(err, writerDone)
@@ -611,11 +618,15 @@ func (s *Sensor) storeError(err error, retrying bool) {
 // Safe for concurrent use; never blocks (the writer spills when full).
 type cdrSink struct {
 	w             *cdr.Writer
+	quality       *tableview.Quality
 	idSensor      int
 	registrations atomic.Bool // sip-register, changeable by reload
 }
 
-func (k *cdrSink) CallEnded(c *calltable.CallInfo) { k.w.Add(tableview.NewRecord(c, k.idSensor)) }
+func (k *cdrSink) CallEnded(c *calltable.CallInfo) {
+	k.w.Add(tableview.NewRecord(c, k.idSensor))
+	k.quality.CallEnded(c)
+}
 
 func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
 	if k.registrations.Load() {

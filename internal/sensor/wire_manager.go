@@ -73,6 +73,7 @@ func (s *Sensor) wireManager() error {
 		s.log.Info("manager API listening", "addr", a.String())
 		s.addrs = append(s.addrs, Endpoint{Name: "manager", Network: a.Network(), Addr: a.String()})
 	}
+	s.addSessions("manager", "tcp+unix", srv.Stats)
 	s.services = append(s.services, service{"manager", srv.Run, func() { srv.Close() }})
 	return nil
 }

@@ -69,6 +69,7 @@ func (s *Sensor) wireMI() error {
 		h := guard.Wrap(mux, func(string) bool { return true })
 		x := conn.New(l, s.httpLimits(), conn.Options{Name: "mi http", Logger: log})
 		aborts = append(aborts, func() { x.Close() })
+		s.addSessions("mi", "http", x.Stats)
 		s.addrs = append(s.addrs, Endpoint{Name: "mi-http", Network: "tcp", Addr: l.Addr().String()})
 		log.Info("MI HTTP listening", "addr", l.Addr().String(), "paths", "/mi /RPC2")
 		runs = append(runs, func(ctx context.Context) error {

@@ -46,6 +46,7 @@ func (s *Sensor) wireWeb() error {
 	}
 	s.log.Info("web console listening", "addr", "http://"+srv.Addr().String()+"/")
 	s.addrs = append(s.addrs, Endpoint{Name: "web", Network: "tcp", Addr: srv.Addr().String()})
+	s.addSessions("web", "http", srv.Stats)
 	s.services = append(s.services, service{"web", func(ctx context.Context) error {
 		defer lreg.Close()
 		return srv.Run(ctx)
