@@ -42,7 +42,7 @@ func runRun(args []string) int {
 	fs.Float64Var(&f.speed, "speed", 0, "with -r: play F times faster than recorded (implies --realtime)")
 	fs.BoolVar(&f.loop, "loop", false, "with -r: start over at the end, shifting timestamps forward")
 	fs.Var(&f.set, "set", "override one option: -set key=value (repeatable)")
-	fs.BoolVar(&f.jsonLogs, "json-logs", false, "log as JSON instead of text")
+	fs.BoolVar(&f.jsonLogs, "json-logs", false, "log as JSON instead of text (the same as log_format = json)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: voipsensor run [-c FILE] [-i IFACE | -r FILE [--realtime] [--speed F] [--loop]] [-set key=value]...")
 		fs.PrintDefaults()
@@ -65,7 +65,7 @@ func runRun(args []string) int {
 	}
 	level := new(slog.LevelVar) // MI log_level changes it at run time
 	level.Set(cfg.LogLevel)
-	log := newLogger(level, f.jsonLogs)
+	log := newLogger(level, f.jsonLogs || cfg.LogFormat == "json")
 	for _, w := range warnings {
 		log.Warn("configuration key ignored", "file", w.File, "line", w.Line, "key", w.Key, "reason", w.Msg)
 	}
@@ -147,7 +147,20 @@ func runSensor(cfg *config.Config, opts sensor.Options) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := s.Run(ctx); err != nil {
+	// systemd (Type=notify): ready once the listeners are bound and the
+	// capture is open, a watchdog while the packet loop makes progress,
+	// stopping at the signal.
+	sd := newSystemd()
+	sd.notify("READY=1\nSTATUS=capturing")
+	done := make(chan struct{})
+	go sd.watchdog(s.Alive, done)
+	go func() {
+		<-ctx.Done()
+		sd.notify("STOPPING=1")
+	}()
+	err = s.Run(ctx)
+	close(done)
+	if err != nil {
 		opts.Logger.Error("stopped with error", "err", err)
 		return 1
 	}

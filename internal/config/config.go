@@ -172,6 +172,7 @@ type Config struct {
 	AbsoluteTimeout      time.Duration // absolute_timeout: end any call after this long
 	CallsLimit           int           // callslimit: maximum concurrent calls, 0 = unlimited
 	LogLevel             slog.Level    // loglevel: debug, info, warn or error
+	LogFormat            string        // log_format: "text" (logfmt) or "json", one format for every line
 
 	// Sections lists the [section] headers in the order they were read.
 	Sections []string
@@ -229,6 +230,7 @@ func Default() *Config {
 		SIPWithoutRTPTimeout:  3600 * time.Second,
 		AbsoluteTimeout:       14400 * time.Second,
 		LogLevel:              slog.LevelInfo,
+		LogFormat:             "text",
 	}
 }
 

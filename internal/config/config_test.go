@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -383,4 +384,44 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip (-want +got):\n%s\nmarshalled:\n%s", d, out)
 		}
 	})
+}
+
+// TestSampleConfig: deploy/voipsensor.conf documents every option, and the
+// default it shows for each is the real default (uncommenting every line
+// gives the same configuration as no file).
+func TestSampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/voipsensor.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`^# ([a-z_-]+) = ?(.*)$`)
+	var body strings.Builder
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		seen[m[1]] = true
+		if m[2] != "" {
+			body.WriteString(m[1] + " = " + m[2] + "\n")
+		}
+	}
+	for _, k := range Keys() {
+		if !seen[k] {
+			t.Errorf("deploy/voipsensor.conf does not document %s", k)
+		}
+	}
+	c, warns, err := Parse(strings.NewReader(body.String()), "sample")
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("the sample's lines, uncommented: %v %v", err, warns)
+	}
+	def := Default()
+	for _, k := range Keys() {
+		got, _ := c.Get(k)
+		want, _ := def.Get(k)
+		if got != want {
+			t.Errorf("%s: the sample shows %q, the default is %q", k, got, want)
+		}
+	}
 }

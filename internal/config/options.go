@@ -146,6 +146,7 @@ func buildOptions() map[string]*option {
 			get:   func(c *Config) []string { return c.HTTPHosts },
 		},
 		boolOpt("web_secure_cookie", false, func(c *Config) *bool { return &c.WebSecureCookie }),
+		strOpt("log_format", false, func(c *Config) *string { return &c.LogFormat }, checkOneOf("text", "json")),
 		strOpt("metrics_bind", false, func(c *Config) *string { return &c.MetricsBind }, checkHostPortOrEmpty),
 		secretOpt("metrics_token", false, func(c *Config) *Secret { return &c.MetricsToken }),
 

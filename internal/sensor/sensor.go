@@ -110,15 +110,19 @@ type Sensor struct {
 	stop           context.CancelFunc // set by Run; Terminate calls it
 	stopMu         sync.Mutex
 
-	frames     atomic.Uint64
-	bytes      atomic.Uint64
-	cutAt      atomic.Int64  // stop requested: frames stamped at or after it (Unix ns) are not analysed
-	cutReached chan struct{} // closed by the packet loop at the first frame after cutAt
-	captureTID atomic.Int64  // OS thread of the packet loop
-	storeDown  atomic.Bool   // the CDR store is failing
-	cpu        system.ThreadCPU
-	mu         sync.Mutex
-	decStat    decode.Stats // copied out of the packet goroutine now and then
+	frames      atomic.Uint64
+	bytes       atomic.Uint64
+	cutAt       atomic.Int64 // stop requested: frames stamped at or after it (Unix ns) are not analysed
+	analysing   atomic.Bool  // the packet loop is between ReadFrame and the next one
+	aliveMu     sync.Mutex   // guards aliveFrames, aliveAt (Alive)
+	aliveFrames uint64
+	aliveAt     time.Time
+	cutReached  chan struct{} // closed by the packet loop at the first frame after cutAt
+	captureTID  atomic.Int64  // OS thread of the packet loop
+	storeDown   atomic.Bool   // the CDR store is failing
+	cpu         system.ThreadCPU
+	mu          sync.Mutex
+	decStat     decode.Stats // copied out of the packet goroutine now and then
 }
 
 // New builds a sensor from cfg: it opens the CDR store and the packet source
@@ -525,6 +529,7 @@ func (s *Sensor) packetLoop() error {
 	var lastExpire time.Time
 	pastCut := false
 	for n := uint64(1); ; n++ {
+		s.analysing.Store(false)
 		if err := s.src.ReadFrame(&fr); err != nil {
 			s.publishDecodeStats()
 			if errors.Is(err, io.EOF) {
@@ -543,6 +548,7 @@ func (s *Sensor) packetLoop() error {
 			}
 			continue
 		}
+		s.analysing.Store(true)
 		s.frames.Add(1)
 		s.bytes.Add(uint64(len(fr.Data)))
 		s.dec.Decode(&fr, h)
@@ -565,6 +571,22 @@ func (s *Sensor) publishDecodeStats() {
 
 // Status is a point-in-time view of the sensor's counters.
 type Status = tableview.Counters
+
+// Alive reports whether the packet loop is making progress: it is waiting
+// for the next frame (a quiet interface is alive), or it has finished a
+// frame within the last 30 s; a loop wedged in the analysis of one frame
+// is not. For the systemd watchdog, which calls it every few seconds.
+// Safe for concurrent use.
+func (s *Sensor) Alive() bool {
+	s.aliveMu.Lock()
+	defer s.aliveMu.Unlock()
+	now, fr := time.Now(), s.frames.Load()
+	if !s.analysing.Load() || fr != s.aliveFrames {
+		s.aliveFrames, s.aliveAt = fr, now
+		return true
+	}
+	return now.Sub(s.aliveAt) < 30*time.Second
+}
 
 // Status returns the counters. Safe for concurrent use.
 func (s *Sensor) Status() Status {
