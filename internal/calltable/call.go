@@ -145,12 +145,12 @@ type Call struct {
 	Hold      bool   // a re-INVITE put media on hold and it was not resumed
 	Reinvites uint16
 
-	callerTag   string
-	inviteCSeq  uint32
-	cancelSeen  bool
-	byeSeen     bool
-	closeAt     time.Time // when a finished call leaves the table
-	orderPos    int // index in Table.order
+	callerTag  string
+	inviteCSeq uint32
+	cancelSeen bool
+	byeSeen    bool
+	closeAt    time.Time // when a finished call leaves the table
+	orderPos   int       // index in Table.order
 }
 
 // Leg is one SIP hop of a call: the source and destination of an INVITE.

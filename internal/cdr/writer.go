@@ -76,14 +76,14 @@ type Writer struct {
 	store Store
 	opt   WriterOptions
 
-	mu        sync.Mutex // guards the fields below it
-	queue     []item
-	inflight  int // len of the flusher's batch, for Stats
-	spill     *os.File
-	stats     WriterStats
-	running   bool
-	closed    bool
-	spillSeq  int
+	mu       sync.Mutex // guards the fields below it
+	queue    []item
+	inflight int // len of the flusher's batch, for Stats
+	spill    *os.File
+	stats    WriterStats
+	running  bool
+	closed   bool
+	spillSeq int
 
 	kick     chan struct{} // a full batch is waiting
 	stop     chan struct{} // closed by Close

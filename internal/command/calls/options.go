@@ -256,7 +256,6 @@ func intSet(v string) (map[int]bool, error) {
 	return set, nil
 }
 
-
 // list is a compiled value list: it matches when any positive item
 // matches (or there are none) and no negated item matches.
 type list struct{ pos, neg []func(string) bool }

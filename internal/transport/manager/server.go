@@ -500,11 +500,11 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 
 // replyWriter is the output chain: renderer → [gzip] → [aes] → bufio → conn.
 type replyWriter struct {
-	bw   *bufio.Writer
-	aes  io.WriteCloser
-	gz   *gzip.Writer
-	out  io.Writer // current head of the chain
-	err  error
+	bw  *bufio.Writer
+	aes io.WriteCloser
+	gz  *gzip.Writer
+	out io.Writer // current head of the chain
+	err error
 }
 
 func (s *Server) replyWriter(out io.Writer, fr Frame, key Key) *replyWriter {
