@@ -111,7 +111,10 @@ func xmlCall(c miCheck) string {
 func TestMIConcurrency(t *testing.T) {
 	pcap := sharedtest.Pcap(t, "baresip_rtcp.pcap")
 	total := countFrames(t, pcap)
-	m := startMIDaemon(t, "-r", pcap, "--speed", "3")
+	// 100 clients from one address: more than the per-address cap of a
+	// default sensor (max_connections_per_ip = 64), which this test is not
+	// about.
+	m := startMIDaemon(t, "-r", pcap, "--speed", "3", "-set", "max_connections_per_ip=1000")
 	checks := miChecks(total)
 	const clients, rounds = 100, 15
 	errs := make(chan error, clients*rounds)

@@ -165,15 +165,22 @@ func (r *Registry) Listen(ref uint64, id string, stereo bool) (already bool, err
 		if r.total >= r.lim.Total {
 			return false, ErrTooMany
 		}
+		// The first listener joins before the tap is attached and the
+		// session's goroutine starts, so the first audio always has a
+		// listener to go to.
 		s = newSession(r, ref)
+		if _, err := s.add(id, stereo); err != nil {
+			return false, err
+		}
 		if err := r.calls.Attach(ref, s.tap); err != nil {
 			return false, ErrNoCall
 		}
 		r.sessions[ref] = s
+		r.total++
 		go s.run()
-	} else {
-		already = true
+		return false, nil
 	}
+	already = true
 	added, err := s.add(id, stereo)
 	if err != nil {
 		return already, err
