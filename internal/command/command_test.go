@@ -161,18 +161,17 @@ func TestPermString(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	names := []string{"x", "y"}
+	order := []int{1, 0} // a sorted table applies its order in Emit
+	released := 0
 	tb := &Table{
-		Columns: []Column{
-			{Name: "name"},
-			{Name: "n", Cell: func(i int) Cell { return Int(int64(i)) }},
-		},
-		Len:   2,
-		Order: []int{1, 0},
-		Row: func(i int, dst []Cell) {
-			dst[0], dst[1] = Str(names[i]), Int(int64(i))
+		Columns: []Column{{Name: "name"}, {Name: "n"}},
+		Len:     2,
+		Emit: func(i int, w CellWriter) {
+			w.Str(names[order[i]])
+			w.Int(int64(order[i]))
 		},
 	}
-	// Cell uses the column accessor when there is one, the row otherwise.
+	tb.OnRelease(func() { released++ })
 	if got := tb.Cell(0, 0); got != Str("y") {
 		t.Errorf("Cell(0, 0) = %+v, want y", got)
 	}
@@ -186,6 +185,11 @@ func TestTable(t *testing.T) {
 	b, err := tb.MarshalJSON()
 	if err != nil || string(b) != `{"columns":["name","n"],"rows":[["y",1],["x",0]]}` {
 		t.Errorf("MarshalJSON = %s, %v", b, err)
+	}
+	Release(tb)
+	Release(tb)
+	if released != 1 {
+		t.Errorf("the release hook ran %d times, want once", released)
 	}
 }
 

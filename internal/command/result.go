@@ -13,7 +13,9 @@ func jsonCheck(s string) error {
 }
 
 // Result is the typed output of a command: one of [Text], [Empty],
-// [*Table], [Value] or [Gzip]. Transports switch on the concrete type.
+// [*Table] or [Value]. Transports switch on the concrete type. A result
+// whose memory goes back to its source once rendered implements
+// [Releaser].
 type Result interface{ result() }
 
 // Text is a plain text reply, sent as is.
@@ -25,15 +27,10 @@ type Empty struct{}
 // Value wraps any JSON-marshalable value (usually a struct with json tags).
 type Value struct{ V any }
 
-// Gzip marks a result whose rendering the client asked to be compressed
-// (the manager "zip":"yes" option). Transports that cannot compress render
-// Result unchanged.
-type Gzip struct{ Result Result }
 
 func (Text) result()   {}
 func (Empty) result()  {}
 func (Value) result()  {}
-func (Gzip) result()   {}
 func (*Table) result() {}
 
 // MarshalJSON encodes V.
@@ -122,41 +119,49 @@ func (c Cell) Any() any {
 	return nil
 }
 
-// Column is one table column. Cell, when non-nil, returns the column's
-// cell of source row i alone; it serves sort keys and single lookups, and
-// [Table.Cell] falls back to [Table.Row] without it.
+// Column is one table column.
 type Column struct {
 	Name string
-	Cell func(row int) Cell
 }
 
-// Table is a row-oriented result: Len rows, each filled at once by Row
-// (or written cell by cell by Emit, below).
-// Row fills dst[:len(Columns)] with the cells of source row i; dst is
-// owned by the caller and reused between rows, so rendering a table
-// allocates nothing per cell. Order, when non-nil, maps displayed row i to
-// source row Order[i] (sorting). Totals, when non-nil, is a
-// JSON-marshalable summary (listcalls totals).
+// Table is a row-oriented result: Len rows of len(Columns) cells, in the
+// order they are to be shown (a sorted table applies its order inside
+// Emit). Emit writes the cells of row i to w, one call per column in
+// column order; transports with a hot path (listcalls over 100,000 calls)
+// encode straight from it, others collect the cells with [Table.Fill].
+// Emit must be safe for concurrent use: a transport may render blocks of
+// rows on several goroutines. Totals, when non-nil, is a JSON-marshalable
+// summary (listcalls totals).
 //
-// Release, when non-nil, hands the rows' memory back to their source; a
-// transport calls it (through [Release]) once it has rendered the table
-// and reads it no more. A transport that never calls it merely leaves the
-// memory to the garbage collector.
+// A table whose rows borrow memory from their source (listcalls' pooled
+// rows) registers the hand-back with [Table.OnRelease]; a transport calls
+// [Release] once it has rendered the table. One that never does merely
+// leaves the memory to the garbage collector.
 type Table struct {
 	Columns []Column
 	Len     int
-	Order   []int
-	Row     func(i int, dst []Cell)
-	// Emit, when non-nil, writes the cells of source row i to w, one call
-	// per column in column order. A table that has it may leave Row nil
-	// ([Table.Fill] then collects what Emit writes). Transports with a hot
-	// path (listcalls over 100,000 calls) encode straight from Emit, with
-	// no Cell in between. Row and Emit must be safe for concurrent use:
-	// a transport may render blocks of rows on several goroutines.
 	Emit    func(i int, w CellWriter)
 	Totals  any
-	Release func()
+	release func()
 }
+
+// OnRelease sets what [Table.Release] does.
+func (t *Table) OnRelease(f func()) { t.release = f }
+
+// Release hands the rows' memory back to their source, once; the table
+// must not be read afterwards.
+func (t *Table) Release() {
+	if f := t.release; f != nil {
+		t.release = nil
+		f()
+	}
+}
+
+// Releaser is a result whose memory goes back to its source once it has
+// been rendered (see [Release]).
+type Releaser interface{ Release() }
+
+var _ Releaser = (*Table)(nil)
 
 // CellWriter receives the cells of one row from [Table.Emit], in column
 // order. Addr with the zero Addr and Time with the zero Time stand for
@@ -169,6 +174,27 @@ type CellWriter interface {
 	Bool(b bool)
 	Addr(a netip.Addr)
 	Time(t time.Time)
+}
+
+// WriteCell writes one Cell to w with the method of its kind: for tables
+// whose rows are made of Cells.
+func WriteCell(w CellWriter, c Cell) {
+	switch c.Kind {
+	case KindString:
+		w.Str(c.Str)
+	case KindInt:
+		w.Int(c.Int)
+	case KindFloat:
+		w.Float(c.Float)
+	case KindBool:
+		w.Bool(c.Bool)
+	case KindAddr:
+		w.Addr(c.Addr)
+	case KindTime:
+		w.Time(c.TimeValue())
+	default:
+		w.Null()
+	}
 }
 
 // cellSink is the CellWriter that [Table.Fill] hands to Emit: it stores
@@ -191,49 +217,25 @@ func (s *cellSink) Bool(v bool)       { s.put(Bool(v)) }
 func (s *cellSink) Addr(v netip.Addr) { s.put(Addr(v)) }
 func (s *cellSink) Time(v time.Time)  { s.put(Time(v)) }
 
-// Release calls the Release hook of a [*Table] result (also inside
-// [Gzip]) once; other results need nothing. A transport calls it after
-// rendering res, and must not read res afterwards.
+// Release releases res if it is a [Releaser]; other results need
+// nothing. A transport calls it after rendering res, and must not read res
+// afterwards.
 func Release(res Result) {
-	switch r := res.(type) {
-	case Gzip:
-		Release(r.Result)
-	case *Table:
-		if f := r.Release; f != nil {
-			r.Release = nil
-			f()
-		}
+	if r, ok := res.(Releaser); ok {
+		r.Release()
 	}
 }
 
-// Fill fills dst[:len(t.Columns)] with displayed row i.
+// Fill fills dst[:len(t.Columns)] with the cells of row i.
 func (t *Table) Fill(i int, dst []Cell) {
-	if t.Order != nil {
-		i = t.Order[i]
-	}
-	t.row(i, dst[:len(t.Columns)])
+	t.Emit(i, &cellSink{dst: dst[:len(t.Columns)]})
 }
 
-// row fills dst with source row i, from Row or else from Emit.
-func (t *Table) row(i int, dst []Cell) {
-	if t.Row != nil {
-		t.Row(i, dst)
-		return
-	}
-	t.Emit(i, &cellSink{dst: dst})
-}
-
-// Cell returns the cell of displayed row i in column c. It is meant for
-// occasional lookups: without a column accessor it fills the whole row.
+// Cell returns the cell of row i in column c. It is meant for occasional
+// lookups: it fills the whole row.
 func (t *Table) Cell(c, i int) Cell {
-	if t.Order != nil {
-		i = t.Order[i]
-	}
-	if get := t.Columns[c].Cell; get != nil {
-		return get(i)
-	}
 	row := make([]Cell, len(t.Columns))
-	t.row(i, row)
+	t.Fill(i, row)
 	return row[c]
 }
 

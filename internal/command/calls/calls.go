@@ -200,15 +200,16 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 	tot := Totals{Total: len(keep), IDSensor: sensor}
 	if opts.limit == 0 {
 		g.recycle(all)
-		return wrapZip(command.Value{V: tot}, opts.zip), nil
+		return command.Value{V: tot}, nil
 	}
-	t := newTable(keep, g.d.Now())
-	if err := sortTable(t, opts.sortField, opts.sortDesc); err != nil {
+	l := newListing(keep, g.d.Now())
+	if err := sortTable(l, opts.sortField, opts.sortDesc); err != nil {
 		g.recycle(all)
 		return nil, err
 	}
+	t := l.table()
 	if _, ok := g.d.Source.(Recycler); ok {
-		t.Release = func() { g.recycle(all) }
+		t.OnRelease(func() { g.recycle(all) })
 	}
 	if opts.limit > 0 && opts.limit < t.Len {
 		t.Len = opts.limit
@@ -216,14 +217,7 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 	if hasOpts && raw != "" {
 		t.Totals = tot
 	}
-	return wrapZip(t, opts.zip), nil
-}
-
-func wrapZip(r command.Result, zip bool) command.Result {
-	if zip {
-		return command.Gzip{Result: r}
-	}
-	return r
+	return t, nil
 }
 
 // Info is the active_call_info reply.
@@ -235,16 +229,14 @@ type Info struct {
 
 func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command.Result, error) {
 	ref, _ := req.Param("callreference")
-	zip := false
 	if strings.HasPrefix(ref, "{") {
 		var o struct {
 			Ref string `json:"callreference"`
-			Zip string `json:"zip"`
 		}
 		if err := json.Unmarshal([]byte(ref), &o); err != nil {
 			return nil, command.BadParam("callreference", err)
 		}
-		ref, zip = o.Ref, o.Zip == "yes"
+		ref = o.Ref
 	}
 	want := normRef(ref)
 	if want == "" {
@@ -258,7 +250,7 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 		if normRef(all[i].CallRef) != want {
 			continue
 		}
-		t := newTable(all[i:i+1], g.d.Now())
+		t := newListing(all[i:i+1], g.d.Now()).table()
 		row := make([]command.Cell, len(t.Columns))
 		t.Fill(0, row)
 		obj := make(map[string]any, len(t.Columns))
@@ -267,7 +259,7 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 		}
 		st := append([]Stream{}, all[i].Streams...)
 		g.recycle(all)
-		return wrapZip(command.Value{V: Info{Call: obj, RTPStreams: st}}, zip), nil
+		return command.Value{V: Info{Call: obj, RTPStreams: st}}, nil
 	}
 	g.recycle(all)
 	return nil, fmt.Errorf("calls: call %s: %w", ref, command.ErrNoEntry)

@@ -422,26 +422,27 @@ func (l *ipList) match(a netip.Addr) bool {
 	return false
 }
 
-// sortTable orders t by the named column (case-insensitive), with the
+// sortTable orders l by the named column (case-insensitive), with the
 // start time as the secondary key (calldate_num refined to nanoseconds, so
 // that calls started in the same second keep a stable order whatever order
 // the source lists them in), both in the same direction.
-func sortTable(t *command.Table, field string, desc bool) error {
+func sortTable(l *listing, field string, desc bool) error {
 	col, sec := -1, -1
-	for i, c := range t.Columns {
-		if strings.EqualFold(c.Name, field) {
+	for i, c := range columns {
+		if strings.EqualFold(c.name, field) {
 			col = i
 		}
-		if c.Name == "calldate" {
+		if c.name == "calldate" {
 			sec = i // a KindTime cell: Unix nanoseconds in Int
 		}
 	}
 	if col < 0 {
 		return command.BadParam("sort_field", fmt.Errorf("unknown column %q", field))
 	}
-	t.Order = make([]int, t.Len)
-	for i := range t.Order {
-		t.Order[i] = i
+	n := len(l.calls)
+	l.order = make([]int, n)
+	for i := range l.order {
+		l.order[i] = i
 	}
 	sign := 1
 	if desc {
@@ -452,11 +453,12 @@ func sortTable(t *command.Table, field string, desc bool) error {
 	// sort with the index as last key is enough. Both keys are read in
 	// one pass: 100,000 rows are 70 MB, and each pass over them is a
 	// cache miss per row.
-	keys2 := make([]int64, t.Len)
-	get, get2 := t.Columns[col].Cell, t.Columns[sec].Cell
-	if t.Len > 0 && get(0).Kind == command.KindInt {
+	keys2 := make([]int64, n)
+	get := func(r int) command.Cell { return l.cell(col, r) }
+	get2 := func(r int) command.Cell { return l.cell(sec, r) }
+	if n > 0 && get(0).Kind == command.KindInt {
 		// Integer columns (the default sort) sort on int64 keys.
-		keys := make([]int64, t.Len)
+		keys := make([]int64, n)
 		for i := range keys {
 			c := get(i)
 			if c.Kind != command.KindInt {
@@ -472,10 +474,10 @@ func sortTable(t *command.Table, field string, desc bool) error {
 				}
 				return cmpInt(keys2[i], keys2[j])
 			}
-			if presorted(t.Order, cmp, desc) {
+			if presorted(l.order, cmp, desc) {
 				return nil
 			}
-			slices.SortFunc(t.Order, func(i, j int) int {
+			slices.SortFunc(l.order, func(i, j int) int {
 				if c := cmp(i, j); c != 0 {
 					return sign * c
 				}
@@ -484,11 +486,11 @@ func sortTable(t *command.Table, field string, desc bool) error {
 			return nil
 		}
 	}
-	keys := make([]command.Cell, t.Len)
+	keys := make([]command.Cell, n)
 	for i := range keys {
 		keys[i], keys2[i] = get(i), get2(i).Int
 	}
-	slices.SortFunc(t.Order, func(i, j int) int {
+	slices.SortFunc(l.order, func(i, j int) int {
 		if c := compareCells(&keys[i], &keys[j]); c != 0 {
 			return sign * c
 		}

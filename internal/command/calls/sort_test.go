@@ -32,7 +32,7 @@ func TestSortTableOrders(t *testing.T) {
 	for name, cs := range sources {
 		for _, field := range []string{"calldate_num", "lastSIPresponseNum"} {
 			for _, desc := range []bool{true, false} {
-				tab := newTable(cs, now)
+				tab := newListing(cs, now)
 				if err := sortTable(tab, field, desc); err != nil {
 					t.Fatal(err)
 				}
@@ -55,8 +55,8 @@ func TestSortTableOrders(t *testing.T) {
 					}
 					return c
 				})
-				if !slices.Equal(tab.Order, want) {
-					t.Errorf("%s, %s desc=%v: order %v…, want %v…", name, field, desc, tab.Order[:min(8, len(want))], want[:min(8, len(want))])
+				if !slices.Equal(tab.order, want) {
+					t.Errorf("%s, %s desc=%v: order %v…, want %v…", name, field, desc, tab.order[:min(8, len(want))], want[:min(8, len(want))])
 				}
 			}
 		}

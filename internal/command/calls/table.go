@@ -307,17 +307,30 @@ func proxiesCell(ps []netip.Addr) command.Cell {
 	return command.Str(string(b))
 }
 
-// newTable builds the listcalls table over calls (not copied). Rows are
-// written by emitRow; the per-column accessors serve sort keys.
-func newTable(calls []Call, now time.Time) *command.Table {
-	t := &command.Table{
-		Columns: make([]command.Column, len(columns)),
-		Len:     len(calls),
-		Emit:    func(i int, w command.CellWriter) { emitRow(&calls[i], now, w) },
-	}
+// listing is a listcalls table under construction: the rows (not copied),
+// the capture time durations run to, and the order they are shown in.
+type listing struct {
+	calls []Call
+	now   time.Time
+	order []int // displayed row → index in calls; nil: source order
+}
+
+func newListing(calls []Call, now time.Time) *listing { return &listing{calls: calls, now: now} }
+
+// cell returns the cell of source row r in column c (sort keys).
+func (l *listing) cell(c, r int) command.Cell { return columns[c].get(&l.calls[r], l.now) }
+
+// table is the listing as a command.Table; rows are written by emitRow,
+// in the listing's order.
+func (l *listing) table() *command.Table {
+	t := &command.Table{Columns: make([]command.Column, len(columns)), Len: len(l.calls)}
 	for i, def := range columns {
-		get := def.get
-		t.Columns[i] = command.Column{Name: def.name, Cell: func(r int) command.Cell { return get(&calls[r], now) }}
+		t.Columns[i] = command.Column{Name: def.name}
+	}
+	if l.order == nil {
+		t.Emit = func(i int, w command.CellWriter) { emitRow(&l.calls[i], l.now, w) }
+	} else {
+		t.Emit = func(i int, w command.CellWriter) { emitRow(&l.calls[l.order[i]], l.now, w) }
 	}
 	return t
 }

@@ -172,12 +172,10 @@ func (g *group) list(_ context.Context, req *command.Request) (command.Result, e
 			keep = append(keep, all[i])
 		}
 	}
-	t := newTable(keep)
-	t.Totals = Totals{Total: len(keep)}
 	if o.SortField != "" {
 		col := -1
-		for i, c := range t.Columns {
-			if strings.EqualFold(c.Name, o.SortField) {
+		for i, c := range columns {
+			if strings.EqualFold(c.name, o.SortField) {
 				col = i
 			}
 		}
@@ -185,27 +183,21 @@ func (g *group) list(_ context.Context, req *command.Request) (command.Result, e
 			return nil, command.BadParam("sort_field", fmt.Errorf("unknown column %q", o.SortField))
 		}
 		desc := strings.HasPrefix(strings.ToLower(o.SortDir), "desc")
-		t.Order = make([]int, t.Len)
-		for i := range t.Order {
-			t.Order[i] = i
-		}
-		get := t.Columns[col].Cell
-		sort.SliceStable(t.Order, func(a, b int) bool {
-			c := compare(get(t.Order[a]), get(t.Order[b]))
+		get := columns[col].get
+		sort.SliceStable(keep, func(a, b int) bool {
+			c := compare(get(&keep[a]), get(&keep[b]))
 			if desc {
 				return c > 0
 			}
 			return c < 0
 		})
 	}
+	t := newTable(keep)
+	t.Totals = Totals{Total: len(keep)}
 	if limit > 0 && limit < t.Len {
 		t.Len = limit
 	}
-	var res command.Result = t
-	if o.Zip == "yes" {
-		res = command.Gzip{Result: t}
-	}
-	return res, nil
+	return t, nil
 }
 
 func compare(a, b command.Cell) int {
@@ -313,15 +305,14 @@ func newTable(rs []Registration) *command.Table {
 	t := &command.Table{
 		Columns: make([]command.Column, len(columns)),
 		Len:     len(rs),
-		Row: func(i int, dst []command.Cell) {
+		Emit: func(i int, w command.CellWriter) {
 			for c := range columns {
-				dst[c] = columns[c].get(&rs[i])
+				command.WriteCell(w, columns[c].get(&rs[i]))
 			}
 		},
 	}
 	for i, def := range columns {
-		get := def.get
-		t.Columns[i] = command.Column{Name: def.name, Cell: func(r int) command.Cell { return get(&rs[r]) }}
+		t.Columns[i] = command.Column{Name: def.name}
 	}
 	return t
 }

@@ -480,8 +480,6 @@ func (x *Session) actCommand(m *Message, id string, hasID bool) bool {
 // tab-separated lines under a header line.
 func resultText(r command.Result) string {
 	switch v := r.(type) {
-	case command.Gzip:
-		return resultText(v.Result)
 	case command.Text:
 		return string(v)
 	case command.Empty, nil:
@@ -597,9 +595,6 @@ func (x *Session) runCommand(c command.Command, m *Message, id string, hasID boo
 		return
 	}
 	action := ActionName(c.Name)
-	if g, ok := res.(command.Gzip); ok {
-		res = g.Result
-	}
 	t, ok := res.(*command.Table)
 	if !ok {
 		w := &builder{}

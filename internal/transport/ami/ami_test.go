@@ -225,9 +225,9 @@ func startServer(t *testing.T, mutate func(*Config, *Options)) *harness {
 	reg.Register(command.Command{Name: "listthings", Perm: command.PermCall, Doc: "things",
 		Run: func(ctx context.Context, req *command.Request) (command.Result, error) {
 			return &command.Table{Columns: []command.Column{{Name: "name"}, {Name: "caller_name"}}, Len: 2,
-				Row: func(i int, dst []command.Cell) {
-					dst[0] = command.Int(int64(i))
-					dst[1] = command.Str("Eve\r\nEvent: Fake")
+				Emit: func(i int, w command.CellWriter) {
+					w.Int(int64(i))
+					w.Str("Eve\r\nEvent: Fake")
 				}}, nil
 		}})
 	reg.Register(command.Command{Name: "hello", Perm: command.PermSystem, Doc: "greets",

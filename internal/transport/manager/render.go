@@ -28,9 +28,8 @@ var renderers = map[string]renderFunc{
 }
 
 func render(w *replyWriter, req *command.Request, res command.Result) {
-	if g, ok := res.(command.Gzip); ok {
+	if wantsZip(req.Args) {
 		w.gzip()
-		res = g.Result
 	}
 	if r := renderers[req.Name]; r != nil {
 		if err := r(w, req, res); err != nil && w.err == nil {
@@ -39,6 +38,32 @@ func render(w *replyWriter, req *command.Request, res command.Result) {
 		return
 	}
 	renderDefault(w, res)
+}
+
+// wantsZip reports whether the request's JSON options ask for a gzipped
+// reply ("zip":"yes", as listcalls, listregisters and active_call_info
+// take it): compression is the manager transport's business, so any
+// command's reply can be compressed.
+func wantsZip(args []string) bool {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "{") {
+			continue
+		}
+		var o struct {
+			Zip any `json:"zip"`
+		}
+		if json.Unmarshal([]byte(a), &o) == nil {
+			switch z := o.Zip.(type) {
+			case string:
+				return strings.EqualFold(z, "yes") || z == "1" || strings.EqualFold(z, "true")
+			case bool:
+				return z
+			case float64:
+				return z != 0
+			}
+		}
+	}
+	return false
 }
 
 // renderDefault writes Text as is, nothing for Empty, compact JSON for a
@@ -59,8 +84,6 @@ func renderDefault(w io.Writer, res command.Result) error {
 		return err
 	case *command.Table:
 		return writeTable(w, r, nil, nil)
-	case command.Gzip:
-		return renderDefault(w, r.Result)
 	}
 	return fmt.Errorf("manager: cannot render %T", res)
 }

@@ -23,37 +23,17 @@ type tableEncoder struct {
 	xf []cellXform
 }
 
-// rows appends displayed rows [from, to) to b; row is scratch space of
-// len(t.Columns) cells. A table with Emit is encoded straight from it
+// rows appends rows [from, to) to b, encoded straight from Emit
 // (cellEncoder), without filling Cells.
-func (e *tableEncoder) rows(b []byte, from, to int, row []command.Cell) []byte {
-	t := e.t
-	if t.Emit != nil {
-		ce := cellEncoder{b: b, xf: e.xf}
-		for r := from; r < to; r++ {
-			i := r
-			if t.Order != nil {
-				i = t.Order[r]
-			}
-			ce.b = append(ce.b, ",["...)
-			ce.col = 0
-			t.Emit(i, &ce)
-			ce.b = append(ce.b, ']')
-		}
-		return ce.b
-	}
+func (e *tableEncoder) rows(b []byte, from, to int) []byte {
+	ce := cellEncoder{b: b, xf: e.xf}
 	for r := from; r < to; r++ {
-		t.Fill(r, row)
-		b = append(b, ",["...)
-		for c := range row {
-			if c > 0 {
-				b = append(b, ',')
-			}
-			b = appendCell(b, &row[c], e.xf[c])
-		}
-		b = append(b, ']')
+		ce.b = append(ce.b, ",["...)
+		ce.col = 0
+		e.t.Emit(r, &ce)
+		ce.b = append(ce.b, ']')
 	}
-	return b
+	return ce.b
 }
 
 // cellEncoder is the command.CellWriter that encodes one row's cells as
@@ -146,9 +126,8 @@ func writeTableN(w io.Writer, t *command.Table, xform func(string) cellXform, to
 		_, err := w.Write([]byte{']'})
 		return err
 	}
-	row := make([]command.Cell, len(t.Columns))
 	for from := 0; from < t.Len; from += blockRows / 4 {
-		b = e.rows(b, from, min(from+blockRows/4, t.Len), row)
+		b = e.rows(b, from, min(from+blockRows/4, t.Len))
 		if len(b) >= 64<<10 {
 			if _, err := w.Write(b); err != nil {
 				return err
@@ -185,7 +164,6 @@ func (e *tableEncoder) writeParallel(w io.Writer, blocks, workers int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			row := make([]command.Cell, len(e.t.Columns))
 			for {
 				select {
 				case inFlight <- struct{}{}:
@@ -206,7 +184,7 @@ func (e *tableEncoder) writeParallel(w io.Writer, blocks, workers int) error {
 				default:
 					b = make([]byte, 0, 256<<10)
 				}
-				done[i] <- e.rows(b[:0], i*blockRows, min((i+1)*blockRows, e.t.Len), row)
+				done[i] <- e.rows(b[:0], i*blockRows, min((i+1)*blockRows, e.t.Len))
 			}
 		}()
 	}

@@ -13,21 +13,21 @@ import (
 )
 
 // testTable is a table of n rows whose cells all differ (strings, ints,
-// floats, addresses), with a guard that reports any Row call made after
+// floats, addresses), with a guard that reports any Emit call made after
 // the table was released.
 func testTable(n int, released *atomic.Bool, late *atomic.Int64) *command.Table {
 	return &command.Table{
 		Columns: []command.Column{{Name: "id"}, {Name: "name"}, {Name: "src_mosf1"}, {Name: "ip"}, {Name: "loss"}},
 		Len:     n,
-		Row: func(i int, dst []command.Cell) {
+		Emit: func(i int, w command.CellWriter) {
 			if released != nil && released.Load() {
 				late.Add(1)
 			}
-			dst[0] = command.Int(int64(i))
-			dst[1] = command.Str(fmt.Sprintf("call \"%d\"", i))
-			dst[2] = command.Float(1 + float64(i%40)/10)
-			dst[3] = command.Addr(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
-			dst[4] = command.Float(float64(i) / 7)
+			w.Int(int64(i))
+			w.Str(fmt.Sprintf("call \"%d\"", i))
+			w.Float(1 + float64(i%40)/10)
+			w.Addr(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+			w.Float(float64(i) / 7)
 		},
 	}
 }

@@ -275,8 +275,6 @@ func resultJSON(r command.Result) ([]byte, error) {
 		return []byte(`"OK"`), nil
 	case command.Text:
 		return marshal(string(v))
-	case command.Gzip:
-		return resultJSON(v.Result)
 	case command.Value:
 		return marshal(v.V)
 	case *command.Table:

@@ -249,9 +249,6 @@ func (s *Server) apiTable(name, opts string) http.HandlerFunc {
 			s.fail(w, err)
 			return
 		}
-		if z, ok := res.(command.Gzip); ok {
-			res = z.Result
-		}
 		rows := []map[string]any{}
 		if t, ok := res.(*command.Table); ok {
 			names := t.Names()
@@ -274,9 +271,6 @@ func (s *Server) apiRef(name string) http.HandlerFunc {
 		if err != nil {
 			s.fail(w, err)
 			return
-		}
-		if z, ok := res.(command.Gzip); ok {
-			res = z.Result
 		}
 		writeJSON(w, http.StatusOK, res)
 	}
