@@ -27,7 +27,6 @@ type Empty struct{}
 // Value wraps any JSON-marshalable value (usually a struct with json tags).
 type Value struct{ V any }
 
-
 func (Text) result()   {}
 func (Empty) result()  {}
 func (Value) result()  {}

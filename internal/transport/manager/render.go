@@ -142,24 +142,6 @@ func renderListRegisters(w io.Writer, _ *command.Request, res command.Result) er
 	return writeTable(w, t, nil, totals)
 }
 
-func appendCell(b []byte, c *command.Cell, xf cellXform) []byte {
-	switch c.Kind {
-	case command.KindString:
-		return appendJSONString(b, c.Str)
-	case command.KindInt:
-		return appendInt(b, c.Int)
-	case command.KindFloat:
-		return appendFloat(b, c.Float, xf)
-	case command.KindBool:
-		return strconv.AppendBool(b, c.Bool)
-	case command.KindAddr:
-		return appendAddr(b, c.Addr)
-	case command.KindTime:
-		return appendDateTime(b, c.TimeValue())
-	}
-	return append(b, "null"...)
-}
-
 // appendFloat appends f with its column's legacy transformation: MOS as
 // an integer ×10, others with 6 decimals (×10 first for xfTimes10); NaN
 // and infinities as null.

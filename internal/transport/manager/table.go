@@ -36,8 +36,8 @@ func (e *tableEncoder) rows(b []byte, from, to int) []byte {
 	return ce.b
 }
 
-// cellEncoder is the command.CellWriter that encodes one row's cells as
-// appendCell would, separated by commas.
+// cellEncoder is the command.CellWriter that encodes one row's cells in
+// the legacy encodings, separated by commas.
 type cellEncoder struct {
 	b   []byte
 	xf  []cellXform
