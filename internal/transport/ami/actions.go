@@ -274,7 +274,7 @@ func (x *Session) actListCommands(m *Message, id string, hasID bool) bool {
 		}
 	}
 	for _, c := range x.srv.reg.All() {
-		if x.write&c.Perm != 0 {
+		if x.write.Has(c.Perm) {
 			w.add(ActionName(c.Name), Escape(c.Doc)+" (Priv: "+c.Perm.String()+")")
 		}
 	}
@@ -440,8 +440,11 @@ func (x *Session) actStatus(m *Message, id string, hasID bool) bool {
 	return true
 }
 
-// actCommand runs a registry command line (command.ParseLine) with every
-// class granted: the command class is the AMI equivalent of CLI access.
+// actCommand runs a registry command line (command.ParseLine) with the
+// user's write classes: the command class lets a user send command lines,
+// and the registry decides whether this user may run this command (a
+// user with only the command class cannot run terminating or reload,
+// which need system).
 func (x *Session) actCommand(m *Message, id string, hasID bool) bool {
 	line := strings.TrimSpace(m.Value("Command"))
 	if line == "" {
@@ -449,7 +452,7 @@ func (x *Session) actCommand(m *Message, id string, hasID bool) bool {
 		return true
 	}
 	name, args := command.ParseLine(line)
-	req := &command.Request{Name: name, Args: args, Transport: "ami", Perm: command.PermAll}
+	req := &command.Request{Name: name, Args: args, Transport: "ami", Perm: x.write}
 	res, err := x.srv.reg.Run(context.Background(), req)
 	w := &builder{}
 	if err != nil {
@@ -463,6 +466,8 @@ func (x *Session) actCommand(m *Message, id string, hasID bool) bool {
 	switch {
 	case errors.Is(err, command.ErrNotFound):
 		text = fmt.Sprintf("No such command '%s'", name)
+	case errors.Is(err, command.ErrPermission):
+		text = "Permission denied"
 	case err != nil:
 		text = err.Error()
 	default:
@@ -575,11 +580,9 @@ func (x *Session) lookupCommand(action string) (command.Command, bool) {
 // case-insensitively); a table comes back as a list of <Action>Entry
 // events, anything else as Output: lines.
 func (x *Session) runCommand(c command.Command, m *Message, id string, hasID bool) {
-	if x.write&c.Perm == 0 {
-		x.respond("Error", id, hasID, "Permission denied")
-		return
-	}
-	req := &command.Request{Name: c.Name, Params: map[string]string{}, Transport: "ami", Perm: c.Perm}
+	// The user's write classes, mapped once at login; the registry's check
+	// is the only one.
+	req := &command.Request{Name: c.Name, Params: map[string]string{}, Transport: "ami", Perm: x.write}
 	for _, p := range c.Params {
 		if v, ok := m.Get(p.Name); ok {
 			req.Params[p.Name] = v
