@@ -99,7 +99,13 @@ print_dsn() {
 
 cmd_start() {
 	if alive; then print_dsn; return 0; fi
-	if [ -f "$state/port" ] && [ -d "$state/data" ]; then cmd_up; return 0; fi
+	# A datadir left by a run that was killed before "stop" is reused; the
+	# DSN is printed in every case (an empty DSN fails every MySQL test).
+	if [ -f "$state/port" ] && [ -f "$state/password" ] && [ -d "$state/data" ]; then
+		cmd_up
+		print_dsn
+		return 0
+	fi
 	ensure_installed
 	rm -rf "$state"
 	mkdir -p "$state/data"

@@ -9,6 +9,10 @@ scripts/install-deps.sh
 
 export VOIPSENSOR_TEST_MYSQL_DSN
 VOIPSENSOR_TEST_MYSQL_DSN=$(scripts/mariadb-test.sh start)
+if [ -z "$VOIPSENSOR_TEST_MYSQL_DSN" ]; then
+	echo "test.sh: scripts/mariadb-test.sh start printed no DSN" >&2
+	exit 1
+fi
 export VOIPSENSOR_TEST_MYSQL_CTL=$PWD/scripts/mariadb-test.sh
 trap 'scripts/mariadb-test.sh stop >/dev/null 2>&1 || true' EXIT
 

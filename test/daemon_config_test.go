@@ -93,7 +93,7 @@ func TestDaemonConfigUnknownKey(t *testing.T) {
 		t.Fatalf("exit code %d; log:\n%s", code, d.log)
 	}
 	log := d.log.String()
-	for _, want := range []string{"WARN", conf + ":2:", "frobnication_level", "unknown key"} {
+	for _, want := range []string{"WARN", "file=" + conf, "line=2", "key=frobnication_level", "unknown key"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("warning lacks %q; log:\n%s", want, log)
 		}

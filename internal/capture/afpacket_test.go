@@ -308,7 +308,7 @@ func TestOpenLiveErrors(t *testing.T) {
 		{LiveConfig{}, "capture: live: no interface"},
 		{LiveConfig{Interface: "lo", Filter: "vlan and udp"}, `capture: filter: "vlan" is not supported on live capture (the kernel strips tags)`},
 		{LiveConfig{Interface: "lo", Filter: "greater 10"}, `capture: filter: unsupported primitive "greater"`},
-		{LiveConfig{Interface: "no-such-if0"}, "capture: live no-such-if0: route ip+net: no such network interface"},
+		{LiveConfig{Interface: "no-such-if0"}, "capture: live no-such-if0: no such interface (`ip link` lists them; \"any\" captures all)"},
 	} {
 		_, err := OpenLive(tc.cfg)
 		if err == nil || err.Error() != tc.want {
