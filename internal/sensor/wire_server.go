@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
 	"github.com/voipsensor/voipsensor/internal/transport/server"
 )
@@ -40,7 +41,10 @@ func (s *Sensor) wireServerListener() error {
 		Addr:     cfg.ServerAddr(),
 		Password: cfg.ServerPassword.Reveal(),
 		SensorID: cfg.IDSensor,
-		Logger:   log,
+		// The session cap and the unauthenticated share of it keep their
+		// defaults (server.DefaultMaxConns, three quarters).
+		Limits: conn.Limits{MaxUnauthPerAddr: cfg.MaxConnsPerIP, FirstRequest: cfg.FirstRequestTimeout},
+		Logger: log,
 	}
 	if cfg.ManagerAESKey.IsSet() {
 		k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
@@ -76,6 +80,7 @@ func (s *Sensor) wireServerListener() error {
 	}
 	s.log.Info("server API listening", "addr", l.Addr().String())
 	s.addrs = append(s.addrs, Endpoint{Name: "server", Network: "tcp", Addr: l.Addr().String()})
+	s.addSessions("server", "tcp", srv.Stats)
 	s.services = append(s.services, service{"server", func(ctx context.Context) error {
 		return srv.Run(ctx, l)
 	}, func() { l.Close() }})

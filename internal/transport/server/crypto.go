@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Crypto errors.
@@ -160,49 +162,100 @@ const (
 	OtherRSABits   = 2048
 )
 
-// keyPool hands out fresh RSA keys, generating the next one ahead in the
-// background so that a connection rarely waits for key generation. Safe
-// for concurrent use.
-type keyPool struct {
-	bits    int
+// DefaultKeyRotation is how long the service RSA key pair is used before a
+// fresh one replaces it.
+const DefaultKeyRotation = time.Hour
+
+// keyHolder holds the one service RSA key pair every handshake uses. The
+// legacy server generates a key per connection (RSA_generate_key in
+// cp_service), which lets anyone who can open a TCP connection spend
+// seconds of the server's CPU before any password is checked; here the
+// pair is made once (started by [Server.Listen], or on first use) and
+// replaced in the background when it is older than every. The key only
+// carries a sensor's password and AES session key to the server and lives
+// in memory only; sharing it across connections gives up little: each
+// sensor still chooses its own session key, and rotation bounds what a
+// stolen key would decrypt to the handshakes of one period. Safe for
+// concurrent use.
+type keyHolder struct {
+	bits  int
+	every time.Duration // <= 0: never rotate
+	gen   func(bits int) (*rsa.PrivateKey, error)
+	now   func() time.Time
+
 	mu      sync.Mutex
-	spare   *rsa.PrivateKey
-	filling bool
+	key     *rsa.PrivateKey
+	made    time.Time
+	pending *keyGen // the generation running, if any
 }
 
-// get returns a key no other connection has used.
-func (p *keyPool) get() (*rsa.PrivateKey, error) {
-	p.mu.Lock()
-	k := p.spare
-	p.spare = nil
-	p.mu.Unlock()
-	if k == nil {
-		var err error
-		if k, err = rsa.GenerateKey(rand.Reader, p.bits); err != nil {
-			return nil, err
-		}
-	}
-	p.refill()
-	return k, nil
+// keyGen is one key generation; err is set before done is closed.
+type keyGen struct {
+	done chan struct{}
+	err  error
 }
 
-func (p *keyPool) refill() {
-	p.mu.Lock()
-	if p.filling || p.spare != nil {
-		p.mu.Unlock()
-		return
+func newKeyHolder(bits int, every time.Duration) *keyHolder {
+	return &keyHolder{bits: bits, every: every, now: time.Now,
+		gen: func(bits int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, bits) }}
+}
+
+// start begins generating the first key in the background, if none
+// exists or is being made.
+func (h *keyHolder) start() {
+	h.mu.Lock()
+	if h.key == nil {
+		h.generateLocked()
 	}
-	p.filling = true
-	p.mu.Unlock()
+	h.mu.Unlock()
+}
+
+// generateLocked starts one background generation unless one runs
+// already, and returns it. h.mu must be held.
+func (h *keyHolder) generateLocked() *keyGen {
+	if h.pending != nil {
+		return h.pending
+	}
+	g := &keyGen{done: make(chan struct{})}
+	h.pending = g
 	go func() {
-		k, err := rsa.GenerateKey(rand.Reader, p.bits)
-		p.mu.Lock()
+		k, err := h.gen(h.bits)
+		h.mu.Lock()
 		if err == nil {
-			p.spare = k
+			h.key, h.made = k, h.now()
 		}
-		p.filling = false
-		p.mu.Unlock()
+		h.pending = nil
+		h.mu.Unlock()
+		g.err = err
+		close(g.done)
 	}()
+	return g
+}
+
+// get returns the current key. Only callers that find no key at all wait
+// (for at most ctx) for a generation; an expired key is still returned
+// while its successor is made. Concurrent callers share one generation.
+func (h *keyHolder) get(ctx context.Context) (*rsa.PrivateKey, error) {
+	for {
+		h.mu.Lock()
+		if k := h.key; k != nil {
+			if h.every > 0 && h.now().Sub(h.made) >= h.every {
+				h.generateLocked()
+			}
+			h.mu.Unlock()
+			return k, nil
+		}
+		g := h.generateLocked()
+		h.mu.Unlock()
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return nil, fmt.Errorf("server: rsa key generation: %w", g.err)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // PublicKeyPEM encodes pub as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo),

@@ -18,7 +18,20 @@
 //
 // Facts come from shared/specs/voipmonitor-manager.md sections 2.2 and 7.
 //
-// Allowed imports: command, event and the standard library. Never
-// calltable, cdr, capture or another transport (the manager AES key comes
-// in through the [Cipher] interface).
+// Where this server departs from the legacy one, for safety:
+//
+//   - one service RSA key pair, made at Listen and renewed hourly, instead
+//     of a 4096-bit key generated per connection before any password is
+//     checked;
+//   - gui_command and manager_command need authority: loopback, the
+//     manager key's wrapping, or "password" in the JSON (the GUI's own
+//     requests carry no credential; see authorize in auth.go);
+//   - manager_file is off the no-AES list;
+//   - failed passwords are answered after a per-address delay;
+//   - sessions run on the transport session kit (conn): caps, deadlines,
+//     accept backoff, panic containment and close reasons.
+//
+// Allowed imports: command, event, the session kit transport/conn and the
+// standard library. Never calltable, cdr, capture or another transport
+// (the manager AES key comes in through the [Cipher] interface).
 package server

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // Defaults for Config zero values.
@@ -27,9 +29,16 @@ const (
 	DefaultPongTimeout    = 5 * time.Second
 	DefaultTaskTimeout    = 5 * time.Minute
 	DefaultDuplicateDelay = 5 * time.Second
-	DefaultReadTimeout    = 30 * time.Second
+	DefaultReadTimeout    = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
-	DefaultMaxConns       = 1024
+	// DefaultMaxConns caps the listener's connections; DefaultMaxUnauth
+	// of them may be unauthenticated, so that logged-in sensors and
+	// authorized GUI requests always find room during a flood.
+	DefaultMaxConns  = 1024
+	DefaultMaxUnauth = DefaultMaxConns * 3 / 4
+	// DefaultMaxConnsPerAddr caps the unauthenticated connections of one
+	// client address.
+	DefaultMaxConnsPerAddr = 64
 	// DefaultMaxResponse bounds one relayed command output, in bytes.
 	DefaultMaxResponse = 256 << 20
 	// maxTaskQueue bounds the commands waiting to be pushed to one sensor.
@@ -55,6 +64,7 @@ const (
 	TextSensorGone   = "error: sensor disconnected"
 	TextSensorBusy   = "error: sensor busy"
 	TextUnknownTask  = "unknown gui task id"
+	TextInternal     = "error: internal error"
 	textDuplicateFmt = "client with sensor_id %d is already connected, refusing connection"
 )
 
@@ -68,8 +78,6 @@ var (
 	ErrServiceGone = errors.New("server: sensor disconnected")
 	// ErrBusy means too many commands are already queued for the sensor.
 	ErrBusy = errors.New("server: sensor busy")
-	// ErrServerClosed is returned by Serve after Shutdown.
-	ErrServerClosed = errors.New("server: closed")
 )
 
 // Cipher is the manager AES key (manager_aes_key/manager_aes_iv) that
@@ -84,7 +92,9 @@ type Cipher interface {
 type Config struct {
 	// Addr is the listen address (server_bind:server_bind_port).
 	Addr string
-	// Password is server_password; sensors must send it.
+	// Password is server_password: sensors must send it, and so must
+	// gui_command and manager_command requests from another host unless
+	// they are wrapped with ManagerKey (see [Server] for the rule).
 	Password string
 	// SensorID is the server's own id_sensor (-1 when unset); a sensor
 	// with the same id is refused.
@@ -92,9 +102,12 @@ type Config struct {
 	// ManagerKey, if non-nil, decrypts AES-wrapped gui_command requests;
 	// plaintext requests for commands that need AES then get "need aes!".
 	ManagerKey Cipher
-	// ServiceRSABits and OtherRSABits size the per-connection RSA keys
-	// (defaults 4096 and 2048).
+	// ServiceRSABits sizes the service RSA key (default 4096).
 	ServiceRSABits int
+	// KeyRotation is how long one service RSA key pair serves before a
+	// fresh one, made in the background, replaces it (default
+	// DefaultKeyRotation); negative means never.
+	KeyRotation time.Duration
 	// PingEvery is the period of ping blocks on a service connection;
 	// a sensor that sends nothing (no pong) for PingEvery+PongTimeout is
 	// dropped.
@@ -104,12 +117,25 @@ type Config struct {
 	// DuplicateDelay is waited before refusing a duplicate sensor id;
 	// negative means no delay.
 	DuplicateDelay time.Duration
-	// ReadTimeout bounds reading an opening message and a handshake;
-	// WriteTimeout bounds each write.
+	// ReadTimeout bounds a service handshake after its opening message
+	// (the RSA key, then the sensor's RSA block); the opening message
+	// itself must arrive within Limits.FirstRequest. WriteTimeout bounds
+	// each write.
 	ReadTimeout, WriteTimeout time.Duration
-	// MaxConns caps concurrent connections; MaxResponse bounds one relayed
-	// output.
-	MaxConns, MaxResponse int
+	// Limits bound the listener (conn.Limits: sessions, unauthenticated
+	// sessions in all and per address, time to the opening message).
+	// Zero fields take the kit's defaults, except MaxConns
+	// (DefaultMaxConns), MaxUnauth (three quarters of MaxConns) and
+	// MaxUnauthPerAddr (DefaultMaxConnsPerAddr).
+	Limits conn.Limits
+	// AuthDelay is how long a failed login (a bad password on a service
+	// handshake or on a gui_command/manager_command request) waits
+	// before its answer; each further failure from the same address
+	// doubles it, up to AuthDelayMax. Defaults DefaultAuthDelay and
+	// DefaultAuthDelayMax; a negative AuthDelay means no delay.
+	AuthDelay, AuthDelayMax time.Duration
+	// MaxResponse bounds one relayed output.
+	MaxResponse int
 	// OnConnect and OnDisconnect, if set, are called (from the connection's
 	// goroutine) when a sensor's service starts and ends.
 	OnConnect, OnDisconnect func(Service)
@@ -128,41 +154,57 @@ type Service struct {
 	Since   time.Time
 }
 
-// Server is the central server of the server API. Create it with [New];
-// it starts no goroutines until Serve. Safe for concurrent use.
+// Server is the central server of the server API. Create it with [New],
+// bind with [Server.Listen], serve with [Server.Run]; it starts no
+// goroutines before Listen. Safe for concurrent use.
+//
+// Sessions run on the transport session kit (package conn): a cap on the
+// listener's connections and a lower one on those not logged in yet, a
+// per-address cap on the latter, a deadline to the opening message,
+// accept backoff when file descriptors run out, contained panics and a
+// drain on shutdown. A sensor's service connection counts as logged in
+// once its password is accepted, a gui_command or manager_command request
+// once it is authorized (see authorize in auth.go), a response connection
+// once it names a task in flight; failed passwords are answered only
+// after a per-address delay ([Config.AuthDelay]).
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	svcKeys *keyPool
-	sem     chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
+	keys    *keyHolder
+	auth    *authBackoff
+	authLog conn.Throttle
 	taskSeq atomic.Uint64
+
+	// wait is the failed-login delay and local tells whether a client is
+	// on this host; tests replace both.
+	wait  func(ctx context.Context, d time.Duration) bool
+	local func(c *conn.Conn) bool
 
 	mu        sync.Mutex
 	services  map[int]*svc
 	tasks     map[string]*task
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	listeners []*conn.Listener
 }
 
 // svc is one live service connection.
 type svc struct {
 	Service
 	key   SessionKey
-	conn  net.Conn
+	conn  *conn.Conn
 	queue chan []byte
 	done  chan struct{}
 	once  sync.Once
 }
 
-func (v *svc) kill() {
-	v.once.Do(func() {
-		close(v.done)
-		v.conn.Close()
-	})
+// stop marks the service ended: its writer and the relays waiting on it
+// return.
+func (v *svc) stop() { v.once.Do(func() { close(v.done) }) }
+
+// kill ends the service and closes its session; the first reason given
+// is the session's.
+func (v *svc) kill(reason conn.ClosedState) {
+	v.stop()
+	v.conn.Close(reason)
 }
 
 // task is one relayed command waiting for its response connection.
@@ -195,8 +237,19 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.DuplicateDelay, DefaultDuplicateDelay)
 	def(&cfg.ReadTimeout, DefaultReadTimeout)
 	def(&cfg.WriteTimeout, DefaultWriteTimeout)
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
+	def(&cfg.KeyRotation, DefaultKeyRotation)
+	def(&cfg.AuthDelay, DefaultAuthDelay)
+	def(&cfg.AuthDelayMax, DefaultAuthDelayMax)
+	cfg.AuthDelayMax = max(cfg.AuthDelayMax, cfg.AuthDelay)
+	lim := &cfg.Limits
+	if lim.MaxConns == 0 {
+		lim.MaxConns = DefaultMaxConns
+	}
+	if lim.MaxUnauth == 0 && lim.MaxConns > 0 {
+		lim.MaxUnauth = max(lim.MaxConns*3/4, 1)
+	}
+	if lim.MaxUnauthPerAddr == 0 {
+		lim.MaxUnauthPerAddr = DefaultMaxConnsPerAddr
 	}
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = DefaultMaxResponse
@@ -205,120 +258,62 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, log: log.With("transport", "server"),
-		svcKeys: &keyPool{bits: cfg.ServiceRSABits},
-		sem:     make(chan struct{}, cfg.MaxConns),
-		ctx:     ctx, cancel: cancel,
-		services:  map[int]*svc{},
-		tasks:     map[string]*task{},
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
+		keys:     newKeyHolder(cfg.ServiceRSABits, cfg.KeyRotation),
+		auth:     newAuthBackoff(cfg.AuthDelay, cfg.AuthDelayMax),
+		authLog:  conn.Throttle{Every: time.Second},
+		wait:     sleepCtx,
+		local:    (*conn.Conn).Local,
+		services: map[int]*svc{},
+		tasks:    map[string]*task{},
 	}, nil
 }
 
 // Listen binds cfg.Addr, so that a bind error surfaces at start. It also
-// starts generating the first service RSA key in the background.
+// starts generating the service RSA key in the background, so that the
+// first sensor rarely waits for it.
 func (s *Server) Listen() (net.Listener, error) {
 	l, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.svcKeys.refill()
+	s.keys.start()
 	return l, nil
 }
 
-// Run serves l until ctx is done, then shuts down.
+// Run serves l under cfg.Limits until ctx is done, then stops accepting,
+// ends the service connections, lets the other sessions finish (the
+// kit's drain) and returns nil. Temporary accept errors (EMFILE, ENFILE)
+// pause the listener instead of stopping it; a permanent one is returned.
 func (s *Server) Run(ctx context.Context, l net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.Shutdown(sctx)
-	if err := <-errc; !errors.Is(err, ErrServerClosed) {
-		return err
-	}
-	return nil
+	x := conn.New(l, s.cfg.Limits, conn.Options{Name: "server", Logger: s.log,
+		OnPanic: func(c *conn.Conn) { io.WriteString(c, TextInternal) }})
+	s.mu.Lock()
+	s.listeners = append(s.listeners, x)
+	s.mu.Unlock()
+	s.keys.start()
+	return x.Serve(ctx, s.handle)
 }
 
-// Serve accepts connections on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error {
+// Stats sums the counters of the listeners being served.
+func (s *Server) Stats() conn.Stats {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
+	ls := append([]*conn.Listener(nil), s.listeners...)
 	s.mu.Unlock()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			delete(s.listeners, l)
-			s.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return ErrServerClosed
-			}
-			return fmt.Errorf("server: accept: %w", err)
+	var sum conn.Stats
+	for _, l := range ls {
+		st := l.Stats()
+		sum.Accepted += st.Accepted
+		sum.Active += st.Active
+		sum.Unauth += st.Unauth
+		sum.Panics += st.Panics
+		sum.AcceptRetries += st.AcceptRetries
+		for i := range st.Closed {
+			sum.Closed[i] += st.Closed[i]
 		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			c.Close()
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			<-s.sem
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.handle(c)
 	}
-}
-
-// Shutdown closes the listeners and every connection (service connections
-// included) and waits for the handlers until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.cancel()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Server) release(c net.Conn) {
-	c.Close()
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	<-s.sem
-	s.wg.Done()
+	return sum
 }
 
 // Active returns the connected sensors ordered by id.
@@ -339,11 +334,14 @@ type opening struct {
 	Command  string          `json:"command"`
 	SensorID json.RawMessage `json:"sensor_id"`
 	TaskID   string          `json:"gui_task_id"`
+	// Password is server_password on gui_command and manager_command
+	// requests (an extension: the legacy GUI sends none; see authorize).
+	Password string `json:"password"`
 }
 
-func (s *Server) handle(c net.Conn) {
-	defer s.release(c)
-	c.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+// handle serves one connection: it reads the opening message (within
+// the kit's first-request deadline) and dispatches on its type.
+func (s *Server) handle(ctx context.Context, c *conn.Conn) {
 	f := firstFramer{accept: s.acceptAES}
 	buf := make([]byte, 4096)
 	for {
@@ -352,6 +350,7 @@ func (s *Server) handle(c net.Conn) {
 			done, ferr := f.Write(buf[:n])
 			if ferr != nil {
 				s.reply(c, TextMalformed)
+				c.Close(conn.ClosedTooLarge)
 				return
 			}
 			if done {
@@ -359,39 +358,70 @@ func (s *Server) handle(c net.Conn) {
 			}
 		}
 		if err != nil {
-			if f.End(); len(f.msg) == 0 {
+			if f.End(); len(f.msg) == 0 || c.Closed() {
+				closeRead(c, err)
 				return
 			}
 			break
 		}
 	}
+	c.Started()
 	msg, cipherName := f.msg, ""
 	if isAESWrapped(msg) {
 		var err error
 		cipherName, msg, err = s.unwrapAES(msg)
 		if err != nil {
 			s.reply(c, TextFailedAES)
+			c.Close(conn.ClosedProtocolError)
 			return
 		}
 	}
 	var op opening
 	if err := json.Unmarshal(bytes.TrimSpace(msg), &op); err != nil {
-		s.log.Info("malformed opening message", "remote", c.RemoteAddr(), "err", err)
+		s.log.Info("malformed opening message", "remote", c.RemoteString(), "err", err)
 		s.reply(c, TextMalformed)
+		c.Close(conn.ClosedProtocolError)
 		return
 	}
 	switch op.Type {
-	case "manager_command":
-		s.managerCommand(c, op)
-	case "gui_command":
-		s.guiCommand(c, op, cipherName)
+	case "manager_command", "gui_command":
+		ok, byPassword := s.authorize(c, op, cipherName != "")
+		if !ok {
+			s.failLogin(ctx, c, op.Type, func() { s.reply(c, TextBadPassword) })
+			return
+		}
+		if byPassword {
+			s.auth.succeeded(c.Remote().Addr())
+		}
+		c.Authenticated()
+		if op.Type == "manager_command" {
+			s.managerCommand(c, op)
+		} else {
+			s.guiCommand(ctx, c, op, cipherName)
+		}
 	case "service":
-		s.service(c, bufio.NewReader(io.MultiReader(bytes.NewReader(f.rest), c)))
+		s.service(ctx, c, bufio.NewReader(io.MultiReader(bytes.NewReader(f.rest), c)))
 	case "response":
 		s.response(c, op, f.rest)
 	default:
 		// Unknown types close silently, as the legacy server does.
-		s.log.Debug("unknown connection type", "remote", c.RemoteAddr(), "type", op.Type)
+		s.log.Debug("unknown connection type", "remote", c.RemoteString(), "type", op.Type)
+		c.Close(conn.ClosedProtocolError)
+	}
+}
+
+// closeRead closes c after a failed read, with the reason it failed for.
+func closeRead(c *conn.Conn, err error) {
+	var ne net.Error
+	switch {
+	case c.Draining():
+		c.Close(conn.ClosedShutdown)
+	case errors.Is(err, io.EOF):
+		c.Close(conn.ClosedClient)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.Close(conn.ClosedFirstRequest)
+	default:
+		c.Close(conn.ClosedReadError)
 	}
 }
 
@@ -413,7 +443,7 @@ func (s *Server) unwrapAES(msg []byte) (string, []byte, error) {
 }
 
 // reply writes text and leaves the close to the caller.
-func (s *Server) reply(c net.Conn, text string) {
+func (s *Server) reply(c *conn.Conn, text string) {
 	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	io.WriteString(c, text)
 }
@@ -437,7 +467,7 @@ func ActiveJSON(list []Service) []byte {
 	return b
 }
 
-func (s *Server) managerCommand(c net.Conn, op opening) {
+func (s *Server) managerCommand(c *conn.Conn, op opening) {
 	if op.Command != "active" {
 		s.reply(c, "unknown command: "+op.Command)
 		return
@@ -452,8 +482,8 @@ func parseSensorID(raw json.RawMessage) (int, bool) {
 	return n, err == nil
 }
 
-func (s *Server) guiCommand(c net.Conn, op opening, cipherName string) {
-	out := s.guiAnswer(op, cipherName)
+func (s *Server) guiCommand(ctx context.Context, c *conn.Conn, op opening, cipherName string) {
+	out := s.guiAnswer(ctx, op, cipherName)
 	if cipherName != "" {
 		ct, err := s.cfg.ManagerKey.Encrypt(cipherName, out)
 		if err != nil {
@@ -463,10 +493,12 @@ func (s *Server) guiCommand(c net.Conn, op opening, cipherName string) {
 		out = append([]byte("aes:"), ct...)
 	}
 	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	c.Write(out)
+	if _, err := c.Write(out); err != nil {
+		c.Close(conn.ClosedWriteError)
+	}
 }
 
-func (s *Server) guiAnswer(op opening, cipherName string) []byte {
+func (s *Server) guiAnswer(ctx context.Context, op opening, cipherName string) []byte {
 	id, ok := parseSensorID(op.SensorID)
 	if !ok {
 		return []byte(TextNoSensorID)
@@ -474,7 +506,7 @@ func (s *Server) guiAnswer(op opening, cipherName string) []byte {
 	if cipherName == "" && s.cfg.ManagerKey != nil && !noAESNeeded(op.Command) {
 		return []byte(TextNeedAES)
 	}
-	out, err := s.Relay(s.ctx, id, op.Command)
+	out, err := s.Relay(ctx, id, op.Command)
 	switch {
 	case errors.Is(err, ErrNoService):
 		return []byte(TextMissingService)
@@ -489,7 +521,9 @@ func (s *Server) guiAnswer(op opening, cipherName string) []byte {
 }
 
 // noAESNeeded lists the manager commands a plaintext request may run even
-// when a manager key exists (spec 2.1).
+// when a manager key exists (spec 2.1), less manager_file: the legacy
+// list has it, but it opens a socket serving every command, so a relayed
+// manager_file needs the same authority as reload.
 func noAESNeeded(line string) bool {
 	name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
 	switch name {
@@ -497,7 +531,7 @@ func noAESNeeded(line string) bool {
 		"datadir_stat", "disk_io_calibration", "disk_io_recalibrate", "sniffer_threads",
 		"memory_stat", "jemalloc_stat", "tcmalloc_stats", "heapprof_start", "heapprof_stop",
 		"heapprof_dump", "thread", "usleep", "packetbuffer_log", "packetbuffer_save", "need_aes",
-		"failed_aes_decrypt", "support_aes", "exists_aes_key", "manager_file", "sql_errors_skip":
+		"failed_aes_decrypt", "support_aes", "exists_aes_key", "sql_errors_skip":
 		return true
 	}
 	return false
@@ -548,15 +582,18 @@ func (s *Server) Relay(ctx context.Context, sensorID int, line string) ([]byte, 
 }
 
 // response takes a sensor's answer to a task: the rest of the connection
-// is one AES-128-CBC stream under that sensor's service key.
-func (s *Server) response(c net.Conn, op opening, rest []byte) {
+// is one AES-128-CBC stream under that sensor's service key. Naming a task
+// in flight counts as logging in: the id was handed to that sensor only.
+func (s *Server) response(c *conn.Conn, op opening, rest []byte) {
 	s.mu.Lock()
 	t := s.tasks[op.TaskID]
 	s.mu.Unlock()
 	if t == nil {
 		s.reply(c, TextUnknownTask)
+		c.Close(conn.ClosedProtocolError)
 		return
 	}
+	c.Authenticated()
 	c.SetReadDeadline(time.Now().Add(s.cfg.TaskTimeout))
 	r := io.LimitReader(io.MultiReader(bytes.NewReader(rest), c), int64(s.cfg.MaxResponse)+32)
 	ct, err := io.ReadAll(r)
@@ -592,22 +629,40 @@ type hello struct {
 	AutoParameters int             `json:"auto_parameters"`
 }
 
-func (s *Server) service(c net.Conn, r *bufio.Reader) {
-	remote := c.RemoteAddr().String()
-	c.SetDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	priv, err := s.svcKeys.get()
+// service runs a sensor's service connection: the handshake (the shared
+// RSA key out, the sensor's RSA block in, all within cfg.ReadTimeout),
+// then the ping/task loop until either side ends it.
+func (s *Server) service(ctx context.Context, c *conn.Conn, r *bufio.Reader) {
+	remote := c.RemoteString()
+	deadline := time.Now().Add(s.cfg.ReadTimeout)
+	c.SetDeadline(deadline)
+	kctx, cancel := context.WithDeadline(ctx, deadline)
+	priv, err := s.keys.get(kctx)
+	cancel()
 	if err != nil {
-		s.log.Error("rsa key generation failed", "err", err)
+		switch {
+		case ctx.Err() != nil:
+			c.Close(conn.ClosedShutdown)
+		case errors.Is(err, context.DeadlineExceeded):
+			c.Close(conn.ClosedFirstRequest)
+		default:
+			s.log.Error("service rsa key not available", "err", err)
+			s.reply(c, TextInternal)
+			c.Close(conn.ClosedPanic)
+		}
 		return
 	}
 	pemText, _ := PublicKeyPEM(&priv.PublicKey)
 	js, _ := json.Marshal(map[string]string{"rsa_key": pemText})
 	if err := writePlain(c, js); err != nil {
+		c.Close(conn.ClosedWriteError)
 		return
 	}
-	refuse := func(text string, attrs ...any) {
+	refuse := func(text string, reason conn.ClosedState, attrs ...any) {
 		s.log.Info("sensor refused", append([]any{"remote", remote, "reason", text}, attrs...)...)
+		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		writePlain(c, []byte(text))
+		c.Close(reason)
 	}
 	// Skip the line terminator of the opening message.
 	for {
@@ -620,64 +675,84 @@ func (s *Server) service(c net.Conn, r *bufio.Reader) {
 	blk, h, err := ReadBlock(r, priv.Size())
 	if err != nil {
 		if errors.Is(err, ErrBadBlock) || errors.Is(err, ErrBlockTooLarge) {
-			refuse(TextBadBlock, "err", err)
+			refuse(TextBadBlock, conn.ClosedProtocolError, "err", err)
+		} else {
+			closeRead(c, err)
 		}
 		return
 	}
 	pt, err := RSADecrypt(priv, blk)
 	if err != nil || Sum(pt) != h.Sum {
-		refuse(TextBadBlock, "err", cmpErr(err, ErrChecksum))
+		refuse(TextBadBlock, conn.ClosedProtocolError, "err", cmpErr(err, ErrChecksum))
 		return
 	}
 	var hi hello
 	if err := json.Unmarshal(pt, &hi); err != nil {
-		refuse(TextMalformed, "err", err)
+		refuse(TextMalformed, conn.ClosedProtocolError, "err", err)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(hi.Password), []byte(s.cfg.Password)) != 1 {
-		refuse(TextBadPassword)
+		s.failLogin(ctx, c, "service", func() {
+			c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			writePlain(c, []byte(TextBadPassword))
+		})
 		return
 	}
+	s.auth.succeeded(c.Remote().Addr())
+	c.Authenticated()
 	id, ok := parseSensorID(hi.SensorID)
 	if !ok {
-		refuse(TextNoSensorID)
+		refuse(TextNoSensorID, conn.ClosedProtocolError)
 		return
 	}
 	key := SessionKey{CKey: hi.AESCKey, IVec: hi.AESIVec}
 	if !key.Valid() {
-		refuse(TextBadKeys)
+		refuse(TextBadKeys, conn.ClosedProtocolError)
 		return
 	}
 	if s.cfg.SensorID >= 0 && id == s.cfg.SensorID {
-		refuse(TextSameSensorID)
+		refuse(TextSameSensorID, conn.ClosedProtocolError)
 		return
 	}
-	ap, _ := netip.ParseAddrPort(remote)
 	ver, _ := hi.SensorVersion.Int64()
 	sv := &svc{
-		Service: Service{SensorID: id, Name: hi.SensorString, Addr: ap, Version: ver, Since: time.Now()},
+		Service: Service{SensorID: id, Name: hi.SensorString, Addr: c.Remote(), Version: ver, Since: time.Now()},
 		key:     key, conn: c, queue: make(chan []byte, maxTaskQueue), done: make(chan struct{}),
 	}
 	s.mu.Lock()
 	old := s.services[id]
 	if old != nil && hi.Restore == 0 {
 		s.mu.Unlock()
-		if s.cfg.DuplicateDelay > 0 {
-			select {
-			case <-time.After(s.cfg.DuplicateDelay):
-			case <-s.ctx.Done():
-				return
-			}
+		if s.cfg.DuplicateDelay > 0 && !sleepCtx(ctx, s.cfg.DuplicateDelay) {
+			c.Close(conn.ClosedShutdown)
+			return
 		}
-		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		refuse(fmt.Sprintf(textDuplicateFmt, id))
+		refuse(fmt.Sprintf(textDuplicateFmt, id), conn.ClosedProtocolError)
 		return
 	}
 	s.services[id] = sv
 	s.mu.Unlock()
 	if old != nil {
-		old.kill() // restore: the sensor's new connection replaces its old one
+		old.kill(conn.ClosedDone) // restore: the sensor's new connection replaces its old one
 	}
+	// From here on the service is registered: whatever ends this function
+	// (an error, a shutdown, a panic in OnConnect) removes it. After a
+	// panic the session is left open for the kit, which answers and
+	// closes it as ClosedPanic.
+	connected, returned := false, false
+	defer func() {
+		if !returned {
+			s.drop(sv, conn.ClosedNone)
+			return
+		}
+		s.drop(sv, conn.ClosedDone)
+		s.log.Info("sensor disconnected", "sensor_id", id, "remote", remote, "reason", c.Reason())
+		if connected && s.cfg.OnDisconnect != nil {
+			s.cfg.OnDisconnect(sv.Service)
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { sv.kill(conn.ClosedShutdown) })
+	defer stop()
 	answer := []byte(TextOK)
 	if hi.AutoParameters != 0 {
 		answer = []byte(`{"result":"OK","type_compress":0,"type_compress_query":0,"type_compress_store":0}`)
@@ -685,20 +760,18 @@ func (s *Server) service(c net.Conn, r *bufio.Reader) {
 	c.SetDeadline(time.Time{})
 	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := writePlain(c, answer); err != nil {
-		s.drop(sv)
+		sv.kill(conn.ClosedWriteError)
+		returned = true
 		return
 	}
 	s.log.Info("sensor connected", "sensor_id", id, "remote", remote, "restore", hi.Restore != 0)
 	if s.cfg.OnConnect != nil {
 		s.cfg.OnConnect(sv.Service)
 	}
+	connected = true
 	go s.serviceWriter(sv)
 	s.serviceReader(sv, r)
-	s.drop(sv)
-	s.log.Info("sensor disconnected", "sensor_id", id, "remote", remote)
-	if s.cfg.OnDisconnect != nil {
-		s.cfg.OnDisconnect(sv.Service)
-	}
+	returned = true
 }
 
 func cmpErr(err, alt error) error {
@@ -708,9 +781,13 @@ func cmpErr(err, alt error) error {
 	return alt
 }
 
-// drop kills sv and removes it unless a restore already replaced it.
-func (s *Server) drop(sv *svc) {
-	sv.kill()
+// drop ends sv, closes its session with reason unless that is
+// ClosedNone, and removes it unless a restore already replaced it.
+func (s *Server) drop(sv *svc, reason conn.ClosedState) {
+	sv.stop()
+	if reason != conn.ClosedNone {
+		sv.conn.Close(reason)
+	}
 	s.mu.Lock()
 	if s.services[sv.SensorID] == sv {
 		delete(s.services, sv.SensorID)
@@ -721,18 +798,35 @@ func (s *Server) drop(sv *svc) {
 // serviceReader reads the sensor's blocks (pong, stop) until the
 // connection fails or stays silent for PingEvery+PongTimeout.
 func (s *Server) serviceReader(sv *svc, r io.Reader) {
+	c := sv.conn
 	for {
-		sv.conn.SetReadDeadline(time.Now().Add(s.cfg.PingEvery + s.cfg.PongTimeout))
+		if c.Draining() {
+			sv.kill(conn.ClosedShutdown)
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(s.cfg.PingEvery + s.cfg.PongTimeout))
 		p, err := readPlain(r, maxServiceBlock)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			var ne net.Error
+			switch {
+			case c.Closed():
+			case c.Draining():
+				sv.kill(conn.ClosedShutdown)
+			case errors.Is(err, io.EOF):
+				sv.kill(conn.ClosedClient)
+			case errors.As(err, &ne) && ne.Timeout():
+				s.log.Info("sensor silent, dropped", "sensor_id", sv.SensorID)
+				sv.kill(conn.ClosedIdle)
+			default:
 				s.log.Info("service read failed", "sensor_id", sv.SensorID, "err", err)
+				sv.kill(conn.ClosedReadError)
 			}
 			return
 		}
 		switch string(p) {
 		case "pong", "OK":
 		case "stop":
+			sv.kill(conn.ClosedClient)
 			return
 		default:
 			s.log.Debug("unexpected service block", "sensor_id", sv.SensorID, "len", len(p))
@@ -755,7 +849,12 @@ func (s *Server) serviceWriter(sv *svc) {
 		}
 		sv.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		if err := writePlain(sv.conn, b); err != nil {
-			sv.kill()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				sv.kill(conn.ClosedWriteTimeout)
+			} else {
+				sv.kill(conn.ClosedWriteError)
+			}
 			return
 		}
 	}

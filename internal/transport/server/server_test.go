@@ -32,10 +32,18 @@ func (t testKey) Decrypt(_ string, ct []byte) ([]byte, error) { return t.k.Decry
 // startServer runs a Server on a loopback port with short timers.
 func startServer(t *testing.T, mod func(*Config)) (*Server, string) {
 	t.Helper()
+	return startServerPrep(t, mod, nil)
+}
+
+// startServerPrep is startServer with prep run on the Server before it
+// binds (to replace its hooks).
+func startServerPrep(t *testing.T, mod func(*Config), prep func(*Server)) (*Server, string) {
+	t.Helper()
 	cfg := Config{
 		Addr: "127.0.0.1:0", Password: testPassword, SensorID: 1000,
 		ServiceRSABits: 2048, PingEvery: 200 * time.Millisecond, PongTimeout: 300 * time.Millisecond,
 		TaskTimeout: 2 * time.Second, DuplicateDelay: 10 * time.Millisecond,
+		AuthDelay: 20 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -43,6 +51,9 @@ func startServer(t *testing.T, mod func(*Config)) (*Server, string) {
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prep != nil {
+		prep(srv)
 	}
 	l, err := srv.Listen()
 	if err != nil {
@@ -446,7 +457,7 @@ func TestFailoverAndReconnect(t *testing.T) {
 	srv.mu.Lock()
 	old := srv.services[11]
 	srv.mu.Unlock()
-	old.conn.Close()
+	old.conn.Conn.Close() // the socket breaks under the session
 	checkFor(t, 10*time.Second, "sensor 11 back", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
