@@ -124,9 +124,9 @@ func BenchmarkAMIReplay(b *testing.B) {
 				break
 			}
 		}
-		if slow != 1 || !strings.Contains(log, `reason="slow consumer: write timeout"`) {
+		if slow != 1 || !strings.Contains(log, `reason="write timeout"`) {
 			b.Errorf("stalled session: slow_consumers=%d, log has write-timeout cut-off: %v", slow,
-				strings.Contains(log, "slow consumer: write timeout"))
+				strings.Contains(log, `reason="write timeout"`))
 		}
 		b.Logf("%d readers × %d events in %.1f s; %d frames; bus_dropped=%d slow_consumers=%d",
 			readers, rendered, secs, frames, busDropped, slow)

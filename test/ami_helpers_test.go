@@ -17,7 +17,10 @@ import (
 // display name tries to inject an AMI header.
 
 // amiConf writes a manager.conf listening on a free port and returns its
-// path and the port.
+// path and the port. Every client of these tests comes from 127.0.0.1,
+// and the floods and the benchmark measure authlimit, so the per-address
+// cap (authlimitperip, default 10, tested in internal/transport/ami) is
+// lifted to authlimit.
 func amiConf(t testing.TB, extraGeneral string) (string, int) {
 	t.Helper()
 	port := freeTCPPort(t)
@@ -27,6 +30,7 @@ port = %d
 bindaddr = 127.0.0.1
 displayconnects = no
 authlimit = 400
+authlimitperip = 400
 %s
 [admin]
 secret = amipass

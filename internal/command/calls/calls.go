@@ -105,7 +105,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Register adds listcalls, totalcalls and active_call_info to reg.
+// Register adds listcalls, totalcalls, active_call_info and
+// calls_in_progress to reg.
 func Register(reg *command.Registry, d Deps) {
 	g := &group{d: d}
 	if g.d.Now == nil {
@@ -130,6 +131,7 @@ func Register(reg *command.Registry, d Deps) {
 			Doc: "callreference from listcalls, or a JSON object holding it"}},
 		Run: g.activeCallInfo,
 	})
+	registerInProgress(reg, g)
 }
 
 type group struct{ d Deps }

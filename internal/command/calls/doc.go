@@ -1,7 +1,7 @@
 // Package calls implements the active-call commands: listcalls,
-// totalcalls and active_call_info. It reads calls through the small
-// [Source] interface declared here; the sensor adapts the call table to
-// it, so this package never imports calltable.
+// totalcalls, active_call_info and calls_in_progress. It reads calls
+// through the small [Source] interface declared here; the sensor adapts
+// the call table to it, so this package never imports calltable.
 //
 // Allowed imports: command and the standard library. It never imports a
 // transport.

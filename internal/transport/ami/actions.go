@@ -1,7 +1,6 @@
 package ami
 
 import (
-	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/subtle"
@@ -17,37 +16,47 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
-	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
-// builtin is one AMI action implemented here. authority 0 needs no class;
-// otherwise the user's write classes must share one with it.
+// builtin is one AMI action implemented here. An action that renders
+// sensor data names the registry command it runs (command): the registry
+// alone decides, with the user's write classes, whether it may. The
+// others are AMI's own (the session, its events, the Command line): with
+// authority 0 they need no class, otherwise the user's write classes must
+// share one with it, as in Asterisk.
 type builtin struct {
 	name      string
 	authority command.Perm
+	command   string
 	synopsis  string
 	run       func(x *Session, m *Message, id string, hasID bool) bool
 }
+
+// inProgressCommand is the registry command (command/calls) listing the
+// calls in progress that CoreShowChannels, Status and CoreStatus render;
+// they read its columns by name.
+const inProgressCommand = "calls_in_progress"
 
 var builtins []builtin
 
 func init() {
 	sysRep := command.PermSystem | command.PermReporting
 	builtins = []builtin{
-		{"Login", 0, "Login Manager", (*Session).actLogin},
-		{"Challenge", 0, "Generate Challenge for MD5 Auth", (*Session).actChallenge},
-		{"Logoff", 0, "Logoff Manager", (*Session).actLogoff},
-		{"Ping", 0, "Keepalive command", (*Session).actPing},
-		{"Events", 0, "Control Event Flow", (*Session).actEvents},
-		{"ListCommands", 0, "List available manager commands", (*Session).actListCommands},
-		{"WaitEvent", 0, "Wait for an event to occur", (*Session).actWaitEvent},
-		{"Filter", command.PermSystem, "Dynamically add filters for the current manager session", (*Session).actFilter},
-		{"CoreSettings", sysRep, "Show PBX core settings (version etc)", (*Session).actCoreSettings},
-		{"CoreStatus", sysRep, "Show PBX core status variables", (*Session).actCoreStatus},
-		{"CoreShowChannels", sysRep, "List currently active channels", (*Session).actCoreShowChannels},
-		{"Status", command.PermSystem | command.PermCall | command.PermReporting, "List channel status", (*Session).actStatus},
-		{"Command", command.PermCommand, "Execute a sensor command line", (*Session).actCommand},
-		{"UserEvent", command.PermUser, "Send an arbitrary event", (*Session).actUserEvent},
+		{"Login", 0, "", "Login Manager", (*Session).actLogin},
+		{"Challenge", 0, "", "Generate Challenge for MD5 Auth", (*Session).actChallenge},
+		{"Logoff", 0, "", "Logoff Manager", (*Session).actLogoff},
+		{"Ping", 0, "", "Keepalive command", (*Session).actPing},
+		{"Events", 0, "", "Control Event Flow", (*Session).actEvents},
+		{"ListCommands", 0, "", "List available manager commands", (*Session).actListCommands},
+		{"WaitEvent", 0, "", "Wait for an event to occur", (*Session).actWaitEvent},
+		{"Filter", command.PermSystem, "", "Dynamically add filters for the current manager session", (*Session).actFilter},
+		{"CoreSettings", sysRep, "", "Show PBX core settings (version etc)", (*Session).actCoreSettings},
+		{"CoreStatus", 0, inProgressCommand, "Show PBX core status variables", (*Session).actCoreStatus},
+		{"CoreShowChannels", 0, inProgressCommand, "List currently active channels", (*Session).actCoreShowChannels},
+		{"Status", 0, inProgressCommand, "List channel status", (*Session).actStatus},
+		{"Command", command.PermCommand, "", "Execute a sensor command line", (*Session).actCommand},
+		{"UserEvent", command.PermUser, "", "Send an arbitrary event", (*Session).actUserEvent},
 	}
 }
 
@@ -61,7 +70,7 @@ func findBuiltin(name string) *builtin {
 }
 
 // reply queues one message.
-func (x *Session) reply(w *builder) { x.enqueue(w.b, false) }
+func (x *Session) reply(w *builder) { x.send(w.b) }
 
 func (x *Session) respond(resp, id string, hasID bool, msg string) {
 	w := &builder{}
@@ -78,6 +87,7 @@ func (x *Session) respond(resp, id string, hasID bool, msg string) {
 // reading.
 func (x *Session) handle(m *Message, ferr error) bool {
 	id, hasID := m.Get("ActionID")
+	x.curID, x.curHasID = id, hasID
 	switch {
 	case errors.Is(ferr, ErrLineTooLong):
 		x.respond("Error", id, hasID, "Failed to parse message: line too long")
@@ -98,7 +108,7 @@ func (x *Session) handle(m *Message, ferr error) bool {
 		return true
 	}
 	if b != nil {
-		if b.authority != 0 && x.write&b.authority == 0 {
+		if b.command == "" && b.authority != 0 && x.write&b.authority == 0 {
 			x.respond("Error", id, hasID, "Permission denied")
 			return true
 		}
@@ -118,7 +128,7 @@ func (x *Session) actLogin(m *Message, id string, hasID bool) bool {
 		return true
 	}
 	u := x.srv.cfg.User(m.Value("Username"))
-	ok := u != nil && u.Secret != "" && u.Allowed(x.remote.Addr())
+	ok := u != nil && u.Secret != "" && u.Allowed(x.c.Remote().Addr())
 	if ok {
 		if strings.EqualFold(m.Value("AuthType"), "md5") {
 			sum := md5.Sum([]byte(x.challenge + string(u.Secret)))
@@ -130,10 +140,10 @@ func (x *Session) actLogin(m *Message, id string, hasID bool) bool {
 	}
 	if !ok {
 		x.srv.loginsFailed.Add(1)
-		x.srv.log.Warn("AMI authentication failed", "remote", x.remote.String(), "user", Escape(m.Value("Username")))
+		x.srv.log.Warn("AMI authentication failed", "remote", x.c.RemoteString(), "user", Escape(m.Value("Username")))
 		time.Sleep(x.srv.opts.FailDelay)
 		x.respond("Error", id, hasID, "Authentication failed")
-		x.flushAndClose("authentication failed")
+		x.finish(conn.ClosedAuthFailed)
 		return false
 	}
 	x.user, x.write = u, u.Write
@@ -144,11 +154,16 @@ func (x *Session) actLogin(m *Message, id string, hasID bool) bool {
 	x.fmu.Lock()
 	x.filters = append([]*Filter(nil), u.Filters...)
 	x.fmu.Unlock()
+	if u.WriteTimeout > 0 {
+		x.out.SetWriteTimeout(u.WriteTimeout)
+	}
 	x.authOK.Store(true)
-	x.srv.authed(x)
+	x.c.Authenticated() // authtimeout and the unauthenticated caps no longer apply
 	x.srv.loginsOK.Add(1)
-	x.conn.SetReadDeadline(time.Time{})
 	x.respond("Success", id, hasID, "Authentication accepted")
+	// Events flow from here on, before FullyBooted is queued: a client
+	// that reads FullyBooted misses nothing published after it.
+	x.mask.Store(uint32(mask))
 	if mask&command.PermSystem != 0 {
 		w := &builder{}
 		w.add("Event", "FullyBooted")
@@ -159,9 +174,8 @@ func (x *Session) actLogin(m *Message, id string, hasID bool) bool {
 		w.end()
 		x.reply(w)
 	}
-	x.mask.Store(uint32(mask))
 	if x.srv.cfg.DisplayConnects {
-		x.srv.log.Info("AMI user logged in", "remote", x.remote.String(), "user", u.Name)
+		x.srv.log.Info("AMI user logged in", "remote", x.c.RemoteString(), "user", u.Name)
 	}
 	return true
 }
@@ -207,7 +221,8 @@ func (x *Session) actChallenge(m *Message, id string, hasID bool) bool {
 
 func (x *Session) actLogoff(m *Message, id string, hasID bool) bool {
 	x.respond("Goodbye", id, hasID, "Thanks for all the fish.")
-	x.flushAndClose("logoff")
+	x.loggedOff = true
+	x.finish(conn.ClosedDone)
 	return false
 }
 
@@ -269,6 +284,12 @@ func (x *Session) actListCommands(m *Message, id string, hasID bool) bool {
 	w.add("Response", "Success")
 	w.addID(id, hasID)
 	for _, b := range builtins {
+		if b.command != "" {
+			if c, ok := x.srv.reg.Lookup(b.command); ok && x.write.Has(c.Perm) {
+				w.add(b.name, b.synopsis+" (Priv: "+c.Perm.String()+")")
+			}
+			continue
+		}
 		if b.authority == 0 || x.write&b.authority != 0 {
 			w.add(b.name, b.synopsis+" (Priv: "+privString(b.authority)+")")
 		}
@@ -311,8 +332,10 @@ func (x *Session) actWaitEvent(m *Message, id string, hasID bool) bool {
 	select {
 	case <-x.evWake:
 	case <-t.C:
-	case <-x.done:
+	case <-x.c.Done():
 		return false
+	case <-x.ctx.Done(): // shutting down: the reader's drain answers the rest
+		return true
 	}
 	w := &builder{}
 	w.add("Event", "WaitEventComplete")
@@ -351,14 +374,37 @@ func (x *Session) actCoreSettings(m *Message, id string, hasID bool) bool {
 	return true
 }
 
-func (x *Session) calls() []*event.Event {
-	if x.srv.opts.Calls == nil {
-		return nil
+// callsInProgress runs the calls_in_progress command with the user's
+// write classes and reads its rows.
+func (x *Session) callsInProgress() ([]callRow, error) {
+	req := &command.Request{Name: inProgressCommand, Transport: "ami", Perm: x.write}
+	res, err := x.srv.reg.Run(x.srv.ctx, req)
+	if err != nil {
+		return nil, err
 	}
-	return x.srv.opts.Calls.InProgress()
+	defer command.Release(res)
+	t, ok := res.(*command.Table)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s answered %T, want a table", command.ErrInternal, inProgressCommand, res)
+	}
+	return callRows(t, time.Now())
+}
+
+// failed answers an action whose registry command failed.
+func (x *Session) failed(id string, hasID bool, err error) {
+	msg := err.Error()
+	if errors.Is(err, command.ErrPermission) {
+		msg = "Permission denied"
+	}
+	x.respond("Error", id, hasID, Escape(msg))
 }
 
 func (x *Session) actCoreStatus(m *Message, id string, hasID bool) bool {
+	cs, err := x.callsInProgress()
+	if err != nil {
+		x.failed(id, hasID, err)
+		return true
+	}
 	boot := x.srv.boot
 	w := &builder{}
 	w.add("Response", "Success")
@@ -367,7 +413,7 @@ func (x *Session) actCoreStatus(m *Message, id string, hasID bool) bool {
 	w.add("CoreStartupTime", boot.Format("15:04:05"))
 	w.add("CoreReloadDate", boot.Format("2006-01-02"))
 	w.add("CoreReloadTime", boot.Format("15:04:05"))
-	w.addInt("CoreCurrentCalls", int64(len(x.calls())))
+	w.addInt("CoreCurrentCalls", int64(len(cs)))
 	w.end()
 	x.reply(w)
 	return true
@@ -377,15 +423,19 @@ func (x *Session) actCoreStatus(m *Message, id string, hasID bool) bool {
 // per call in progress, and the Complete event, queued as one message so
 // that no event can come in between.
 func (x *Session) actCoreShowChannels(m *Message, id string, hasID bool) bool {
-	cs := x.calls()
+	cs, err := x.callsInProgress()
+	if err != nil {
+		x.failed(id, hasID, err)
+		return true
+	}
 	w := &builder{}
 	w.add("Response", "Success")
 	w.addID(id, hasID)
 	w.add("EventList", "start")
 	w.add("Message", "Channels will follow")
 	w.end()
-	for _, c := range cs {
-		coreShowChannel(w, c, id, hasID)
+	for i := range cs {
+		coreShowChannel(w, &cs[i], id, hasID)
 	}
 	w.add("Event", "CoreShowChannelsComplete")
 	w.addID(id, hasID)
@@ -397,14 +447,19 @@ func (x *Session) actCoreShowChannels(m *Message, id string, hasID bool) bool {
 }
 
 func (x *Session) actStatus(m *Message, id string, hasID bool) bool {
-	cs := x.calls()
+	cs, err := x.callsInProgress()
+	if err != nil {
+		x.failed(id, hasID, err)
+		return true
+	}
 	want := m.Value("Channel")
 	w := &builder{}
 	n := 0
 	var items builder
-	for _, c := range cs {
-		caller, callee := channels(c)
-		caller.state = channelState(c)
+	for i := range cs {
+		c := &cs[i]
+		caller, callee := channels(c.party)
+		caller.state = stateOf(c.state)
 		callee.state = caller.state
 		for _, pair := range [2][2]channel{{caller, callee}, {callee, caller}} {
 			if want != "" && !strings.EqualFold(want, pair[0].name) {
@@ -415,7 +470,7 @@ func (x *Session) actStatus(m *Message, id string, hasID bool) bool {
 			items.add("Privilege", "Call")
 			items.snapshot("", pair[0], pair[1])
 			items.add("Type", "SIP")
-			items.addInt("Seconds", int64(c.Duration/time.Second))
+			items.addInt("Seconds", int64(c.duration/time.Second))
 			items.addID(id, hasID)
 			items.end()
 		}
@@ -453,7 +508,8 @@ func (x *Session) actCommand(m *Message, id string, hasID bool) bool {
 	}
 	name, args := command.ParseLine(line)
 	req := &command.Request{Name: name, Args: args, Transport: "ami", Perm: x.write}
-	res, err := x.srv.reg.Run(context.Background(), req)
+	res, err := x.srv.reg.Run(x.srv.ctx, req)
+	defer command.Release(res)
 	w := &builder{}
 	if err != nil {
 		w.add("Response", "Error")
@@ -588,15 +644,12 @@ func (x *Session) runCommand(c command.Command, m *Message, id string, hasID boo
 			req.Params[p.Name] = v
 		}
 	}
-	res, err := x.srv.reg.Run(context.Background(), req)
+	res, err := x.srv.reg.Run(x.srv.ctx, req)
 	if err != nil {
-		msg := err.Error()
-		if errors.Is(err, command.ErrPermission) {
-			msg = "Permission denied"
-		}
-		x.respond("Error", id, hasID, Escape(msg))
+		x.failed(id, hasID, err)
 		return
 	}
+	defer command.Release(res)
 	action := ActionName(c.Name)
 	t, ok := res.(*command.Table)
 	if !ok {

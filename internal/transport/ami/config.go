@@ -13,17 +13,22 @@ import (
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // Defaults of the [general] section (Asterisk's, except writetimeout,
 // which Asterisk also defaults to 100 ms).
 const (
-	DefaultPort         = 5038
-	DefaultBindAddr     = "127.0.0.1"
-	DefaultAuthTimeout  = 30 * time.Second
-	DefaultAuthLimit    = 50
-	DefaultWriteTimeout = 100 * time.Millisecond
-	minWriteTimeout     = 100 * time.Millisecond
+	DefaultPort        = 5038
+	DefaultBindAddr    = "127.0.0.1"
+	DefaultAuthTimeout = 30 * time.Second
+	DefaultAuthLimit   = 50
+	// DefaultAuthLimitPerIP caps the sessions one address may hold before
+	// logging in (authlimitperip, a voipsensor extension): it takes five
+	// addresses, not one, to fill the default authlimit.
+	DefaultAuthLimitPerIP = 10
+	DefaultWriteTimeout   = 100 * time.Millisecond
+	minWriteTimeout       = 100 * time.Millisecond
 )
 
 // Secret is an AMI password: it logs and prints as REDACTED.
@@ -42,6 +47,7 @@ type Config struct {
 	BindAddr        string
 	AuthTimeout     time.Duration
 	AuthLimit       int
+	AuthLimitPerIP  int
 	TimestampEvents bool
 	DisplayConnects bool
 	WriteTimeout    time.Duration
@@ -83,6 +89,31 @@ func (u *User) Allowed(addr netip.Addr) bool {
 	return ok
 }
 
+// Limits returns the session limits cfg asks for: authlimit caps the
+// sessions not logged in yet and authlimitperip those from one address,
+// authtimeout is the time to log in, and the sessions open at once are
+// capped at [conn.DefaultMaxConns] beyond authlimit, so that logged-in
+// clients always find room while unauthenticated ones flood the port.
+func (c *Config) Limits() conn.Limits {
+	authLimit, perIP, timeout := c.AuthLimit, c.AuthLimitPerIP, c.AuthTimeout
+	if authLimit <= 0 {
+		authLimit = DefaultAuthLimit
+	}
+	if perIP <= 0 {
+		perIP = DefaultAuthLimitPerIP
+	}
+	if timeout <= 0 {
+		timeout = DefaultAuthTimeout
+	}
+	return conn.Limits{
+		MaxConns:         conn.DefaultMaxConns + authLimit,
+		MaxUnauth:        authLimit,
+		MaxUnauthPerAddr: perIP,
+		FirstRequest:     timeout,
+		Drain:            dispatchWait + drainLimit,
+	}
+}
+
 // Addr returns bindaddr:port.
 func (c *Config) Addr() string { return net.JoinHostPort(c.BindAddr, strconv.Itoa(c.Port)) }
 
@@ -109,15 +140,17 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig parses Asterisk's manager.conf format: ";" comments,
 // "[section]" headers, "key = value" (or "key => value") lines. [general]
 // holds enabled, port, bindaddr, authtimeout (s), authlimit,
-// timestampevents, displayconnects, writetimeout (ms); every other section
-// is a user with secret, read, write, permit, deny, eventfilter (legacy) or
-// eventfilter(criteria) (advanced), and writetimeout. Unknown keys are
+// timestampevents, displayconnects, writetimeout (ms) and authlimitperip
+// (voipsensor's own: the sessions one address may hold before logging in;
+// Asterisk ignores it); every other section is a user with secret, read,
+// write, permit, deny, eventfilter (legacy) or eventfilter(criteria)
+// (advanced), and writetimeout. Unknown keys are
 // ignored, as Asterisk does; a bad value is an error wrapping [ErrConfig]
 // (a bad ACL or filter drops nothing silently: the file is refused).
 func ParseConfig(r io.Reader) (*Config, error) {
 	c := &Config{
 		Enabled: true, Port: DefaultPort, BindAddr: DefaultBindAddr,
-		AuthTimeout: DefaultAuthTimeout, AuthLimit: DefaultAuthLimit,
+		AuthTimeout: DefaultAuthTimeout, AuthLimit: DefaultAuthLimit, AuthLimitPerIP: DefaultAuthLimitPerIP,
 		DisplayConnects: true, WriteTimeout: DefaultWriteTimeout,
 	}
 	sc := bufio.NewScanner(r)
@@ -216,6 +249,11 @@ func (c *Config) setGeneral(key, val string) error {
 	case "authlimit":
 		c.AuthLimit, err = strconv.Atoi(val)
 		if err == nil && c.AuthLimit <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+	case "authlimitperip":
+		c.AuthLimitPerIP, err = strconv.Atoi(val)
+		if err == nil && c.AuthLimitPerIP <= 0 {
 			err = fmt.Errorf("must be positive")
 		}
 	case "timestampevents":

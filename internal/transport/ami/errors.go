@@ -13,6 +13,7 @@ var (
 	ErrConfig = errors.New("ami: bad configuration")
 	// ErrFilter means an event filter did not compile or was malformed.
 	ErrFilter = errors.New("ami: bad event filter")
-	// ErrServerClosed is returned by Serve after Shutdown.
+	// ErrServerClosed is returned by Run when Listen was not called, or
+	// when Run was called before.
 	ErrServerClosed = errors.New("ami: server closed")
 )

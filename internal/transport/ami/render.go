@@ -48,22 +48,37 @@ const (
 var stateDesc = [...]string{"Down", "Rsrvd", "OffHook", "Dialing", "Ring", "Ringing", "Up", "Busy",
 	"Dialing Offhook", "Pre-ring", "Mute"}
 
-func channels(e *event.Event) (caller, callee channel) {
-	base := e.Start.Unix()
-	if e.Start.IsZero() {
-		base = e.Time.Unix()
+// party is what a call's two channels are named from: an event's call,
+// or a row of the calls in progress.
+type party struct {
+	ref                        uint64
+	start                      time.Time // the INVITE; its second prefixes the Uniqueids
+	caller, callerName, called string
+}
+
+// eventParty is the party of e's call; an event without the INVITE time
+// takes its own.
+func eventParty(e *event.Event) party {
+	start := e.Start
+	if start.IsZero() {
+		start = e.Time
 	}
-	ref := e.CallRef
+	return party{ref: e.CallRef, start: start, caller: e.Caller, callerName: e.CallerName, called: e.Called}
+}
+
+func channels(p party) (caller, callee channel) {
+	base := p.start.Unix()
+	ref := p.ref
 	lid := strconv.FormatInt(base, 10) + "." + strconv.FormatUint(2*ref, 10)
 	caller = channel{
-		name:     "SIP/" + Escape(orUnknown(e.Caller)) + "-" + fmt.Sprintf("%08x", ref),
+		name:     "SIP/" + Escape(orUnknown(p.caller)) + "-" + fmt.Sprintf("%08x", ref),
 		uniqueid: lid, linkedid: lid,
-		num: Escape(orUnknown(e.Caller)), cidName: Escape(orUnknown(e.CallerName)), exten: Escape(e.Called),
+		num: Escape(orUnknown(p.caller)), cidName: Escape(orUnknown(p.callerName)), exten: Escape(p.called),
 	}
 	callee = channel{
-		name:     "SIP/" + Escape(orUnknown(e.Called)) + "-" + fmt.Sprintf("%08x", ref) + ";2",
+		name:     "SIP/" + Escape(orUnknown(p.called)) + "-" + fmt.Sprintf("%08x", ref) + ";2",
 		uniqueid: strconv.FormatInt(base, 10) + "." + strconv.FormatUint(2*ref+1, 10), linkedid: lid,
-		num: Escape(orUnknown(e.Called)), cidName: "<unknown>", exten: Escape(e.Called),
+		num: Escape(orUnknown(p.called)), cidName: "<unknown>", exten: Escape(p.called),
 	}
 	return caller, callee
 }
@@ -137,7 +152,7 @@ func (r *Renderer) Render(out []Rendered, e *event.Event) []Rendered {
 	if e.Kind == event.RegChange {
 		return r.renderReg(out, e)
 	}
-	caller, callee := channels(e)
+	caller, callee := channels(eventParty(e))
 	switch e.Kind {
 	case event.CallNew:
 		caller.state = stateRing
@@ -273,7 +288,7 @@ func (w *builder) quality(prefix string, q *event.StreamQuality) {
 }
 
 func (r *Renderer) renderQuality(out []Rendered, e *event.Event, caller, callee channel) []Rendered {
-	caller.state = channelState(e)
+	caller.state = stateOf(e.State)
 	w := r.begin(QualityEvent, command.PermReporting)
 	w.snapshot("", caller, callee)
 	w.add("CallID", Escape(e.CallID))
@@ -283,8 +298,10 @@ func (r *Renderer) renderQuality(out []Rendered, e *event.Event, caller, callee 
 	return done(out, QualityEvent, command.PermReporting, w)
 }
 
-func channelState(e *event.Event) int {
-	switch e.State {
+// stateOf maps a call's state (calling, ringing, answered) to the caller
+// channel's.
+func stateOf(callState string) int {
+	switch callState {
 	case "calling":
 		return stateRing
 	case "ringing":
@@ -497,19 +514,19 @@ func (r *Renderer) renderReg(out []Rendered, e *event.Event) []Rendered {
 }
 
 // coreShowChannel writes one CoreShowChannel list item for a call in
-// progress, described by a Quality-style event (see [Calls]).
-func coreShowChannel(w *builder, e *event.Event, id string, hasID bool) {
-	caller, callee := channels(e)
-	caller.state = channelState(e)
+// progress.
+func coreShowChannel(w *builder, c *callRow, id string, hasID bool) {
+	caller, callee := channels(c.party)
+	caller.state = stateOf(c.state)
 	w.add("Event", "CoreShowChannel")
 	w.addID(id, hasID)
 	w.snapshot("", caller, callee)
 	w.add("Application", "Dial")
 	w.add("ApplicationData", callee.name)
-	d := int64(e.Duration / time.Second)
+	d := int64(c.duration / time.Second)
 	w.add("Duration", fmt.Sprintf("%02d:%02d:%02d", d/3600, d/60%60, d%60))
 	w.add("BridgeId", "")
-	w.add("CallID", Escape(e.CallID))
+	w.add("CallID", Escape(c.callID))
 	w.end()
 }
 

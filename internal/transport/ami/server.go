@@ -3,14 +3,17 @@ package ami
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // Queue bounds of a session's outbound queue.
@@ -20,18 +23,17 @@ const (
 	busQueue             = 1 << 16 // events buffered between the bus and the dispatcher
 )
 
-// Calls lists the calls in progress for CoreShowChannels and Status; the
-// sensor implements it. Each event describes one call (the Quality shape:
-// identity, State "calling"/"ringing"/"answered", Duration, Streams).
-type Calls interface {
-	InProgress() []*event.Event
-}
+// drainLimit bounds how long a closing session may spend writing its
+// queue; dispatchWait how long a session stopped by a shutdown waits
+// first for the dispatcher to hand it the events the bus still held.
+const (
+	drainLimit   = 2 * time.Second
+	dispatchWait = time.Second
+)
 
 // Options tune a [Server] beyond the manager.conf file.
 type Options struct {
 	Logger *slog.Logger
-	// Calls serves CoreShowChannels and Status; nil lists nothing.
-	Calls Calls
 	// Version is advertised in the banner ("Asterisk Call Manager/9.0.0").
 	Version string
 	// SensorVersion is reported as AsteriskVersion by CoreSettings.
@@ -46,20 +48,27 @@ type Options struct {
 	FailDelay time.Duration
 }
 
-// Stats are the server's counters.
+// Stats are the server's counters: the listener's sessions (accepted,
+// open, closed by reason, refused by authlimit or the per-address cap,
+// panics) and AMI's own.
 type Stats struct {
-	Sessions        int    // open sessions
-	Accepted        uint64 // connections accepted
-	Rejected        uint64 // closed before the banner (authlimit)
+	conn.Stats
 	LoginsOK        uint64
 	LoginsFailed    uint64
-	SlowConsumers   uint64 // sessions cut off: queue full or write deadline
 	EventsRendered  uint64 // AMI events rendered (once each)
 	EventsDelivered uint64 // AMI event copies queued to sessions
 	BusDropped      uint64 // internal events lost between bus and dispatcher
+	RenderPanics    uint64 // events whose rendering panicked (dropped)
 }
 
-// Server is the AMI listener's state. Safe for concurrent use.
+// SlowConsumers counts the sessions cut off for falling behind: their
+// queue overflowed or a write missed the write timeout.
+func (s Stats) SlowConsumers() uint64 {
+	return s.Closed[conn.ClosedSlowConsumer] + s.Closed[conn.ClosedWriteTimeout]
+}
+
+// Server serves AMI on the session kit: [New], [Server.Listen],
+// [Server.Run]. Safe for concurrent use.
 type Server struct {
 	reg  *command.Registry
 	bus  *event.Bus
@@ -69,19 +78,27 @@ type Server struct {
 	rend Renderer
 	boot time.Time
 
-	mu       sync.Mutex
-	sessions map[*Session]struct{}
-	unauth   int
-	closed   bool
-	ls       []net.Listener
+	ctx    context.Context // actions run their commands in it; cancelled when Run returns
+	cancel context.CancelFunc
 
-	accepted, rejected, loginsOK, loginsFailed atomic.Uint64
-	slow, rendered, delivered                  atomic.Uint64
-	sub                                        *event.Subscriber
+	mu       sync.Mutex
+	l        *conn.Listener
+	ran      bool
+	sessions map[*Session]struct{}
+	sub      *event.Subscriber
+
+	// dispatched is closed once the dispatcher has handed out what the
+	// bus held when Run was told to stop.
+	dispatched chan struct{}
+
+	loginsOK, loginsFailed atomic.Uint64
+	rendered, delivered    atomic.Uint64
+	renderPanics           atomic.Uint64
+	renderStackLogged      atomic.Bool
 }
 
 // New returns a server for cfg serving reg's commands and bus's events.
-// It starts nothing.
+// It binds and starts nothing.
 func New(reg *command.Registry, bus *event.Bus, cfg *Config, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -98,165 +115,114 @@ func New(reg *command.Registry, bus *event.Bus, cfg *Config, opts Options) *Serv
 	if opts.FailDelay == 0 {
 		opts.FailDelay = 500 * time.Millisecond
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		reg: reg, bus: bus, cfg: cfg, opts: opts, log: opts.Logger,
 		rend: Renderer{Timestamp: cfg.TimestampEvents}, boot: time.Now(),
-		sessions: make(map[*Session]struct{}),
+		ctx: ctx, cancel: cancel,
+		sessions:   make(map[*Session]struct{}),
+		dispatched: make(chan struct{}),
 	}
 }
 
-// Listen binds cfg's bindaddr:port.
-func (s *Server) Listen() (net.Listener, error) {
-	return net.Listen("tcp", s.cfg.Addr())
+// Listen binds cfg's bindaddr:port, so that a bind error surfaces at
+// start.
+func (s *Server) Listen() error {
+	l, err := net.Listen("tcp", s.cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("ami: %w", err)
+	}
+	x := conn.New(l, s.cfg.Limits(), conn.Options{Name: "ami", Logger: s.log})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.l != nil {
+		x.Close()
+		return errors.New("ami: already listening")
+	}
+	s.l = x
+	return nil
+}
+
+// Addr returns the bound address, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.l == nil {
+		return nil
+	}
+	return s.l.Addr()
+}
+
+// Close releases what Listen bound, for a server discarded before Run.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.l == nil {
+		return nil
+	}
+	return s.l.Close()
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.sessions)
+	l, sub := s.l, s.sub
 	s.mu.Unlock()
 	st := Stats{
-		Sessions: n, Accepted: s.accepted.Load(), Rejected: s.rejected.Load(),
 		LoginsOK: s.loginsOK.Load(), LoginsFailed: s.loginsFailed.Load(),
-		SlowConsumers: s.slow.Load(), EventsRendered: s.rendered.Load(), EventsDelivered: s.delivered.Load(),
+		EventsRendered: s.rendered.Load(), EventsDelivered: s.delivered.Load(),
+		RenderPanics: s.renderPanics.Load(),
 	}
-	if s.sub != nil {
-		st.BusDropped = s.sub.Dropped()
+	if l != nil {
+		st.Stats = l.Stats()
+	}
+	if sub != nil {
+		st.BusDropped = sub.Dropped()
 	}
 	return st
 }
 
-// Run subscribes to the bus, dispatches events and serves l until ctx is
-// done; then it closes l and every session.
-func (s *Server) Run(ctx context.Context, l net.Listener) error {
+// Run subscribes to the bus, dispatches events and serves the bound
+// listener until ctx is done. Then it stops accepting, lets the
+// dispatcher hand out what the bus still holds, gives every session the
+// time to write its queue (the listener's drain) and returns. It returns
+// [ErrServerClosed] when Listen was not called, or Run was called before.
+func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
-	if s.bus != nil && s.sub == nil {
+	l, ran := s.l, s.ran
+	s.ran = true
+	if l != nil && !ran && s.bus != nil {
 		s.sub = s.bus.Subscribe(busQueue)
 	}
 	sub := s.sub
 	s.mu.Unlock()
-	var wg sync.WaitGroup
+	if l == nil || ran {
+		return ErrServerClosed
+	}
+	defer s.cancel()
 	stop := make(chan struct{})
 	if sub != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.dispatch(sub, stop)
-		}()
+		go s.dispatch(sub, stop)
+	} else {
+		close(s.dispatched)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	stopDispatch := context.AfterFunc(ctx, func() { close(stop) })
+	err := l.Serve(ctx, s.handle)
+	if stopDispatch() { // Serve failed on its own: stop the dispatcher too
+		close(stop)
 	}
-	// Stop accepting, let the dispatcher render what the bus still holds,
-	// then give every session a moment to write its queue.
-	s.mu.Lock()
-	s.closed = true
-	ls := s.ls
-	s.mu.Unlock()
-	for _, l := range ls {
-		l.Close()
-	}
-	close(stop)
-	wg.Wait()
+	<-s.dispatched
 	if sub != nil {
 		sub.Close()
-	}
-	s.drainSessions()
-	s.Shutdown()
-	if errors.Is(err, ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
 
-// drainSessions flushes every session's queue (each bounded by the write
-// deadline, all at most 2 s) and closes them.
-func (s *Server) drainSessions() {
-	s.mu.Lock()
-	var ss []*Session
-	for x := range s.sessions {
-		ss = append(ss, x)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, x := range ss {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x.flushAndClose("server shutdown")
-		}()
-	}
-	wg.Wait()
-}
-
-// Serve accepts connections on l until Shutdown. It returns
-// [ErrServerClosed] after Shutdown.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.ls = append(s.ls, l)
-	s.mu.Unlock()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		s.accepted.Add(1)
-		s.mu.Lock()
-		if s.closed || s.unauth >= s.cfg.AuthLimit {
-			s.mu.Unlock()
-			s.rejected.Add(1)
-			c.Close() // before the banner, as Asterisk does
-			continue
-		}
-		s.unauth++
-		sess := newSession(s, c)
-		s.sessions[sess] = struct{}{}
-		s.mu.Unlock()
-		go sess.serve()
-	}
-}
-
-// Shutdown closes the listeners and every session.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	s.closed = true
-	ls := s.ls
-	var ss []*Session
-	for x := range s.sessions {
-		ss = append(ss, x)
-	}
-	s.mu.Unlock()
-	for _, l := range ls {
-		l.Close()
-	}
-	for _, x := range ss {
-		x.close("server shutdown")
-	}
-}
-
 // dispatch renders each bus event once and queues the bytes to every
-// logged-in session whose read mask and filters let it through.
+// logged-in session whose read mask and filters let it through. Once stop
+// is closed it hands out what the bus already holds and returns.
 func (s *Server) dispatch(sub *event.Subscriber, stop <-chan struct{}) {
+	defer close(s.dispatched)
 	var out []Rendered
 	var targets []*Session
 	for {
@@ -270,15 +236,45 @@ func (s *Server) dispatch(sub *event.Subscriber, stop <-chan struct{}) {
 				return
 			}
 		}
-		out = s.rend.Render(out[:0], e)
-		if len(out) == 0 {
-			continue
+		out, targets = s.deliver(e, out[:0], targets[:0])
+	}
+}
+
+// deliver renders e and queues it to the sessions that want it. A panic
+// while rendering or filtering is contained: the event is dropped, the
+// panic counted and logged (its stack once), and the dispatcher, with the
+// capture path behind it, goes on.
+func (s *Server) deliver(e *event.Event, out []Rendered, targets []*Session) ([]Rendered, []*Session) {
+	defer func() {
+		if v := recover(); v != nil {
+			n := s.renderPanics.Add(1)
+			if !s.renderStackLogged.Swap(true) {
+				s.log.Error("AMI event rendering panicked", "event", e.Kind.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			} else {
+				s.log.Error("AMI event rendering panicked", "event", e.Kind.String(), "panic", fmt.Sprint(v), "panics", n)
+			}
 		}
-		s.rendered.Add(uint64(len(out)))
-		targets = s.listening(targets[:0])
-		for i := range out {
-			s.Broadcast(&out[i], targets)
-		}
+	}()
+	out = s.rend.Render(out, e)
+	if len(out) == 0 {
+		return out, targets
+	}
+	s.rendered.Add(uint64(len(out)))
+	targets = s.listening(targets)
+	for i := range out {
+		s.Broadcast(&out[i], targets)
+	}
+	return out, targets
+}
+
+// waitDispatched waits, at most d, for the dispatcher to finish handing
+// out the bus's backlog after a stop.
+func (s *Server) waitDispatched(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.dispatched:
+	case <-t.C:
 	}
 }
 
@@ -307,7 +303,7 @@ func (s *Server) Broadcast(r *Rendered, targets []*Session) {
 		if !x.pass(r) {
 			continue
 		}
-		if x.enqueue(r.Bytes, true) {
+		if x.sendEvent(r.Bytes) {
 			s.delivered.Add(1)
 		}
 	}
@@ -316,21 +312,27 @@ func (s *Server) Broadcast(r *Rendered, targets []*Session) {
 // Perm is an alias kept short for masks stored in atomics.
 type Perm = command.Perm
 
-func (s *Server) forget(x *Session, wasAuthed bool) {
+// handle serves one connection for the kit: the session's reader runs
+// here, its writer on a goroutine of its own.
+func (s *Server) handle(ctx context.Context, c *conn.Conn) {
+	x := newSession(s, c, ctx)
 	s.mu.Lock()
-	if _, ok := s.sessions[x]; ok {
+	s.sessions[x] = struct{}{}
+	s.mu.Unlock()
+	go x.out.Run()
+	returned := false
+	defer func() {
+		s.mu.Lock()
 		delete(s.sessions, x)
-		if !wasAuthed {
-			s.unauth--
+		s.mu.Unlock()
+		if !returned {
+			// A panic is on its way to the kit, which logs its stack
+			// once, counts it and closes the session with ClosedPanic;
+			// first answer the action it interrupted.
+			x.internalError()
 		}
-	}
-	s.mu.Unlock()
-}
-
-func (s *Server) authed(x *Session) {
-	s.mu.Lock()
-	if _, ok := s.sessions[x]; ok {
-		s.unauth--
-	}
-	s.mu.Unlock()
+		x.logClosed()
+	}()
+	x.serve()
+	returned = true
 }
