@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -694,34 +693,32 @@ func (x *Session) runCommand(c command.Command, m *Message, id string, hasID boo
 	x.reply(w)
 }
 
-// words used to camel-case registry command names into action names.
-var words = []string{"active", "aes", "build", "calls", "call", "exists", "file", "get", "help", "info",
-	"key", "list", "manager", "reference", "registers", "register", "reload", "sniffer", "stat",
-	"support", "terminating", "threads", "total", "version", "ver"}
+// glued lists the AMI action names of the registry commands whose names
+// run words together, as the VoIPmonitor manager API spells them
+// ("listregisters"); every other command is named by capitalising its
+// underscore-separated words ("sniffer_stat" → "SnifferStat").
+var glued = map[string]string{
+	"listcalls":      "ListCalls",
+	"listcalls_all":  "ListCallsAll",
+	"listregisters":  "ListRegisters",
+	"totalcalls":     "TotalCalls",
+	"totalregisters": "TotalRegisters",
+	"getversion":     "GetVersion",
+	"getbuild":       "GetBuild",
+	"getverbuild":    "GetVerBuild",
+	"readaudio":      "ReadAudio",
+}
 
-func init() { sort.Slice(words, func(i, j int) bool { return len(words[i]) > len(words[j]) }) }
-
-// ActionName is the AMI action name of a registry command: its words
-// capitalised ("listregisters" → "ListRegisters", "sniffer_stat" →
-// "SnifferStat"). Actions are matched case-insensitively either way.
+// ActionName is the AMI action name of a registry command
+// ("listregisters" → "ListRegisters", "sniffer_stat" → "SnifferStat").
+// Actions are matched case-insensitively either way.
 func ActionName(cmd string) string {
+	if n, ok := glued[cmd]; ok {
+		return n
+	}
 	var b strings.Builder
 	for _, part := range strings.FieldsFunc(cmd, func(r rune) bool { return r == '_' || r == '-' }) {
-		for part != "" {
-			n := 0
-			for _, w := range words {
-				if strings.HasPrefix(part, w) {
-					n = len(w)
-					break
-				}
-			}
-			if n == 0 {
-				b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-				break
-			}
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:n])
-			part = part[n:]
-		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()
 }

@@ -200,7 +200,8 @@ func TestFilters(t *testing.T) {
 
 func TestActionName(t *testing.T) {
 	for in, want := range map[string]string{"listregisters": "ListRegisters", "sniffer_stat": "SnifferStat",
-		"active_call_info": "ActiveCallInfo", "getverbuild": "GetVerBuild", "zzz": "Zzz"} {
+		"active_call_info": "ActiveCallInfo", "getverbuild": "GetVerBuild", "zzz": "Zzz",
+		"listcalls_all": "ListCallsAll", "exists_aes_key": "ExistsAesKey", "manager_file": "ManagerFile"} {
 		if got := ActionName(in); got != want {
 			t.Errorf("ActionName(%q) = %q, want %q", in, got, want)
 		}
@@ -248,7 +249,7 @@ func newHarness(t *testing.T, mutate func(*Config, *Options)) *harness {
 	t.Helper()
 	cfg := parseTestConf(t)
 	reg := command.NewRegistry()
-	reg.Register(command.Command{Name: "listthings", Perm: command.PermCall, Doc: "things",
+	reg.Register(command.Command{Name: "list_things", Perm: command.PermCall, Doc: "things",
 		Run: func(ctx context.Context, req *command.Request) (command.Result, error) {
 			return &command.Table{Columns: []command.Column{{Name: "name"}, {Name: "caller_name"}}, Len: 2,
 				Emit: func(i int, w command.CellWriter) {
