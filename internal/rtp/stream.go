@@ -468,6 +468,8 @@ type StreamSummary struct {
 	// VMJitterAvgMS and VMJitterMaxMS are VMStats.AvgJitterMS and
 	// MaxJitterMS (the sniffer's avgjitter and maxjitter).
 	VMJitterAvgMS, VMJitterMaxMS float64
+	// VMLive is VMStats.Live: the sniffer's listcalls figures.
+	VMLive VMLive
 }
 
 // Summary returns the listing numbers of s: the same values as the
@@ -479,6 +481,7 @@ func (s *Stream) Summary() StreamSummary {
 		Received:     s.received,
 		JitterMeanMS: s.meanJ,
 		JitterMaxMS:  s.maxJ,
+		VMLive:       noVMLive,
 	}
 	if !s.started {
 		return sm
@@ -489,7 +492,7 @@ func (s *Stream) Summary() StreamSummary {
 	vm := s.vm.stats()
 	sm.MOSF1, sm.MOSF2, sm.MOSAdapt = mosOf(vm.MOSF1Mult10), mosOf(vm.MOSF2Mult10), mosOf(vm.MOSAdaptMult10)
 	sm.MOSF1Min, sm.MOSF2Min, sm.MOSAdaptMin = mosOf(vm.MOSF1MinMult10), mosOf(vm.MOSF2MinMult10), mosOf(vm.MOSAdaptMinMult10)
-	sm.VMJitterAvgMS, sm.VMJitterMaxMS = vm.AvgJitterMS, vm.MaxJitterMS
+	sm.VMJitterAvgMS, sm.VMJitterMaxMS, sm.VMLive = vm.AvgJitterMS, vm.MaxJitterMS, vm.Live
 	return sm
 }
 

@@ -133,6 +133,15 @@ func TestVMIntervals(t *testing.T) {
 		MOSF1Mult10: int(avg), MOSF2Mult10: int(math.Round(avg)), MOSAdaptMult10: int(math.Round(avg)),
 		MOSF1MinMult10: int(min(m1, m2)), MOSF2MinMult10: int(min(m1, m2)), MOSAdaptMinMult10: int(min(m1, m2)),
 		MOSMinMult10: int(math.Round(avg)), Intervals: 2,
+		// What listcalls shows: the last interval's MOS, the average
+		// truncated for every buffer, the minimum, and the last
+		// interval's loss: 10 of 501 expected.
+		Live: VMLive{
+			MOSMult10:    [3]int{int(m2), int(m2), int(m2)},
+			MOSAvgMult10: [3]int{int(avg), int(avg), int(avg)},
+			MOSMinMult10: [3]int{int(min(m1, m2)), int(min(m1, m2)), int(min(m1, m2))},
+			LossLastPct:  float64(10) / float64(491+10) * 100,
+		},
 	}
 	got := st.VM
 	got.AvgJitterMS, got.MaxJitterMS, got.AvgJitterMult10, got.MaxJitter = 0, 0, 0, 0

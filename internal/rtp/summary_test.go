@@ -10,7 +10,7 @@ func summaryOf(st StreamStats) StreamSummary {
 		JitterMeanMS: st.JitterMeanMS, JitterMaxMS: st.JitterMaxMS,
 		MOSF1: st.MOSF1, MOSF2: st.MOSF2, MOSAdapt: st.MOSAdapt,
 		MOSF1Min: st.MOSF1Min, MOSF2Min: st.MOSF2Min, MOSAdaptMin: st.MOSAdaptMin,
-		VMJitterAvgMS: st.VM.AvgJitterMS, VMJitterMaxMS: st.VM.MaxJitterMS,
+		VMJitterAvgMS: st.VM.AvgJitterMS, VMJitterMaxMS: st.VM.MaxJitterMS, VMLive: st.VM.Live,
 	}
 	if !st.First.IsZero() {
 		sm.Started = true

@@ -196,6 +196,7 @@ type vmState struct {
 	lastVoiceUS  int64  // last_voice_frame_ts, 0 unset
 	lastVoiceTS  uint32
 	prevJitter   float64
+	jitter       float64 // rtp->jitter: the last J computed (prevJitter is reset by a restart, this is not)
 	avgJitter    float64
 	maxJitter    float64
 
@@ -207,6 +208,11 @@ type vmState struct {
 	mosAvg     [3]float32
 	mosMin     [3]uint8
 	mosLast    [3]uint8
+	// last_stat_lost and last_stat_received at the last interval mark, and
+	// the loss percentage of the interval it closed
+	ivStatLost int64
+	ivStatRecv uint32
+	lossLast   float64
 }
 
 // vmParams are the buffers' jbsize and resync_threshold (rtp.cpp RTP::RTP).
@@ -586,7 +592,7 @@ func (v *vmState) updateStats(p *vmPacket, sr int64) {
 	}
 	v.lastVoiceUS, v.lastVoiceTS = p.us, p.ts
 	j := v.prevJitter + (math.Abs(transit)-v.prevJitter)/16
-	v.prevJitter = j
+	v.prevJitter, v.jitter = j, j
 	r := float64(v.received)
 	v.avgJitter = (v.avgJitter*(r-1) + j) / r
 	if v.maxJitter < j {
@@ -649,6 +655,14 @@ func (v *vmState) saveMOS() {
 	}
 	v.mosTimeMS = newT
 	v.intervals++
+	// last_stat_loss_perc_mult10: despite its name a plain percentage, of
+	// the packets expected since the previous mark.
+	lost, recv := v.lastLost-v.ivStatLost, int64(v.received)-int64(v.ivStatRecv)
+	v.ivStatLost, v.ivStatRecv = v.lastLost, v.received
+	v.lossLast = 0
+	if lost+recv > 0 {
+		v.lossLast = float64(lost) / float64(recv+lost) * 100
+	}
 }
 
 // intervalMOS is calculate_mos_fromrtp with burstr_calculate over the
@@ -733,16 +747,53 @@ type VMStats struct {
 	AvgJitterMS, MaxJitterMS float64
 	AvgJitterMult10          int
 	MaxJitter                int
+	// Live are the figures the sniffer's listcalls shows while the
+	// stream runs.
+	Live VMLive
 }
+
+// VMLive are a stream's figures as the sniffer's listcalls and
+// active_call_info show them while it runs (calltable.cpp Call::getValue):
+// the current interval's, not the CDR's.
+type VMLive struct {
+	// JitterMS is the current jitter J (rtp->jitter, listcalls src_jitter).
+	JitterMS float64
+	// MOSMult10 is the MOS×10 of the last closed 10 s interval per buffer
+	// (f1, f2, adaptive: src_mosf1, src_mosf2, src_mosAD), 45 before the
+	// first closes.
+	MOSMult10 [3]int
+	// MOSAvgMult10 is the time-weighted average of the interval MOS×10,
+	// truncated as listcalls casts it (src_mosf1_avg…): 0 before the first
+	// interval closes.
+	MOSAvgMult10 [3]int
+	// MOSMinMult10 is the lowest interval MOS×10 (src_mosf1_min…), 45
+	// before the first interval closes.
+	MOSMinMult10 [3]int
+	// LossLastPct is the loss of the last closed interval in percent
+	// (src_loss_last10sec), 0 before the first closes.
+	LossLastPct float64
+}
+
+// noVMLive is the VMLive of a stream the emulation has not started.
+var noVMLive = VMLive{MOSMult10: [3]int{45, 45, 45}, MOSMinMult10: [3]int{45, 45, 45}}
 
 // vmStats fills the VMStats of v (nil: a stream of at most one packet).
 func (v *vmState) stats() VMStats {
 	st := VMStats{
 		MOSF1Mult10: -1, MOSF2Mult10: -1, MOSAdaptMult10: -1,
 		MOSF1MinMult10: 45, MOSF2MinMult10: 45, MOSAdaptMinMult10: 45, MOSMinMult10: -1,
+		Live: noVMLive,
 	}
 	if v == nil {
 		return st
+	}
+	st.Live.JitterMS, st.Live.LossLastPct = v.jitter, v.lossLast
+	for i := range v.mosLast {
+		st.Live.MOSMult10[i] = int(v.mosLast[i])
+		st.Live.MOSAvgMult10[i] = int(v.mosAvg[i])
+		if m := v.mosMin[i]; m > 0 && m != 255 {
+			st.Live.MOSMinMult10[i] = int(m)
+		}
 	}
 	st.AvgJitterMS, st.MaxJitterMS = v.avgJitter, v.maxJitter
 	st.AvgJitterMult10 = int(math.Ceil(v.avgJitter * 10))
