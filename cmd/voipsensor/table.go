@@ -85,6 +85,28 @@ func codec(r row, k string) string {
 	return "PT" + strconv.Itoa(int(n))
 }
 
+// callCodec names the codec of the first direction with RTP, the
+// caller's, else the called's. Before any RTP the reply carries the
+// sniffer's -1 (caller) and 0 (called), which name nothing.
+func callCodec(r row) string {
+	for _, d := range [...]struct{ received, codec string }{{"src_received", "callercodec"}, {"dst_received", "calledcodec"}} {
+		if n, ok := r.num(d.received); ok && n > 0 {
+			return codec(r, d.codec)
+		}
+	}
+	return ""
+}
+
+// rrd shows a registration's round-trip time (ms, a float in the reply)
+// with one decimal.
+func rrd(r row) string {
+	n, ok := r.num("rrd_avg")
+	if !ok {
+		return ""
+	}
+	return strconv.FormatFloat(n, 'f', 1, 64)
+}
+
 // mos shows the direction's MOS (f1, ×10 in the reply) as x.x, or "–"
 // while it has no media: a 4.5 with nothing measured would only look
 // reassuring.
@@ -151,7 +173,7 @@ var callColumns = []humanColumn{
 	{name: "start", title: "START", text: func(r row) string { return r.str("calldate") }}, // shortened by sameDay
 	{name: "duration", title: "DUR", text: func(r row) string { return duration(r, "duration") }, right: true},
 	{name: "state", title: "STATE", text: callState, drop: 2},
-	{name: "codec", title: "CODEC", text: func(r row) string { return dash(codec(r, "callercodec")) }, drop: 3},
+	{name: "codec", title: "CODEC", text: func(r row) string { return dash(callCodec(r)) }, drop: 3},
 	{name: "aloss", title: "A→B LOSS", text: func(r row) string { return loss(r, "src") }, right: true},
 	{name: "amos", title: "MOS", text: func(r row) string { return mos(r, "src") }, right: true},
 	{name: "bloss", title: "B→A LOSS", text: func(r row) string { return loss(r, "dst") }, right: true},
@@ -179,7 +201,7 @@ var regColumns = []humanColumn{
 		p := r.str("sipcallerport")
 		return r.ip("sipcallerip") + ":" + p
 	}},
-	{name: "rrd", title: "RRD ms", text: func(r row) string { return r.str("rrd_avg") }, right: true, drop: 1},
+	{name: "rrd", title: "RRD ms", text: rrd, right: true, drop: 1},
 	{name: "ua", title: "USER AGENT", text: func(r row) string { return r.str("ua") }, shrink: true, drop: 3},
 }
 

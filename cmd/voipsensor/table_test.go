@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -96,6 +98,37 @@ func TestHumanTableColumns(t *testing.T) {
 	}
 	if humanTable("getversion", []byte("1.2.3"), nil, false, 120) != "1.2.3" {
 		t.Error("a non-table reply must pass through")
+	}
+}
+
+// TestHumanTableSniffer renders the replies the real VoIPmonitor sniffer
+// gave (shared/peers/voipmonitor: 73 values per listcalls row for 68
+// names, null texts, rrd_avg a float, ", [" before the registrations'
+// totals) as it renders voipsensor's.
+func TestHumanTableSniffer(t *testing.T) {
+	dir := filepath.Join(sharedtest.Dir(t), "peers", "voipmonitor", "manager")
+	for _, tc := range []struct {
+		cmd, file string
+		want      []string
+	}{
+		{"listcalls", "t10.listcalls.txt", []string{"CALL-ID", "10-1379@127.0.0.1", "sipp", "service", "answered", "PCMA", "4.5", "0.0%", "127.0.0.1"}},
+		// Before RTP the sniffer sends callercodec -1 and calledcodec 0: no codec yet.
+		{"listcalls", "t5.listcalls.txt", []string{"7-1379@127.0.0.1", "answered"}},
+		{"listregisters", "t10.listregisters.txt", []string{"alice@127.0.0.1", "bob@127.0.0.1", " OK ", "127.0.0.1:5073", "4.0", "3.1", "sipp-lab-reg"}},
+	} {
+		reply, err := os.ReadFile(filepath.Join(dir, tc.file))
+		if err != nil {
+			sharedtest.Missing(t, "%v", err)
+		}
+		got := humanTable(tc.cmd, reply, nil, false, 120)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: no %q in\n%s", tc.file, w, got)
+			}
+		}
+		if strings.Contains(got, "total") || strings.Contains(got, "PCMU") || strings.Contains(got, "null") {
+			t.Errorf("%s: totals, a codec before RTP or a null shown:\n%s", tc.file, got)
+		}
 	}
 }
 

@@ -271,12 +271,17 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 		// for an untagged call, 0 for a priority tag.
 		CallerCodec: -1, CalledCodec: -1, VLAN: int(c.VLAN), SensorID: idSensor,
 	}
+	if e := c.Encap; e != nil && e.Src.IsValid() {
+		row.CallerEncap, row.CalledEncap, row.EncapProto = e.Src, e.Dst, e.Proto
+	}
 	if len(c.Legs) > 1 {
+		// The proxies as a set, in address order, as the sniffer lists them.
 		ps := proxies.take(len(c.Legs) - 1)
 		for i, l := range c.Legs[1:] {
 			ps[i] = l.Src.Addr()
 		}
-		row.SIPProxies = ps
+		slices.SortFunc(ps, netip.Addr.Compare)
+		row.SIPProxies = slices.Compact(ps)
 	}
 	// The best stream of a side is the one with the most packets
 	// (received + lost), first one on a tie, as CallInfo.Best picks it.
@@ -308,9 +313,9 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 			st, f := &stats[i], c.Streams[i].Flow
 			ss[i] = calls.Stream{
 				SrcIP: f.Src.Addr(), SrcPort: f.Src.Port(), DstIP: f.Dst.Addr(), DstPort: f.Dst.Port(),
-				Start: unixSec(st.Started, st.FirstNs), Last: unixSec(st.Started, st.LastNs), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
+				Start: unixMicro(st.Started, st.FirstNs), Last: unixMicro(st.Started, st.LastNs), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
 				Received: uint64(st.Received), Lost: uint64(st.Lost),
-				JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
+				JitterAvg: st.VMJitterAvgMS, JitterMax: st.VMJitterMaxMS,
 			}
 		}
 		row.Streams = ss
@@ -348,14 +353,13 @@ func (s *slab[T]) take(n int) []T {
 	return a[i : i+n : i+n]
 }
 
-// unixSec is the Unix seconds of a stream time in ns, as
-// StreamStats.First.Unix() gives them: the zero Time's for a stream that
-// never started.
-func unixSec(started bool, ns int64) int64 {
+// unixMicro is the Unix microseconds of a stream time in ns (the
+// sniffer's first_packet_time_us), 0 for a stream that never started.
+func unixMicro(started bool, ns int64) int64 {
 	if !started {
-		return time.Time{}.Unix()
+		return 0
 	}
-	return time.Unix(0, ns).Unix()
+	return time.Unix(0, ns).UnixMicro()
 }
 
 // appendRef appends the callreference of ref ("0x" and lower-case hex).
@@ -369,13 +373,19 @@ func (ts Source) TotalCalls() int { return ts.t.Stats().Calls }
 // CallRef renders a table reference as the manager API's callreference.
 func CallRef(ref uint64) string { return fmt.Sprintf("0x%x", ref) }
 
+// quality is one direction's listcalls figures: the counts exact, the
+// rest the sniffer's live figures (rtp.VMLive, stats.avgjitter and
+// maxjitter).
 func quality(st *rtp.StreamSummary) calls.Quality {
+	lv := &st.VMLive
+	m := func(mult10 int) float64 { return float64(mult10) / 10 }
 	q := calls.Quality{
 		Present: true, Received: uint64(st.Received), Lost: uint64(st.Lost),
-		Jitter: st.JitterMeanMS, JitterAvg: st.JitterMeanMS, JitterMax: st.JitterMaxMS,
-		MOSF1: st.MOSF1, MOSF2: st.MOSF2, MOSAD: st.MOSAdapt,
-		MOSF1Avg: st.MOSF1, MOSF2Avg: st.MOSF2, MOSADAvg: st.MOSAdapt,
-		MOSF1Min: st.MOSF1Min, MOSF2Min: st.MOSF2Min, MOSADMin: st.MOSAdaptMin,
+		LossLast10Sec: lv.LossLastPct,
+		Jitter:        lv.JitterMS, JitterAvg: st.VMJitterAvgMS, JitterMax: st.VMJitterMaxMS,
+		MOSF1: m(lv.MOSMult10[0]), MOSF2: m(lv.MOSMult10[1]), MOSAD: m(lv.MOSMult10[2]),
+		MOSF1Avg: m(lv.MOSAvgMult10[0]), MOSF2Avg: m(lv.MOSAvgMult10[1]), MOSADAvg: m(lv.MOSAvgMult10[2]),
+		MOSF1Min: m(lv.MOSMinMult10[0]), MOSF2Min: m(lv.MOSMinMult10[1]), MOSADMin: m(lv.MOSMinMult10[2]),
 	}
 	if den := st.Received + st.Lost; den > 0 {
 		q.LossPct = 100 * float64(st.Lost) / float64(den)
@@ -398,7 +408,7 @@ func (ts Source) Registrations() []registers.Registration {
 			ContactNum: contactNum, ContactDomain: contactDomain,
 			DigestUsername: r.AuthUser, Expires: r.Expires, ExpiresAt: r.ExpiresAt,
 			State: registers.State(r.State), UA: r.UA,
-			RRDAvg: int(r.RRD / time.Millisecond), VLAN: -1,
+			RRDAvg: float64(r.RRD) / float64(time.Millisecond), VLAN: -1,
 		})
 	}
 	return out

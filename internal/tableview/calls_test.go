@@ -156,6 +156,17 @@ func TestActiveCalls(t *testing.T) {
 		if len(c.Streams) != 2 || c.CallRef[:2] != "0x" {
 			t.Errorf("call %s: %d streams, ref %q", c.CallID, len(c.Streams), c.CallRef)
 		}
+		// The sniffer's figures of a stream in its first 10 s: MOS 4.5 and
+		// its minimum too, no average yet; stream times in µs; no tunnel.
+		if q := c.A; q.MOSF1 != 4.5 || q.MOSAD != 4.5 || q.MOSF1Avg != 0 || q.MOSF2Min != 4.5 || q.Jitter != 0 || q.LossLast10Sec != 0 {
+			t.Errorf("call %s: quality A %+v, want the sniffer's before its first interval", c.CallID, q)
+		}
+		if s := c.Streams[0]; s.Start != c.Start.UnixMicro() || s.Last != s.Start {
+			t.Errorf("call %s: stream from %d to %d µs, want the call's start %d", c.CallID, s.Start, s.Last, c.Start.UnixMicro())
+		}
+		if c.CallerEncap.IsValid() || c.CalledEncap.IsValid() || len(c.SIPProxies) != 0 {
+			t.Errorf("call %s: encaps %v %v proxies %v, want none", c.CallID, c.CallerEncap, c.CalledEncap, c.SIPProxies)
+		}
 	}
 	if len(seen) != 50 {
 		t.Errorf("%d distinct Call-IDs, want 50", len(seen))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,31 +29,55 @@ type Call struct {
 	CallerAgent, CalledAgent     string // User-Agent of each side
 	SIPCallerIP, SIPCalledIP     netip.Addr
 	SIPCallerPort, SIPCalledPort uint16
-	SIPProxies                   []netip.Addr
-	State                        string
-	LastSIPCode                  int
-	RTPSrc, RTPDst               netip.Addr
-	CallerCodec, CalledCodec     int // RTP payload type, -1 unknown
-	VLAN                         int // -1 none
-	SensorID                     int // <= 0: unset
-	A, B                         Quality
-	Streams                      []Stream
+	// CallerEncap and CalledEncap are the outer addresses of the tunnel
+	// the first INVITE came through (invalid without one), EncapProto
+	// that tunnel's IP protocol.
+	CallerEncap, CalledEncap netip.Addr
+	EncapProto               uint8
+	// SIPProxies are the addresses of the proxies the INVITE passed,
+	// each once, in address order.
+	SIPProxies               []netip.Addr
+	State                    string
+	LastSIPCode              int
+	RTPSrc, RTPDst           netip.Addr
+	CallerCodec, CalledCodec int // RTP payload type, -1 unknown (the manager sends the sniffer's 0 for calledcodec)
+	VLAN                     int // -1 none
+	SensorID                 int // <= 0: unset
+	A, B                     Quality
+	Streams                  []Stream
 }
 
 // Quality is the voice quality of one direction: A is caller→called
-// (listcalls src_*), B is called→caller (dst_*).
+// (listcalls src_*), B is called→caller (dst_*). The figures are the
+// sniffer's own while the call runs (its RTP::jitter, stats.avgjitter,
+// last_interval_mos… of the stream emulation in package rtp), except the
+// counts, which are exact.
 type Quality struct {
 	// Present is false when no RTP stream was seen in this direction.
-	Present                      bool
-	Received, Lost               uint64
-	LossPct, LossLast10Sec       float64 // percent
-	Jitter, JitterAvg, JitterMax float64 // ms
-	// MOS values on the 1–5 scale: current interval, average, minimum,
-	// for the F1, F2 and adaptive jitter-buffer models.
+	Present        bool
+	Received, Lost uint64
+	// LossPct is the loss since the start, LossLast10Sec that of the last
+	// closed 10 s MOS interval (0 before one closes), in percent.
+	LossPct, LossLast10Sec float64
+	// Jitter is the current jitter, JitterAvg its running average and
+	// JitterMax its maximum, in ms.
+	Jitter, JitterAvg, JitterMax float64
+	// MOS values on the 1–5 scale for the F1, F2 and adaptive
+	// jitter-buffer models: of the last closed 10 s interval (4.5 before
+	// one closes), their time-weighted average (0 before one closes) and
+	// their minimum (4.5 before one closes).
 	MOSF1, MOSF2, MOSAD          float64
 	MOSF1Avg, MOSF2Avg, MOSADAvg float64
 	MOSF1Min, MOSF2Min, MOSADMin float64
 }
+
+// NoEncapProto is the *_encaps_prot of a call without a tunnel.
+const NoEncapProto = 255
+
+// SIPPacketsDisabled is active_call_info's sip_packets when the SIP
+// packets of calls in progress are not offered, in the sniffer's words
+// (its option active_call_info = no, the default).
+const SIPPacketsDisabled = "active call info is disabled (option active_call_info)"
 
 // Stream is one RTP stream of a call, for active_call_info.
 type Stream struct {
@@ -60,14 +85,14 @@ type Stream struct {
 	SrcPort   uint16     `json:"src_port"`
 	DstIP     netip.Addr `json:"dst_ip"`
 	DstPort   uint16     `json:"dst_port"`
-	Start     int64      `json:"time"`      // unix s
-	Last      int64      `json:"time_last"` // unix s
+	Start     int64      `json:"time"`      // first packet, Unix µs
+	Last      int64      `json:"time_last"` // last packet, Unix µs
 	SSRC      uint32     `json:"ssrc"`
 	Codec     int        `json:"codec"`
 	Received  uint64     `json:"received"`
 	Lost      uint64     `json:"lost"`
-	JitterAvg float64    `json:"jitter_avg"`
-	JitterMax float64    `json:"jitter_max"`
+	JitterAvg float64    `json:"jitter_avg"` // the sniffer's avgjitter, ms
+	JitterMax float64    `json:"jitter_max"` // the sniffer's maxjitter, ms
 }
 
 // Source provides the active calls. ActiveCalls returns a copy taken
@@ -115,8 +140,9 @@ func Register(reg *command.Registry, d Deps) {
 	reg.Register(command.Command{
 		Name: "listcalls", Perm: command.PermCall,
 		Doc: "list active calls as a table (JSON options: limit, sort_field, sort_dir, zip, filter, form_filters)",
-		Params: []command.Param{{Name: "options", Type: command.ParamJSON,
-			Doc: `JSON object, e.g. {"limit":30,"sort_field":"caller","filter":[{"caller":"%123%"}]}`}},
+		Params: []command.Param{{Name: "options",
+			Doc: `JSON object, e.g. {"limit":30,"sort_field":"caller","filter":[{"caller":"%123%"}]}; ` +
+				`other text is ignored, as the sniffer ignores it, but still brings the totals element`}},
 		Run: g.listCalls,
 	})
 	reg.Register(command.Command{
@@ -127,7 +153,7 @@ func Register(reg *command.Registry, d Deps) {
 	reg.Register(command.Command{
 		Name: "active_call_info", Perm: command.PermCall,
 		Doc: `details and RTP streams of one active call: <callreference> or {"callreference":"0x…","zip":"yes"}`,
-		Params: []command.Param{{Name: "callreference", Type: command.ParamString, Required: true,
+		Params: []command.Param{{Name: "callreference", Type: command.ParamString,
 			Doc: "callreference from listcalls, or a JSON object holding it"}},
 		Run: g.activeCallInfo,
 	})
@@ -222,11 +248,84 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 	return t, nil
 }
 
-// Info is the active_call_info reply.
+// Info is the active_call_info reply: the call as a one-row listcalls
+// table, the sip_packets member and the call's RTP streams. It marshals to
+// {"call":{column: value, …},"sip_packets":…,"rtp_streams":[…]}, the call's
+// members in column order; the manager transport renders the sniffer's
+// bytes from the same parts (CallTable, SIPPacketsText, StreamTable).
 type Info struct {
-	// Call maps each listcalls column name to its value.
-	Call       map[string]any `json:"call"`
-	RTPStreams []Stream       `json:"rtp_streams"`
+	Call       *command.Table // one row
+	SIPPackets string
+	RTPStreams []Stream
+}
+
+// CallTable returns the call as a one-row table.
+func (in Info) CallTable() *command.Table { return in.Call }
+
+// SIPPacketsText returns the sip_packets member.
+func (in Info) SIPPacketsText() string { return in.SIPPackets }
+
+// streamColumns are the members of an rtp_streams element, in the
+// sniffer's order (RTP::getJson).
+var streamColumns = []string{"src_ip", "src_port", "dst_ip", "dst_port", "time", "time_last",
+	"ssrc", "codec", "received", "lost", "jitter_avg", "jitter_max"}
+
+// StreamTable returns the streams as a table with the rtp_streams members
+// as columns: addresses, integers (ports, times in µs, SSRC, codec,
+// counts) and floats (jitter in ms).
+func (in Info) StreamTable() *command.Table {
+	t := &command.Table{Len: len(in.RTPStreams), Columns: make([]command.Column, len(streamColumns))}
+	for i, n := range streamColumns {
+		t.Columns[i] = command.Column{Name: n}
+	}
+	t.Emit = func(i int, w command.CellWriter) {
+		s := &in.RTPStreams[i]
+		w.Addr(s.SrcIP)
+		w.Int(int64(s.SrcPort))
+		w.Addr(s.DstIP)
+		w.Int(int64(s.DstPort))
+		w.Int(s.Start)
+		w.Int(s.Last)
+		w.Int(int64(s.SSRC))
+		w.Int(int64(s.Codec))
+		w.Int(int64(s.Received))
+		w.Int(int64(s.Lost))
+		w.Float(s.JitterAvg)
+		w.Float(s.JitterMax)
+	}
+	return t
+}
+
+// MarshalJSON encodes the reply for transports without a rendering of
+// their own: the call's cells as plain JSON values (addresses and times as
+// strings, MOS on the 1–5 scale), keys in column order.
+func (in Info) MarshalJSON() ([]byte, error) {
+	b := []byte(`{"call":{`)
+	if in.Call != nil && in.Call.Len > 0 {
+		row := make([]command.Cell, len(in.Call.Columns))
+		in.Call.Fill(0, row)
+		for i, col := range in.Call.Columns {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			k, _ := json.Marshal(col.Name)
+			v, err := json.Marshal(row[i].Any())
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(append(b, k...), ':'), v...)
+		}
+	}
+	sp, _ := json.Marshal(in.SIPPackets)
+	st, err := json.Marshal(in.RTPStreams)
+	if err != nil {
+		return nil, err
+	}
+	if in.RTPStreams == nil {
+		st = []byte("[]")
+	}
+	b = append(append(append(b, `},"sip_packets":`...), sp...), `,"rtp_streams":`...)
+	return append(append(b, st...), '}'), nil
 }
 
 func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command.Result, error) {
@@ -242,7 +341,8 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 	}
 	want := normRef(ref)
 	if want == "" {
-		return nil, &command.ParamError{Param: "callreference", Err: command.ErrMissingParam}
+		// The sniffer finds no call for a missing reference either.
+		return nil, fmt.Errorf("calls: no callreference: %w", command.ErrNoEntry)
 	}
 	all, err := g.calls(true)
 	if err != nil {
@@ -252,16 +352,16 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 		if normRef(all[i].CallRef) != want {
 			continue
 		}
-		t := newListing(all[i:i+1], g.d.Now()).table()
-		row := make([]command.Cell, len(t.Columns))
-		t.Fill(0, row)
-		obj := make(map[string]any, len(t.Columns))
-		for c, col := range t.Columns {
-			obj[col.Name] = row[c].Any()
-		}
-		st := append([]Stream{}, all[i].Streams...)
+		c := all[i]
+		c.SIPProxies = slices.Clone(c.SIPProxies)
+		c.Streams = nil
+		st := slices.Clone(all[i].Streams)
 		g.recycle(all)
-		return command.Value{V: Info{Call: obj, RTPStreams: st}}, nil
+		return command.Value{V: Info{
+			Call:       newListing([]Call{c}, g.d.Now()).table(),
+			SIPPackets: SIPPacketsDisabled,
+			RTPStreams: st,
+		}}, nil
 	}
 	g.recycle(all)
 	return nil, fmt.Errorf("calls: call %s: %w", ref, command.ErrNoEntry)

@@ -2,8 +2,10 @@ package calls
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,8 +133,9 @@ func TestListCallsCells(t *testing.T) {
 	}
 	want := map[string]any{
 		"callid": "one@x", "calldate_num": t0.Unix(), "duration": int64(60), "connect_duration": int64(58),
-		"called_international": true, "caller_international": false, "callerip": netip.MustParseAddr("192.168.1.1"),
+		"called_international": true, "caller_international": true, "callerip": netip.MustParseAddr("192.168.1.1"),
 		"src_mosf1": 4.5, "src_mosf1_avg": nil, "vlan": nil, "id_sensor": int64(-1), "callercodec": int64(8),
+		"callerip_encaps": int64(0), "calledip_encaps_prot": int64(255), "sipproxies": "",
 	}
 	for k, v := range want {
 		if !cmp.Equal(row[k], v, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
@@ -141,6 +144,39 @@ func TestListCallsCells(t *testing.T) {
 	}
 	if got, want := len(tb.Columns), len(Columns()); got != want || tb.Columns[0].Name != "callreference" || tb.Columns[len(tb.Columns)-1].Name != "vlan" {
 		t.Errorf("columns %v", tb.Names())
+	}
+}
+
+// TestListCallsColumns: the sniffer's callFields[] order, each direction's
+// MOS block (current, average, minimum per buffer) and then the jitter.
+func TestListCallsColumns(t *testing.T) {
+	want := "callreference callid calldate calldate_num lastpackettime duration connect_duration caller called " +
+		"caller_country called_country caller_international called_international callername callerdomain calleddomain " +
+		"calleragent calledagent callerip calledip callerip_country calledip_country callerip_encaps calledip_encaps " +
+		"callerip_encaps_prot calledip_encaps_prot sipproxies lastSIPresponseNum rtp_src rtp_dst rtp_src_country " +
+		"rtp_dst_country callercodec calledcodec " +
+		"src_mosf1 src_mosf1_avg src_mosf1_min src_mosf2 src_mosf2_avg src_mosf2_min src_mosAD src_mosAD_avg src_mosAD_min " +
+		"dst_mosf1 dst_mosf1_avg dst_mosf1_min dst_mosf2 dst_mosf2_avg dst_mosf2_min dst_mosAD dst_mosAD_avg dst_mosAD_min " +
+		"src_jitter src_jitter_avg src_jitter_max dst_jitter dst_jitter_avg dst_jitter_max src_received dst_received " +
+		"src_loss_abs dst_loss_abs src_loss dst_loss src_loss_last10sec dst_loss_last10sec id_sensor vlan"
+	if got := strings.Join(Columns(), " "); got != want {
+		t.Errorf("Columns() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestListCallsTextOptions: options that are not a JSON object are
+// ignored, as the sniffer's JsonItem ignores them, but they are options:
+// the totals element comes (what a leading space before listcalls gives).
+func TestListCallsTextOptions(t *testing.T) {
+	reg := newReg(testCalls())
+	for _, opts := range []string{"s", `{"limit":`, `s {"limit":1}`} {
+		res, err := run(t, reg, "listcalls", opts)
+		if err != nil {
+			t.Fatalf("listcalls %s: %v", opts, err)
+		}
+		if tb := res.(*command.Table); tb.Len != 3 || tb.Totals != (Totals{Total: 3, IDSensor: -1}) {
+			t.Errorf("listcalls %s: %d rows, totals %v; want 3 rows and the totals", opts, tb.Len, tb.Totals)
+		}
 	}
 }
 
@@ -165,15 +201,31 @@ func TestActiveCallInfo(t *testing.T) {
 			t.Fatalf("%s: %v", arg, err)
 		}
 		info := res.(command.Value).V.(Info)
-		if info.Call["callid"] != "two@x" || len(info.RTPStreams) != 1 || info.RTPStreams[0].SSRC != 0xdeadbeef {
+		if info.Call.Len != 1 || info.Call.Cell(1, 0).Str != "two@x" || len(info.RTPStreams) != 1 || info.RTPStreams[0].SSRC != 0xdeadbeef ||
+			info.SIPPackets != SIPPacketsDisabled {
 			t.Errorf("active_call_info %s = %+v", arg, info)
 		}
+		if st := info.StreamTable(); st.Len != 1 || st.Cell(0, 0).Addr != netip.MustParseAddr("10.0.0.7") || st.Cell(1, 0).Int != 4000 ||
+			st.Cell(6, 0).Int != 0xdeadbeef || strings.Join(st.Names(), ",") != strings.Join(streamColumns, ",") {
+			t.Errorf("stream table %v: %+v", st.Names(), st.Cell(0, 0))
+		}
+	}
+	// The JSON for other transports: the call's members in column order.
+	res, _ := run(t, reg, "active_call_info", "b2")
+	b, err := json.Marshal(res.(command.Value).V)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"call":{"callreference":"0xb2","callid":"two@x",`) ||
+		!strings.Contains(string(b), `"vlan":12},"sip_packets":"active call info is disabled (option active_call_info)","rtp_streams":[{"src_ip":"10.0.0.7","src_port":4000,`) {
+		t.Errorf("active_call_info JSON %s", b)
 	}
 	if _, err := run(t, reg, "active_call_info", "0xffff"); !errors.Is(err, command.ErrNoEntry) {
 		t.Errorf("unknown call: err = %v, want ErrNoEntry", err)
 	}
-	if _, err := run(t, reg, "active_call_info"); !errors.Is(err, command.ErrMissingParam) {
-		t.Errorf("no ref: err = %v, want ErrMissingParam", err)
+	// No reference finds no call, as with the sniffer.
+	if _, err := run(t, reg, "active_call_info"); !errors.Is(err, command.ErrNoEntry) {
+		t.Errorf("no ref: err = %v, want ErrNoEntry", err)
 	}
 }
 

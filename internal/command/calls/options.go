@@ -22,6 +22,9 @@ type options struct {
 	filters   []*filter // all must match
 }
 
+// parseOptions reads listcalls' JSON options. Text that is not a JSON
+// object leaves the defaults, as the sniffer's JsonItem::parse ignores it;
+// a member of the wrong type is an error.
 func parseOptions(raw string) (*options, error) {
 	o := &options{limit: -1, sortField: "calldate_num", sortDesc: true}
 	if raw == "" {
@@ -29,7 +32,7 @@ func parseOptions(raw string) (*options, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		return nil, command.BadParam("options", err)
+		return o, nil
 	}
 	for k, v := range m {
 		var err error

@@ -14,7 +14,47 @@ type colDef struct {
 	get  func(c *Call, now time.Time) command.Cell
 }
 
-// qualityCol makes the src_ (A) and dst_ (B) columns of one metric.
+// qualityCols makes the columns of one direction's MOS (sniffer order:
+// each buffer's current, average and minimum), prefix src_ (A) or dst_ (B).
+func mosCols(prefix string, side func(c *Call) *Quality) []colDef {
+	var cs []colDef
+	for _, m := range []struct {
+		name          string
+		cur, avg, min func(q *Quality) float64
+	}{
+		{"mosf1", func(q *Quality) float64 { return q.MOSF1 }, func(q *Quality) float64 { return q.MOSF1Avg }, func(q *Quality) float64 { return q.MOSF1Min }},
+		{"mosf2", func(q *Quality) float64 { return q.MOSF2 }, func(q *Quality) float64 { return q.MOSF2Avg }, func(q *Quality) float64 { return q.MOSF2Min }},
+		{"mosAD", func(q *Quality) float64 { return q.MOSAD }, func(q *Quality) float64 { return q.MOSADAvg }, func(q *Quality) float64 { return q.MOSADMin }},
+	} {
+		cs = append(cs,
+			colDef{prefix + m.name, func(c *Call, _ time.Time) command.Cell { return mosCur(m.cur)(side(c)) }},
+			colDef{prefix + m.name + "_avg", func(c *Call, _ time.Time) command.Cell { return fl(m.avg)(side(c)) }},
+			colDef{prefix + m.name + "_min", func(c *Call, _ time.Time) command.Cell { return fl(m.min)(side(c)) }},
+		)
+	}
+	return cs
+}
+
+// jitterCols makes one direction's current, average and maximum jitter.
+func jitterCols(prefix string, side func(c *Call) *Quality) []colDef {
+	return []colDef{
+		{prefix + "jitter", func(c *Call, _ time.Time) command.Cell {
+			return fl(func(q *Quality) float64 { return q.Jitter })(side(c))
+		}},
+		{prefix + "jitter_avg", func(c *Call, _ time.Time) command.Cell {
+			return fl(func(q *Quality) float64 { return q.JitterAvg })(side(c))
+		}},
+		{prefix + "jitter_max", func(c *Call, _ time.Time) command.Cell {
+			return fl(func(q *Quality) float64 { return q.JitterMax })(side(c))
+		}},
+	}
+}
+
+func sideA(c *Call) *Quality { return &c.A }
+func sideB(c *Call) *Quality { return &c.B }
+
+// qualityCols makes the src_ (A) and dst_ (B) columns of one metric,
+// interleaved (the counts and losses, as the sniffer orders them).
 func qualityCols(suffix string, get func(q *Quality) command.Cell) []colDef {
 	return []colDef{
 		{"src_" + suffix, func(c *Call, _ time.Time) command.Cell { return get(&c.A) }},
@@ -25,7 +65,7 @@ func qualityCols(suffix string, get func(q *Quality) command.Cell) []colDef {
 func mosCur(f func(q *Quality) float64) func(q *Quality) command.Cell {
 	return func(q *Quality) command.Cell {
 		if !q.Present {
-			return command.Float(4.5) // legacy: current MOS defaults to 4.5
+			return command.Float(4.5) // the sniffer's 45 for a direction without RTP
 		}
 		return command.Float(f(q))
 	}
@@ -70,8 +110,9 @@ func Columns() []string {
 	return out
 }
 
-// columns is the listcalls column order. MOS cells are floats on the 1–5
-// scale; the manager renderer turns them into legacy integers ×10.
+// columns is the listcalls column order, the sniffer's callFields[]
+// (calltable.cpp, without custom headers). MOS cells are floats on the 1–5
+// scale; the manager renderer turns them into the sniffer's integers ×10.
 var columns = func() []colDef {
 	cs := []colDef{
 		{"callreference", func(c *Call, _ time.Time) command.Cell {
@@ -100,8 +141,8 @@ var columns = func() []colDef {
 		{"called", str(func(c *Call) string { return c.Called })},
 		{"caller_country", null},
 		{"called_country", null},
-		{"caller_international", func(c *Call, _ time.Time) command.Cell { return command.Bool(strings.HasPrefix(c.Caller, "+")) }},
-		{"called_international", func(c *Call, _ time.Time) command.Cell { return command.Bool(strings.HasPrefix(c.Called, "+")) }},
+		{"caller_international", international},
+		{"called_international", international},
 		{"callername", str(func(c *Call) string { return c.CallerName })},
 		{"callerdomain", str(func(c *Call) string { return c.CallerDomain })},
 		{"calleddomain", str(func(c *Call) string { return c.CalledDomain })},
@@ -111,10 +152,10 @@ var columns = func() []colDef {
 		{"calledip", addr(func(c *Call) netip.Addr { return c.SIPCalledIP })},
 		{"callerip_country", null},
 		{"calledip_country", null},
-		{"callerip_encaps", null},
-		{"calledip_encaps", null},
-		{"callerip_encaps_prot", null},
-		{"calledip_encaps_prot", null},
+		{"callerip_encaps", func(c *Call, _ time.Time) command.Cell { return encapCell(c.CallerEncap) }},
+		{"calledip_encaps", func(c *Call, _ time.Time) command.Cell { return encapCell(c.CalledEncap) }},
+		{"callerip_encaps_prot", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.encapProto())) }},
+		{"calledip_encaps_prot", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.encapProto())) }},
 		{"sipproxies", func(c *Call, _ time.Time) command.Cell { return proxiesCell(c.SIPProxies) }},
 		{"lastSIPresponseNum", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.LastSIPCode)) }},
 		{"rtp_src", addr(func(c *Call) netip.Addr { return c.RTPSrc })},
@@ -124,18 +165,10 @@ var columns = func() []colDef {
 		{"callercodec", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.CallerCodec)) }},
 		{"calledcodec", func(c *Call, _ time.Time) command.Cell { return command.Int(int64(c.CalledCodec)) }},
 	}
-	cs = append(cs, qualityCols("mosf1", mosCur(func(q *Quality) float64 { return q.MOSF1 }))...)
-	cs = append(cs, qualityCols("mosf2", mosCur(func(q *Quality) float64 { return q.MOSF2 }))...)
-	cs = append(cs, qualityCols("mosAD", mosCur(func(q *Quality) float64 { return q.MOSAD }))...)
-	cs = append(cs, qualityCols("mosf1_avg", fl(func(q *Quality) float64 { return q.MOSF1Avg }))...)
-	cs = append(cs, qualityCols("mosf2_avg", fl(func(q *Quality) float64 { return q.MOSF2Avg }))...)
-	cs = append(cs, qualityCols("mosAD_avg", fl(func(q *Quality) float64 { return q.MOSADAvg }))...)
-	cs = append(cs, qualityCols("mosf1_min", fl(func(q *Quality) float64 { return q.MOSF1Min }))...)
-	cs = append(cs, qualityCols("mosf2_min", fl(func(q *Quality) float64 { return q.MOSF2Min }))...)
-	cs = append(cs, qualityCols("mosAD_min", fl(func(q *Quality) float64 { return q.MOSADMin }))...)
-	cs = append(cs, qualityCols("jitter", fl(func(q *Quality) float64 { return q.Jitter }))...)
-	cs = append(cs, qualityCols("jitter_avg", fl(func(q *Quality) float64 { return q.JitterAvg }))...)
-	cs = append(cs, qualityCols("jitter_max", fl(func(q *Quality) float64 { return q.JitterMax }))...)
+	cs = append(cs, mosCols("src_", sideA)...)
+	cs = append(cs, mosCols("dst_", sideB)...)
+	cs = append(cs, jitterCols("src_", sideA)...)
+	cs = append(cs, jitterCols("dst_", sideB)...)
 	cs = append(cs, qualityCols("received", un(func(q *Quality) uint64 { return q.Received }))...)
 	cs = append(cs, qualityCols("loss_abs", un(func(q *Quality) uint64 { return q.Lost }))...)
 	cs = append(cs, qualityCols("loss", fl(func(q *Quality) float64 { return q.LossPct }))...)
@@ -157,36 +190,51 @@ var columns = func() []colDef {
 	return cs
 }()
 
-// emitQuality writes the src_ (A) and dst_ (B) cells of every quality
-// metric, interleaved, in column order (the same values as the
-// qualityCols accessors). It is spelled out cell by cell: it writes half
-// of each listcalls row, and accessor closures cost a third of the
-// rendering here.
+// international is caller_international and called_international. The
+// sniffer asks its country-prefix tables (loaded from the GUI's database)
+// whether a number is local; without them every number is international,
+// and voipsensor has no such tables.
+func international(*Call, time.Time) command.Cell { return command.Bool(true) }
+
+// encapCell is callerip_encaps or calledip_encaps: the tunnel's outer
+// address, 0 without a tunnel (the sniffer's unset address).
+func encapCell(a netip.Addr) command.Cell {
+	if !a.IsValid() {
+		return command.Int(0)
+	}
+	return command.Addr(a)
+}
+
+// encapProto is the *_encaps_prot value: 255 without a tunnel.
+func (c *Call) encapProto() uint8 {
+	if !c.CallerEncap.IsValid() && !c.CalledEncap.IsValid() {
+		return NoEncapProto
+	}
+	return c.EncapProto
+}
+
+// emitQuality writes the quality cells of a row in column order: the MOS
+// of A then of B, the jitter of A then of B, then counts and losses with
+// A and B interleaved (the same values as the column accessors). It is
+// spelled out cell by cell: it writes half of each listcalls row, and
+// accessor closures cost a third of the rendering here.
 func emitQuality(a, b *Quality, w command.CellWriter) {
-	mosCell(w, a, a.MOSF1)
-	mosCell(w, b, b.MOSF1)
-	mosCell(w, a, a.MOSF2)
-	mosCell(w, b, b.MOSF2)
-	mosCell(w, a, a.MOSAD)
-	mosCell(w, b, b.MOSAD)
-	floatCell(w, a, a.MOSF1Avg)
-	floatCell(w, b, b.MOSF1Avg)
-	floatCell(w, a, a.MOSF2Avg)
-	floatCell(w, b, b.MOSF2Avg)
-	floatCell(w, a, a.MOSADAvg)
-	floatCell(w, b, b.MOSADAvg)
-	floatCell(w, a, a.MOSF1Min)
-	floatCell(w, b, b.MOSF1Min)
-	floatCell(w, a, a.MOSF2Min)
-	floatCell(w, b, b.MOSF2Min)
-	floatCell(w, a, a.MOSADMin)
-	floatCell(w, b, b.MOSADMin)
-	floatCell(w, a, a.Jitter)
-	floatCell(w, b, b.Jitter)
-	floatCell(w, a, a.JitterAvg)
-	floatCell(w, b, b.JitterAvg)
-	floatCell(w, a, a.JitterMax)
-	floatCell(w, b, b.JitterMax)
+	for _, q := range []*Quality{a, b} {
+		mosCell(w, q, q.MOSF1)
+		floatCell(w, q, q.MOSF1Avg)
+		floatCell(w, q, q.MOSF1Min)
+		mosCell(w, q, q.MOSF2)
+		floatCell(w, q, q.MOSF2Avg)
+		floatCell(w, q, q.MOSF2Min)
+		mosCell(w, q, q.MOSAD)
+		floatCell(w, q, q.MOSADAvg)
+		floatCell(w, q, q.MOSADMin)
+	}
+	for _, q := range []*Quality{a, b} {
+		floatCell(w, q, q.Jitter)
+		floatCell(w, q, q.JitterAvg)
+		floatCell(w, q, q.JitterMax)
+	}
 	countCell(w, a, a.Received)
 	countCell(w, b, b.Received)
 	countCell(w, a, a.Lost)
@@ -197,7 +245,8 @@ func emitQuality(a, b *Quality, w command.CellWriter) {
 	floatCell(w, b, b.LossLast10Sec)
 }
 
-// mosCell writes a current MOS: 4.5 for a direction without RTP (legacy).
+// mosCell writes a current MOS: 4.5 for a direction without RTP (the
+// sniffer's 45).
 func mosCell(w command.CellWriter, q *Quality, v float64) {
 	if !q.Present {
 		v = 4.5
@@ -249,10 +298,10 @@ func emitRow(c *Call, now time.Time, w command.CellWriter) {
 	}
 	w.Str(c.Caller)
 	w.Str(c.Called)
-	w.Null() // caller_country
-	w.Null() // called_country
-	w.Bool(strings.HasPrefix(c.Caller, "+"))
-	w.Bool(strings.HasPrefix(c.Called, "+"))
+	w.Null()     // caller_country
+	w.Null()     // called_country
+	w.Bool(true) // caller_international
+	w.Bool(true) // called_international
 	w.Str(c.CallerName)
 	w.Str(c.CallerDomain)
 	w.Str(c.CalledDomain)
@@ -260,9 +309,18 @@ func emitRow(c *Call, now time.Time, w command.CellWriter) {
 	w.Str(c.CalledAgent)
 	w.Addr(c.SIPCallerIP)
 	w.Addr(c.SIPCalledIP)
-	for range 6 { // callerip/calledip _country, _encaps, _encaps_prot
-		w.Null()
+	w.Null() // callerip_country
+	w.Null() // calledip_country
+	for _, a := range [2]netip.Addr{c.CallerEncap, c.CalledEncap} {
+		if a.IsValid() {
+			w.Addr(a)
+		} else {
+			w.Int(0)
+		}
 	}
+	p := int64(c.encapProto())
+	w.Int(p)
+	w.Int(p)
 	emitProxies(c.SIPProxies, w)
 	w.Int(int64(c.LastSIPCode))
 	w.Addr(c.RTPSrc)
@@ -292,7 +350,8 @@ func emitProxies(ps []netip.Addr, w command.CellWriter) {
 	w.Str(proxiesCell(ps).Str)
 }
 
-// proxiesCell is the sipproxies cell: the proxy addresses, comma-separated.
+// proxiesCell is the sipproxies cell: the proxy addresses,
+// comma-separated ("" without proxies; the manager sends that as null).
 func proxiesCell(ps []netip.Addr) command.Cell {
 	if len(ps) == 0 {
 		return command.Str("")

@@ -54,7 +54,7 @@ type Registration struct {
 	ExpiresAt                     time.Time
 	State                         State
 	UA                            string
-	RRDAvg                        int // register round trip, ms
+	RRDAvg                        float64 // register round trip, ms
 	SIPALGDetected                bool
 	VLAN                          int // -1 none
 }
@@ -76,8 +76,8 @@ func Register(reg *command.Registry, d Deps) {
 	reg.Register(command.Command{
 		Name: "listregisters", Perm: command.PermCall,
 		Doc: `list registrations as a table (JSON options: states, limit, sort_field, sort_dir, zip, state_from_le, rrd_ge, filter)`,
-		Params: []command.Param{{Name: "options", Type: command.ParamJSON,
-			Doc: `JSON object, e.g. {"states":"OK,Failed","limit":50}`}},
+		Params: []command.Param{{Name: "options",
+			Doc: `JSON object, e.g. {"states":"OK,Failed","limit":50}; other text is ignored, as the sniffer ignores it`}},
 		Run: g.list,
 	})
 	reg.Register(command.Command{
@@ -130,12 +130,10 @@ type Totals struct {
 func (g *group) list(_ context.Context, req *command.Request) (command.Result, error) {
 	var o options
 	f := &regFilter{}
-	if raw, _ := req.Param("options"); strings.TrimSpace(raw) != "" {
+	var m map[string]json.RawMessage
+	// Text that is not a JSON object is ignored, as the sniffer ignores it.
+	if raw, _ := req.Param("options"); json.Unmarshal([]byte(raw), &m) == nil {
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
-			return nil, command.BadParam("options", err)
-		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
 			return nil, command.BadParam("options", err)
 		}
 		var err error
@@ -172,7 +170,11 @@ func (g *group) list(_ context.Context, req *command.Request) (command.Result, e
 			keep = append(keep, all[i])
 		}
 	}
-	if o.SortField != "" {
+	if o.SortField == "" {
+		// The sniffer lists its register map in key order: To number, To
+		// domain, then digest user name where both have one, without case.
+		sort.SliceStable(keep, func(a, b int) bool { return mapOrder(&keep[a], &keep[b]) < 0 })
+	} else {
 		col := -1
 		for i, c := range columns {
 			if strings.EqualFold(c.name, o.SortField) {
@@ -200,6 +202,24 @@ func (g *group) list(_ context.Context, req *command.Request) (command.Result, e
 	return t, nil
 }
 
+// mapOrder compares a and b as the sniffer's RegisterId does (with its
+// default register comparison options), then by ID.
+func mapOrder(a, b *Registration) int {
+	lower := strings.ToLower
+	if c := strings.Compare(lower(a.ToNum), lower(b.ToNum)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(lower(a.ToDomain), lower(b.ToDomain)); c != 0 {
+		return c
+	}
+	if a.DigestUsername != "" && b.DigestUsername != "" {
+		if c := strings.Compare(lower(a.DigestUsername), lower(b.DigestUsername)); c != 0 {
+			return c
+		}
+	}
+	return cmpOrd(int64(a.ID), int64(b.ID))
+}
+
 func compare(a, b command.Cell) int {
 	if a.Kind != b.Kind {
 		return int(a.Kind) - int(b.Kind)
@@ -209,6 +229,13 @@ func compare(a, b command.Cell) int {
 		return strings.Compare(a.Str, b.Str)
 	case command.KindInt, command.KindTime:
 		return cmpOrd(a.Int, b.Int)
+	case command.KindFloat:
+		switch {
+		case a.Float < b.Float:
+			return -1
+		case a.Float > b.Float:
+			return 1
+		}
 	case command.KindAddr:
 		return a.Addr.Compare(b.Addr)
 	case command.KindBool:
@@ -254,7 +281,7 @@ var columns = []colDef{
 		}
 		return command.Int(int64(r.SensorID))
 	}},
-	{"fname", func(r *Registration) command.Cell { return command.Int(int64(r.ID)) }},
+	{"fname", func(*Registration) command.Cell { return command.Int(0) }}, // the sniffer's fname_last: 0 without spool files
 	{"calldate", func(r *Registration) command.Cell { return command.Time(r.CallDate) }},
 	{"sipcallerip", func(r *Registration) command.Cell { return command.Addr(r.SIPCallerIP) }},
 	{"sipcalledip", func(r *Registration) command.Cell { return command.Addr(r.SIPCalledIP) }},
@@ -277,7 +304,7 @@ var columns = []colDef{
 	{"expires_at", func(r *Registration) command.Cell { return command.Time(r.ExpiresAt) }},
 	{"state", func(r *Registration) command.Cell { return command.Int(int64(r.State)) }},
 	{"ua", s(func(r *Registration) string { return r.UA })},
-	{"rrd_avg", func(r *Registration) command.Cell { return command.Int(int64(r.RRDAvg)) }},
+	{"rrd_avg", func(r *Registration) command.Cell { return command.Float(r.RRDAvg) }},
 	{"spool_index", func(*Registration) command.Cell { return command.Int(0) }},
 	{"is_sipalg_detected", func(r *Registration) command.Cell { return command.Bool(r.SIPALGDetected) }},
 	{"vlan", func(r *Registration) command.Cell {

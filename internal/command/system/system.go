@@ -102,6 +102,9 @@ type Deps struct {
 	Now func() time.Time
 	// Proc is the proc filesystem root; "" means /proc.
 	Proc string
+	// Heap reads the Go heap figures for pbStatString; nil reads the
+	// runtime's.
+	Heap func() HeapMem
 }
 
 // Register adds the system commands to reg; help lists reg itself.
@@ -154,14 +157,17 @@ func (g *group) text(f func() string) func(context.Context, *command.Request) (c
 	return func(context.Context, *command.Request) (command.Result, error) { return command.Text(f()), nil }
 }
 
+// help writes the sniffer's help text: "List of commands:", a blank line,
+// then "name ... doc." and a blank line per command; with a name, that
+// command's entry followed by its parameters, or "Command X not found.".
 func (g *group) help(_ context.Context, req *command.Request) (command.Result, error) {
 	var b strings.Builder
-	if name, ok := req.Param("command"); ok {
+	if name, ok := req.Param("command"); ok && name != "" {
 		c, found := g.reg.Lookup(name)
 		if !found {
-			return nil, command.ErrNotFound
+			return command.Text("Command " + name + " not found.\n\n"), nil
 		}
-		fmt.Fprintf(&b, "%s ... %s\n", c.Name, c.Doc)
+		fmt.Fprintf(&b, "%s ... %s.\n", c.Name, strings.TrimSuffix(c.Doc, "."))
 		for _, p := range c.Params {
 			req := ""
 			if p.Required {
@@ -169,10 +175,12 @@ func (g *group) help(_ context.Context, req *command.Request) (command.Result, e
 			}
 			fmt.Fprintf(&b, "  %s (%v%s): %s\n", p.Name, p.Type, req, p.Doc)
 		}
+		b.WriteByte('\n')
 		return command.Text(b.String()), nil
 	}
+	b.WriteString("List of commands:\n\n")
 	for _, c := range g.reg.All() {
-		fmt.Fprintf(&b, "%s ... %s\n\n", c.Name, c.Doc)
+		fmt.Fprintf(&b, "%s ... %s.\n\n", c.Name, strings.TrimSuffix(c.Doc, "."))
 	}
 	return command.Text(b.String()), nil
 }

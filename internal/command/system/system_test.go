@@ -79,8 +79,15 @@ func TestCommands(t *testing.T) {
 		t.Errorf("lifecycle calls = %+v, want one reload and one terminate", life)
 	}
 	help := string(run(t, reg, "help").(command.Text))
-	if !strings.Contains(help, "getversion ... sensor version\n\n") || strings.Index(help, "exists_aes_key") > strings.Index(help, "getversion") {
-		t.Errorf("help is not the sorted `name ... doc` list:\n%s", help)
+	if !strings.HasPrefix(help, "List of commands:\n\nexists_aes_key ... ") || !strings.Contains(help, "\n\ngetversion ... sensor version.\n\n") ||
+		strings.Index(help, "exists_aes_key") > strings.Index(help, "getversion") {
+		t.Errorf("help is not the sniffer's sorted `name ... doc.` list:\n%s", help)
+	}
+	if one := string(run(t, reg, "help", "getversion").(command.Text)); one != "getversion ... sensor version.\n\n" {
+		t.Errorf("help getversion = %q", one)
+	}
+	if one := string(run(t, reg, "help", "nosuch").(command.Text)); one != "Command nosuch not found.\n\n" {
+		t.Errorf("help nosuch = %q", one)
 	}
 	_, err := reg.Run(context.Background(), &command.Request{Name: "manager_file", Args: []string{"restart"}, Perm: command.PermAll})
 	if !errors.Is(err, command.ErrBadParam) {
@@ -97,10 +104,21 @@ func TestStatString(t *testing.T) {
 		NewCallsPerSec: 2, ClosedCallsPerSec: 1, SIPPerSec: 40, RTPPerSec: 1500.4, PacketsPerSec: 1600,
 		CDRQueue: 4, BufferUsedPct: 12, Drops: 9, InterfaceDrops: []InterfaceDrops{{"eth0", 9}},
 		MbitPerSec: 2.5, CaptureCPU: 3.25, RTPCPU: []float64{1, 2.5}}
-	got := StatString(st, "0.1", ProcMem{RSS: 30, VSZ: 900}, Load{Avg: [3]float64{0.5, 0.25, 0.1}, NCPU: 2})
-	want := "calls[3,r:1][5,r:7] PS[C:2/-1 S:40 SR:0 R:1500 A:1600] SQLq[C1:4] heap[12|0] drop[H:0 I-eth0:9] [2.5Mb/s] t0CPU[3.2%] tRTP_CPU[3.5%/2.5m/2t] RSS/VSZ[30|900]MB LA[0.50 0.25 0.10|2] v0.1"
+	heap := HeapMem{Size: 131 << 20, Allocated: 115 << 20, Free: 15<<20 + 1<<19, Unmapped: 1 << 18}
+	got := StatString(st, "0.1", ProcMem{RSS: 30, VSZ: 900}, heap, Load{Avg: [3]float64{0.5, 0.25, 0.1}, NCPU: 2})
+	// The sniffer's tokens in its order, each followed by a space; a heap
+	// figure that rounds to 0 MB is left out, as the sniffer leaves out
+	// tcmalloc's.
+	want := "calls[3,r:1][5,r:1] PS[C:2/-1 r:-/- S:40/- SR:0 SM:- R:1500/- A:1600] SQLq[C1:4] heap[u12|t0] drop[H:0 I-eth0:9] " +
+		"[2.5Mb/s] tarQ[0] tarB[0.0MB] fileB[0.0MB] t0CPU[3.2%] tRTP_CPU[3.5%/2.5m/2t] RSS/VSZ[30|900]MB " +
+		"TCM[h:131/a:115/f:16]MB HEAP_HASHTABLE[0/0]MB LA[0.50 0.25 0.10|2] v0.1 "
 	if got != want {
 		t.Errorf("StatString =\n%s\nwant\n%s", got, want)
+	}
+	// Load over ¾ of the CPUs with hyper-threading: marked, and "h".
+	got = StatString(SensorStats{}, "0.1", ProcMem{}, HeapMem{}, Load{Avg: [3]float64{0.58, 2.25, 4.18}, NCPU: 2, HT: true})
+	if !strings.Contains(got, " RSS/VSZ[]MB TCM[]MB HEAP_HASHTABLE[0/0]MB *LA[0.58 2.25 4.18|2h] v0.1 ") {
+		t.Errorf("StatString = %q", got)
 	}
 }
 

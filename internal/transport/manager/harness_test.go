@@ -56,6 +56,9 @@ func oneCall() calls.Call {
 		CallerCodec: 8, CalledCodec: 8, VLAN: -1,
 		A: calls.Quality{Present: true, Received: 1000, Lost: 5, LossPct: 0.5, LossLast10Sec: 0.25, Jitter: 1.5, JitterAvg: 1.25, JitterMax: 3,
 			MOSF1: 4.4, MOSF2: 4.3, MOSAD: 4.2, MOSF1Avg: 4.41, MOSF2Avg: 4.31, MOSADAvg: 4.21, MOSF1Min: 4.0, MOSF2Min: 3.9, MOSADMin: 3.8},
+		Streams: []calls.Stream{{SrcIP: netip.MustParseAddr("10.0.0.1"), SrcPort: 7036, DstIP: netip.MustParseAddr("10.0.0.2"), DstPort: 6036,
+			Start: t0.UnixMicro() + 490199, Last: t0.Add(20*time.Second).UnixMicro() + 239629, SSRC: 3739283087, Codec: 8,
+			Received: 1000, Lost: 5, JitterAvg: 0.1243, JitterMax: 0.220330}},
 	}
 }
 
@@ -93,6 +96,7 @@ func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
 	}}})
 	system.Register(reg, system.Deps{
 		Version: "1.2.3", Build: "b7", Now: now, Proc: "testdata/proc", Lifecycle: env.life, AES: srv, Sockets: srv,
+		Heap: func() system.HeapMem { return system.HeapMem{Size: 40 << 20, Allocated: 25 << 20, Free: 8 << 20} },
 		Stats: fakeStats{Start: t0, ActiveCalls: 1, CallsInMemory: 2, Registrations: 1, PacketsPerSec: 100, RTPPerSec: 90, SIPPerSec: 10,
 			CDRLastWrite: t0, MbitPerSec: 1.5, CaptureCPU: 2},
 	})

@@ -21,10 +21,11 @@ type renderFunc func(w io.Writer, req *command.Request, res command.Result) erro
 // renderers holds the legacy renderings keyed by command name; any other
 // command uses renderDefault.
 var renderers = map[string]renderFunc{
-	"listcalls":       renderListCalls,
-	"listregisters":   renderListRegisters,
-	"sniffer_stat":    renderSnifferStat,
-	"sniffer_threads": renderSnifferThreads,
+	"listcalls":        renderListCalls,
+	"listregisters":    renderListRegisters,
+	"active_call_info": renderCallInfo,
+	"sniffer_stat":     renderSnifferStat,
+	"sniffer_threads":  renderSnifferThreads,
 }
 
 func render(w *replyWriter, req *command.Request, res command.Result) {
@@ -83,68 +84,136 @@ func renderDefault(w io.Writer, res command.Result) error {
 		_, err = w.Write(b)
 		return err
 	case *command.Table:
-		return writeTable(w, r, nil, nil)
+		return writeTable(w, r, tableStyle{})
 	}
 	return fmt.Errorf("manager: cannot render %T", res)
 }
 
-// cellXform is a per-column legacy transformation of float cells.
+// cellXform is a per-column legacy transformation of cells.
 type cellXform uint8
 
 const (
-	xfNone    cellXform = iota
-	xfMOS               // MOS 1–5 float → integer ×10
-	xfTimes10           // float ×10 (loss_last10sec)
+	xfNone     cellXform = iota
+	xfMOS                // MOS 1–5 float → integer ×10
+	xfNoCodec            // integer: -1 (no codec yet) → 0, the sniffer's calledcodec before RTP
+	xfPort               // integer → quoted decimal (active_call_info rtp_streams ports)
+	xfAddrText           // address → quoted text, IPv4 too
+	xfFloatG             // float in C++ ostream's default form: 6 significant digits
 )
 
-// listCallsXform maps listcalls columns to their legacy scaling.
+// listCallsXform maps listcalls columns to their legacy encodings.
 func listCallsXform(name string) cellXform {
 	switch {
 	case strings.Contains(name, "_mos"):
 		return xfMOS
-	case strings.HasSuffix(name, "_loss_last10sec"):
-		return xfTimes10
+	case name == "calledcodec":
+		return xfNoCodec
 	}
 	return xfNone
 }
 
+// streamXform maps active_call_info's rtp_streams members to the
+// sniffer's encodings (RTP::getJson through JsonExport): addresses and
+// ports as strings, floats as an ostream writes them.
+func streamXform(name string) cellXform {
+	switch {
+	case strings.HasSuffix(name, "_ip"):
+		return xfAddrText
+	case strings.HasSuffix(name, "_port"):
+		return xfPort
+	case strings.HasPrefix(name, "jitter"):
+		return xfFloatG
+	}
+	return xfNone
+}
+
+// listCallsTail is what the sniffer writes after the cells of a listcalls
+// row: its record holds five more fields than it has names (the space it
+// reserves for custom headers), all unset.
+const listCallsTail = ",null,null,null,null,null"
+
+// renderListCalls writes [[header],[totals]?,[cells…, 5 nulls],…], empty
+// texts as null (the sniffer's RecordArray fields).
 func renderListCalls(w io.Writer, _ *command.Request, res command.Result) error {
 	t, ok := res.(*command.Table)
 	if !ok {
 		return renderDefault(w, res) // limit 0: the totals object alone
 	}
-	var totals []byte
+	style := tableStyle{xform: listCallsXform, emptyNull: true, rowTail: listCallsTail}
 	if t.Totals != nil {
 		b, err := json.Marshal(t.Totals)
 		if err != nil {
 			return err
 		}
-		totals = b
+		style.totals = b
 	}
-	return writeTable(w, t, listCallsXform, totals)
+	return writeTable(w, t, style)
 }
 
-// renderListRegisters writes [[header], [{"total": N}], rows…]; the totals
-// element (with its space after the colon) appears only when there are rows.
+// renderListRegisters writes [[header], [{"total": N}],rows…] (the totals
+// element with a space before it and after its colon, only when there
+// are rows), empty texts as null.
 func renderListRegisters(w io.Writer, _ *command.Request, res command.Result) error {
 	t, ok := res.(*command.Table)
 	if !ok {
 		return renderDefault(w, res)
 	}
-	var totals []byte
+	style := tableStyle{emptyNull: true, totalsSep: ", ["}
 	if t.Len > 0 && t.Totals != nil {
 		b, err := json.Marshal(t.Totals)
 		if err != nil {
 			return err
 		}
-		totals = bytes.ReplaceAll(b, []byte(`":`), []byte(`": `))
+		style.totals = bytes.ReplaceAll(b, []byte(`":`), []byte(`": `))
 	}
-	return writeTable(w, t, nil, totals)
+	return writeTable(w, t, style)
+}
+
+// callInfo is what active_call_info's result offers its rendering
+// (calls.Info): the call as a one-row listcalls table, the sip_packets
+// text and the streams as a table with the rtp_streams members as columns.
+type callInfo interface {
+	CallTable() *command.Table
+	SIPPacketsText() string
+	StreamTable() *command.Table
+}
+
+// renderCallInfo writes the sniffer's active_call_info object:
+// {"call":{…listcalls row as members…},"sip_packets":…,"rtp_streams":[…]}.
+func renderCallInfo(w io.Writer, _ *command.Request, res command.Result) error {
+	v, ok := res.(command.Value)
+	if !ok {
+		return renderDefault(w, res)
+	}
+	ci, ok := v.V.(callInfo)
+	if !ok {
+		return renderDefault(w, res)
+	}
+	b := []byte(`{"call":`)
+	if ct := ci.CallTable(); ct != nil && ct.Len > 0 {
+		b = appendObjectRow(b, ct, 0, columnXforms(ct, listCallsXform), true)
+	} else {
+		b = append(b, "{}"...)
+	}
+	b = append(b, `,"sip_packets":`...)
+	b = appendJSONString(b, ci.SIPPacketsText())
+	b = append(b, `,"rtp_streams":[`...)
+	st := ci.StreamTable()
+	xf := columnXforms(st, streamXform)
+	for i := 0; i < st.Len; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendObjectRow(b, st, i, xf, false)
+	}
+	b = append(b, "]}"...)
+	_, err := w.Write(b)
+	return err
 }
 
 // appendFloat appends f with its column's legacy transformation: MOS as
-// an integer ×10, others with 6 decimals (×10 first for xfTimes10); NaN
-// and infinities as null.
+// an integer ×10, xfFloatG as ostream's default (%g with 6 significant
+// digits), others with 6 decimals; NaN and infinities as null.
 func appendFloat(b []byte, f float64, xf cellXform) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
@@ -152,8 +221,8 @@ func appendFloat(b []byte, f float64, xf cellXform) []byte {
 	switch xf {
 	case xfMOS:
 		return appendInt(b, int64(math.Round(f*10)))
-	case xfTimes10:
-		f *= 10
+	case xfFloatG:
+		return strconv.AppendFloat(b, f, 'g', 6, 64)
 	}
 	return appendFixed6(b, f)
 }
@@ -336,6 +405,9 @@ func renderSnifferStat(w io.Writer, req *command.Request, res command.Result) er
 	var b []byte
 	if req.HasArg("plain") {
 		for _, p := range pairs {
+			if p.key == "disk_io" {
+				continue // the sniffer's plain form has no disk_io line
+			}
 			b = appendPlain(b, p.key, p.raw)
 		}
 		_, err = w.Write(b)
@@ -468,8 +540,21 @@ type threadsView struct {
 	} `json:"threads"`
 }
 
+// schedNames are the sniffer's names of scheduling policies
+// (get_sched_type_str).
+var schedNames = map[string]string{
+	"SCHED_OTHER": "other", "SCHED_FIFO": "fifo", "SCHED_RR": "rr", "SCHED_BATCH": "batch",
+	"SCHED_IDLE": "idle", "SCHED_DEADLINE": "deadline",
+}
+
 // renderSnifferThreads writes the JSON form with "json", the one-line form
-// with "line", and otherwise one text line per thread and "CPU ALL : x".
+// with "line", and otherwise the sniffer's fixed-width text
+// (cThreadMonitor::output): per thread the description padded to 45, the
+// tid in 7, the CPU in %5.1f, 11 columns of scheduling (blank for
+// SCHED_OTHER at nice 0, the nice value, or policy and priority), the
+// non-voluntary and voluntary context switches in 8 columns each and
+// their ratio in %7.3f; a blank line after an odd number of threads (its
+// two-column remnant), then "CPU ALL : " and the total in 5 columns.
 func renderSnifferThreads(w io.Writer, req *command.Request, res command.Result) error {
 	v, ok := res.(command.Value)
 	if !ok || req.HasArg("json") {
@@ -485,30 +570,58 @@ func renderSnifferThreads(w io.Writer, req *command.Request, res command.Result)
 	}
 	var b strings.Builder
 	if req.HasArg("line") {
+		for i, t := range tv.Threads {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "%s (%d) : %.1f", truncate(t.Description, 45), t.TID, t.CPU)
+		}
 		if tv.CPUAll != 0 {
-			fmt.Fprintf(&b, "ALL : %.1f; ", tv.CPUAll)
+			_, err = fmt.Fprintf(w, "ALL : %.1f; %s", tv.CPUAll, b.String())
+			return err
 		}
-		for _, t := range tv.Threads {
-			fmt.Fprintf(&b, "%s (%d) : %.1f; ", t.Description, t.TID, t.CPU)
-		}
-		_, err = io.WriteString(w, strings.TrimSuffix(b.String(), " ")+"\n")
+		_, err = io.WriteString(w, b.String())
 		return err
 	}
 	for _, t := range tv.Threads {
-		fmt.Fprintf(&b, "%-45s (%7d) : %5.1f", t.Description, t.TID, t.CPU)
-		switch {
+		fmt.Fprintf(&b, "%-45s (%7d) : %5.1f", truncate(t.Description, 45), t.TID, t.CPU)
+		switch policy := schedNames[t.SchedType]; {
 		case t.SchedType != "" && t.SchedType != "SCHED_OTHER" || t.SchedPrio != 0:
-			fmt.Fprintf(&b, "  %s/%d", t.SchedType, t.SchedPrio)
-		case t.Nice != nil:
-			fmt.Fprintf(&b, "  nice %d", *t.Nice)
+			if policy == "" {
+				policy = strings.ToLower(strings.TrimPrefix(t.SchedType, "SCHED_"))
+			}
+			fmt.Fprintf(&b, "  %-5s %3d", policy, t.SchedPrio)
+		case t.Nice != nil && *t.Nice != 0:
+			fmt.Fprintf(&b, "  %-5d    ", *t.Nice)
+		default:
+			b.WriteString("           ")
 		}
-		ratio := "-"
-		if t.CSRatio != nil {
-			ratio = strconv.FormatFloat(*t.CSRatio, 'f', 1, 64)
+		fmt.Fprintf(&b, "  %8d / %8d", t.CSNonVol, t.CSVol)
+		if t.CSVol > 0 {
+			fmt.Fprintf(&b, " / %7.3f", float64(t.CSNonVol)/float64(t.CSVol))
+		} else {
+			b.WriteString("          ")
 		}
-		fmt.Fprintf(&b, "  %d / %d / %s\n", t.CSNonVol, t.CSVol, ratio)
+		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "CPU ALL : %.1f\n", tv.CPUAll)
+	if len(tv.Threads)%2 == 1 {
+		b.WriteByte('\n')
+	}
+	if len(tv.Threads) == 0 {
+		// No thread was printed, so the stream is not yet in fixed mode:
+		// the total comes out as ostream's default form.
+		fmt.Fprintf(&b, "CPU ALL : %5s\n", strconv.FormatFloat(tv.CPUAll, 'g', 1, 64))
+	} else {
+		fmt.Fprintf(&b, "CPU ALL : %5.1f\n", tv.CPUAll)
+	}
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// truncate cuts s to at most n bytes, as the sniffer's substr does.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

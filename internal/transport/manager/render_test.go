@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command"
 )
 
 // TestAppendFixed6 checks the fast float formatter against strconv, the
@@ -180,4 +182,44 @@ func FuzzPlainJSON(f *testing.F) {
 			t.Errorf("plainJSON(%q) = %v, want %v", s, got, want)
 		}
 	})
+}
+
+// TestRenderSnifferThreads: the sniffer's fixed-width lines (recorded
+// from it: a SCHED_OTHER thread at nice 0 has 11 blank columns), the nice
+// value or the policy and priority in those columns, a blank line after an
+// odd number of threads, the total in 5 columns (ostream's default form
+// before any thread was printed), and the one-line form without a newline.
+func TestRenderSnifferThreads(t *testing.T) {
+	nice := 5
+	threads := map[string]any{"cpu_all": 46.7, "threads": []map[string]any{
+		{"description": "t2 rtp preprocess distribute", "tid": 25708, "cpu_perc": 7.8, "sched_type": "SCHED_OTHER",
+			"sched_priority": 0, "nice": 0, "cs_non_voluntary": 104, "cs_voluntary": 30656},
+		{"description": "capture", "tid": 7, "cpu_perc": 0.25, "sched_type": "SCHED_OTHER", "nice": nice,
+			"cs_non_voluntary": 1, "cs_voluntary": 0},
+		{"description": "rt", "tid": 8, "cpu_perc": 100, "sched_type": "SCHED_FIFO", "sched_priority": 10,
+			"cs_non_voluntary": 3, "cs_voluntary": 4},
+	}}
+	for _, tt := range []struct {
+		args []string
+		v    any
+		want string
+	}{
+		{nil, threads, "" +
+			"t2 rtp preprocess distribute                  (  25708) :   7.8                  104 /    30656 /   0.003\n" +
+			"capture                                       (      7) :   0.2  5                 1 /        0          \n" +
+			"rt                                            (      8) : 100.0  fifo   10         3 /        4 /   0.750\n" +
+			"\n" +
+			"CPU ALL :  46.7\n"},
+		{nil, map[string]any{"cpu_all": 0, "threads": []any{}}, "CPU ALL :     0\n"},
+		{[]string{"line"}, threads, "ALL : 46.7; t2 rtp preprocess distribute (25708) : 7.8; capture (7) : 0.2; rt (8) : 100.0"},
+	} {
+		var b strings.Builder
+		req := &command.Request{Name: "sniffer_threads", Args: tt.args}
+		if err := renderSnifferThreads(&b, req, command.Value{V: tt.v}); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("sniffer_threads %v:\n got %q\nwant %q", tt.args, b.String(), tt.want)
+		}
+	}
 }

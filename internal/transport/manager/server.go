@@ -414,6 +414,9 @@ func (s *Server) execute(ctx context.Context, out io.Writer, fr Frame, local boo
 		w.text(replyNotFound)
 		return w.close()
 	}
+	if !strings.HasPrefix(line, cmd.Name) {
+		args = legacyArgs(cmd.Name, line, args)
+	}
 	if !local && !fr.Encrypted() && !s.unencrypted.Load() && !noAESNeeded[cmd.Name] {
 		if _, has := s.keys.get(ctx, false); has {
 			w.text(replyNeedAES)
@@ -443,6 +446,42 @@ func requestLine(b []byte) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// legacyArgOffsets are the commands whose sniffer handler reads its
+// parameter text at a fixed offset from the start of the request, not
+// after the command word: listcalls at strlen("listcalls") (then skipping
+// spaces), listregisters one byte further.
+var legacyArgOffsets = map[string]struct {
+	extra      int
+	skipSpaces bool
+}{
+	"listcalls":     {0, true},
+	"listregisters": {1, false},
+}
+
+// legacyArgs returns the arguments of a request that does not start with
+// its command's name (leading white space, or the name found inside a
+// longer word) as the sniffer reads them: for the commands in
+// legacyArgOffsets, the text at the fixed offset, so that " listcalls"
+// gives listcalls the parameter "s" (not JSON, ignored, but the totals
+// element comes, as the sniffer's does); other commands keep args.
+func legacyArgs(name, line string, args []string) []string {
+	off, ok := legacyArgOffsets[name]
+	if !ok {
+		return args
+	}
+	text := ""
+	if i := len(name) + off.extra; i < len(line) {
+		text = line[i:]
+	}
+	if off.skipSpaces {
+		text = strings.TrimLeft(text, " ")
+	}
+	if text == "" {
+		return nil
+	}
+	return []string{text}
 }
 
 // lookup finds name exactly, else the first registered name (in

@@ -16,39 +16,60 @@ import (
 // the rendering and small enough to keep a few in flight per core.
 const blockRows = 512
 
+// tableStyle is how a table is written: the per-column transformation
+// (nil: none), the totals element after the header (nil: none) and what
+// comes before it, whether an empty string is sent as null (the sniffer's
+// RecordArray tables), and what each row carries after its cells.
+type tableStyle struct {
+	xform     func(name string) cellXform
+	totals    []byte
+	totalsSep string // before the totals element; "" means ",["
+	emptyNull bool
+	rowTail   string
+}
+
 // tableEncoder renders the rows of one table in the legacy positional
 // form, each row as ",[cell,…]".
 type tableEncoder struct {
-	t  *command.Table
-	xf []cellXform
+	t     *command.Table
+	xf    []cellXform
+	style *tableStyle
 }
 
 // rows appends rows [from, to) to b, encoded straight from Emit
 // (cellEncoder), without filling Cells.
 func (e *tableEncoder) rows(b []byte, from, to int) []byte {
-	ce := cellEncoder{b: b, xf: e.xf}
+	ce := cellEncoder{b: b, xf: e.xf, emptyNull: e.style.emptyNull}
 	for r := from; r < to; r++ {
 		ce.b = append(ce.b, ",["...)
 		ce.col = 0
 		e.t.Emit(r, &ce)
+		ce.b = append(ce.b, e.style.rowTail...)
 		ce.b = append(ce.b, ']')
 	}
 	return ce.b
 }
 
 // cellEncoder is the command.CellWriter that encodes one row's cells in
-// the legacy encodings, separated by commas.
+// the legacy encodings, separated by commas, each after its column's name
+// when keys is set (an object's members).
 type cellEncoder struct {
-	b   []byte
-	xf  []cellXform
-	col int
+	b         []byte
+	xf        []cellXform
+	keys      []string
+	emptyNull bool
+	col       int
 }
 
-// next writes the separator before a cell and returns the cell's column
-// transformation.
+// next writes the separator (and key) before a cell and returns the
+// cell's column transformation.
 func (e *cellEncoder) next() cellXform {
 	if e.col > 0 {
 		e.b = append(e.b, ',')
+	}
+	if e.keys != nil {
+		e.b = appendJSONString(e.b, e.keys[e.col])
+		e.b = append(e.b, ':')
 	}
 	x := e.xf[e.col]
 	e.col++
@@ -56,18 +77,41 @@ func (e *cellEncoder) next() cellXform {
 }
 
 func (e *cellEncoder) Null()           { e.next(); e.b = append(e.b, "null"...) }
-func (e *cellEncoder) Str(s string)    { e.next(); e.b = appendJSONString(e.b, s) }
-func (e *cellEncoder) Int(n int64)     { e.next(); e.b = appendInt(e.b, n) }
 func (e *cellEncoder) Bool(v bool)     { e.next(); e.b = strconv.AppendBool(e.b, v) }
 func (e *cellEncoder) Float(f float64) { e.b = appendFloat(e.b, f, e.next()) }
 
-func (e *cellEncoder) Addr(a netip.Addr) {
+func (e *cellEncoder) Str(s string) {
 	e.next()
-	if !a.IsValid() {
+	if s == "" && e.emptyNull {
 		e.b = append(e.b, "null"...)
 		return
 	}
-	e.b = appendAddr(e.b, a)
+	e.b = appendJSONString(e.b, s)
+}
+
+func (e *cellEncoder) Int(n int64) {
+	switch e.next() {
+	case xfNoCodec:
+		if n < 0 {
+			n = 0
+		}
+	case xfPort:
+		e.b = append(appendInt(append(e.b, '"'), n), '"')
+		return
+	}
+	e.b = appendInt(e.b, n)
+}
+
+func (e *cellEncoder) Addr(a netip.Addr) {
+	x := e.next()
+	switch {
+	case !a.IsValid():
+		e.b = append(e.b, "null"...)
+	case x == xfAddrText:
+		e.b = append(a.AppendTo(append(e.b, '"')), '"')
+	default:
+		e.b = appendAddr(e.b, a)
+	}
 }
 
 func (e *cellEncoder) Time(t time.Time) {
@@ -91,13 +135,13 @@ func (e *cellEncoder) Time(t time.Time) {
 // slow reader holds back the rendering rather than piling up memory, and
 // writeTable returns only when every renderer has stopped: after it the
 // caller may release the table's rows.
-func writeTable(w io.Writer, t *command.Table, xform func(string) cellXform, totals []byte) error {
-	return writeTableN(w, t, xform, totals, runtime.GOMAXPROCS(0))
+func writeTable(w io.Writer, t *command.Table, style tableStyle) error {
+	return writeTableN(w, t, style, runtime.GOMAXPROCS(0))
 }
 
 // writeTableN is writeTable with at most maxWorkers renderers.
-func writeTableN(w io.Writer, t *command.Table, xform func(string) cellXform, totals []byte, maxWorkers int) error {
-	e := &tableEncoder{t: t, xf: make([]cellXform, len(t.Columns))}
+func writeTableN(w io.Writer, t *command.Table, style tableStyle, maxWorkers int) error {
+	e := &tableEncoder{t: t, xf: columnXforms(t, style.xform), style: &style}
 	b := make([]byte, 0, 80<<10)
 	b = append(b, "[["...)
 	for i, c := range t.Columns {
@@ -105,14 +149,14 @@ func writeTableN(w io.Writer, t *command.Table, xform func(string) cellXform, to
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, c.Name)
-		if xform != nil {
-			e.xf[i] = xform(c.Name)
-		}
 	}
 	b = append(b, ']')
-	if totals != nil {
-		b = append(b, ",["...)
-		b = append(b, totals...)
+	if style.totals != nil {
+		if style.totalsSep == "" {
+			style.totalsSep = ",["
+		}
+		b = append(b, style.totalsSep...)
+		b = append(b, style.totals...)
 		b = append(b, ']')
 	}
 	blocks := (t.Len + blockRows - 1) / blockRows
@@ -138,6 +182,29 @@ func writeTableN(w io.Writer, t *command.Table, xform func(string) cellXform, to
 	b = append(b, ']')
 	_, err := w.Write(b)
 	return err
+}
+
+// columnXforms returns each column's transformation (none without xform).
+func columnXforms(t *command.Table, xform func(string) cellXform) []cellXform {
+	xf := make([]cellXform, len(t.Columns))
+	if xform != nil {
+		for i, c := range t.Columns {
+			xf[i] = xform(c.Name)
+		}
+	}
+	return xf
+}
+
+// appendObjectRow appends row r of t as a JSON object, the column names as
+// keys, in the legacy cell encodings.
+func appendObjectRow(b []byte, t *command.Table, r int, xf []cellXform, emptyNull bool) []byte {
+	keys := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		keys[i] = c.Name
+	}
+	ce := cellEncoder{b: append(b, '{'), xf: xf, keys: keys, emptyNull: emptyNull}
+	t.Emit(r, &ce)
+	return append(ce.b, '}')
 }
 
 // writeParallel renders blocks [0, blocks) with workers goroutines and

@@ -40,10 +40,11 @@ func TestWriteTableParallel(t *testing.T) {
 	for _, n := range []int{0, 1, blockRows - 1, blockRows, blockRows + 1, 7*blockRows + 13} {
 		tab := testTable(n, nil, nil)
 		var seq, par bytes.Buffer
-		if err := writeTableN(&seq, tab, listCallsXform, []byte(`{"total":1}`), 1); err != nil {
+		style := tableStyle{xform: listCallsXform, totals: []byte(`{"total":1}`), emptyNull: true, rowTail: listCallsTail}
+		if err := writeTableN(&seq, tab, style, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeTableN(&par, tab, listCallsXform, []byte(`{"total":1}`), 4); err != nil {
+		if err := writeTableN(&par, tab, style, 4); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(seq.Bytes(), par.Bytes()) {
@@ -57,7 +58,7 @@ func TestWriteTableParallel(t *testing.T) {
 			t.Fatalf("%d rows: %d elements, want header, totals and %d rows", n, len(rows), n)
 		}
 		for i, r := range rows[2:] {
-			if int(r[0].(float64)) != i || r[1] != fmt.Sprintf("call \"%d\"", i) {
+			if int(r[0].(float64)) != i || r[1] != fmt.Sprintf("call \"%d\"", i) || len(r) != 5+5 || r[9] != nil {
 				t.Fatalf("%d rows: element %d is %v", n, i+2, r)
 			}
 		}
@@ -85,7 +86,7 @@ func TestWriteTableParallelWriteError(t *testing.T) {
 	var released atomic.Bool
 	var late atomic.Int64
 	tab := testTable(50*blockRows, &released, &late)
-	err := writeTableN(&failAfter{n: 300 << 10}, tab, nil, nil, 3)
+	err := writeTableN(&failAfter{n: 300 << 10}, tab, tableStyle{}, 3)
 	released.Store(true)
 	if !errors.Is(err, errGone) {
 		t.Fatalf("writeTable returned %v, want the write error", err)

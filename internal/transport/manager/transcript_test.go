@@ -2,6 +2,7 @@ package manager
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,8 @@ func unescapeTranscript(s string) []byte {
 	return b
 }
 
+var update = flag.Bool("update", false, "rewrite the server part of the transcripts with what the server answers (then review the diff)")
+
 // TestTranscripts runs testdata/transcripts/*.txt: the client bytes, a
 // line "----------", then the exact server bytes (up to the close). The
 // newline before the separator belongs to the client part; a server part
@@ -58,12 +61,23 @@ func TestTranscripts(t *testing.T) {
 			for strings.HasPrefix(s, "#") {
 				_, s, _ = strings.Cut(s, "\n")
 			}
+			head := string(raw[:len(raw)-len(s)])
 			client, server, ok := strings.Cut(s, "\n----------\n")
 			if !ok {
 				t.Fatal("no ---------- separator")
 			}
 			req := unescapeTranscript(client + "\n")
 			want := unescapeTranscript(server)
+			if *update {
+				got := exchange(t, "tcp", env.addr, req)
+				if !bytes.Equal(unescapeTranscript(string(got)), got) {
+					t.Fatalf("not updated: the reply has bytes a transcript escapes")
+				}
+				want = got
+				if err := os.WriteFile(f, []byte(head+client+"\n----------\n"+string(got)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, network := range []string{"tcp", "unix"} {
 				addr := env.addr
 				if network == "unix" {

@@ -147,7 +147,7 @@ async function loadCall(ref) {
   ];
   $("#call-summary").replaceChildren(...kv.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { title: String(v ?? "") }, v ?? "–")]));
   const legs = [[c.callerip, c.calledip]];
-  (c.sipproxies || []).forEach((p) => legs.push([p, "…"]));
+  (c.sipproxies ? c.sipproxies.split(",") : []).forEach((p) => legs.push([p, "…"])); // "a,b" (listcalls text)
   $("#call-legs tbody").replaceChildren(...legs.map((l, i) => el("tr", {}, el("td", {}, i + 1), el("td", { class: "mono" }, l[0] ?? "–"), el("td", { class: "mono" }, l[1] ?? "–"))));
   $("#call-streams tbody").replaceChildren(...info.rtp_streams.map((s) => el("tr", {},
     el("td", {}, s.src_ip === c.callerip || s.src_ip === c.rtp_src ? "caller → called" : "called → caller"),
