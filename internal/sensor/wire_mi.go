@@ -3,22 +3,15 @@ package sensor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command"
 	micmd "github.com/voipsensor/voipsensor/internal/command/mi"
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/tableview"
-	"github.com/voipsensor/voipsensor/internal/transport/conn"
-	"github.com/voipsensor/voipsensor/internal/transport/httpauth"
 	"github.com/voipsensor/voipsensor/internal/transport/mi"
 	"github.com/voipsensor/voipsensor/internal/transport/xmlrpc"
 )
@@ -47,71 +40,52 @@ func (s *Sensor) wireMI() error {
 		ro[strings.TrimSpace(n)] = true
 	}
 	log := s.log.With("transport", "mi")
-	var aborts []func()
-	fail := func(err error) error {
-		for _, a := range aborts {
-			a()
+	// Each listener is a service once bound: New's failure path (abort)
+	// closes the ones bound before a later one failed.
+	listen := func(setting, name string, x miListener) error {
+		if err := x.Listen(); err != nil {
+			return fmt.Errorf("sensor: %s: %w", setting, err)
 		}
-		return err
+		s.services = append(s.services, service{name, x.Run, func() { x.Close() }})
+		return nil
 	}
-	var runs []func(ctx context.Context) error
 
 	if cfg.MIHTTP != "" {
-		l, err := net.Listen("tcp", cfg.MIHTTP)
-		if err != nil {
-			return fail(fmt.Errorf("sensor: mi_http: %w", err))
-		}
-		token := cfg.MIHTTPToken.Reveal()
-		mux := http.NewServeMux()
-		mux.Handle("/mi", &mi.Handler{D: d, ReadOnly: ro["http"], Token: token})
-		mux.Handle("/RPC2", &xmlrpc.Handler{Backend: xmlBackend{d}, ReadOnly: ro["http"], Token: token})
-		guard := httpauth.NewGuard(cfg.MIHTTP, cfg.HTTPHosts)
-		h := guard.Wrap(mux, func(string) bool { return true })
-		x := conn.New(l, s.httpLimits(), conn.Options{Name: "mi http", Logger: log})
-		aborts = append(aborts, func() { x.Close() })
-		s.addSessions("mi", "http", x.Stats)
-		s.addrs = append(s.addrs, Endpoint{Name: "mi-http", Network: "tcp", Addr: l.Addr().String()})
-		log.Info("MI HTTP listening", "addr", l.Addr().String(), "paths", "/mi /RPC2")
-		runs = append(runs, func(ctx context.Context) error {
-			return httpauth.Serve(ctx, x, h, httpauth.Timeouts{ReadHeader: cfg.FirstRequestTimeout, Drain: 5 * time.Second})
+		srv := mi.NewHTTPServer(d, mi.HTTPConfig{
+			Addr: cfg.MIHTTP, Token: cfg.MIHTTPToken.Reveal(), ReadOnly: ro["http"], Hosts: cfg.HTTPHosts,
+			Limits: s.httpLimits(), Logger: log, XMLRPC: xmlrpc.Responder{Backend: xmlBackend{d}},
 		})
+		if err := listen("mi_http", "mi http", srv); err != nil {
+			return err
+		}
+		s.addSessions("mi", "http", srv.Stats)
+		s.addrs = append(s.addrs, Endpoint{Name: "mi-http", Network: "tcp", Addr: srv.Addr().String()})
+		log.Info("MI HTTP listening", "addr", srv.Addr().String(), "paths", "/mi /RPC2")
 	}
 	if cfg.MIFIFO != "" {
-		f, err := mi.ListenFIFO(d, mi.FIFOConfig{Path: cfg.MIFIFO, ReadOnly: ro["fifo"], Logger: log})
-		if err != nil {
-			return fail(fmt.Errorf("sensor: mi_fifo: %w", err))
+		f := mi.NewFIFO(d, mi.FIFOConfig{Path: cfg.MIFIFO, ReadOnly: ro["fifo"], Logger: log})
+		if err := listen("mi_fifo", "mi fifo", f); err != nil {
+			return err
 		}
-		aborts = append(aborts, func() { f.Close() })
 		s.addrs = append(s.addrs, Endpoint{Name: "mi-fifo", Network: "fifo", Addr: f.Path()})
 		log.Info("MI FIFO listening", "path", f.Path())
-		runs = append(runs, f.Run)
 	}
-	allowRemote := cfg.MIDatagramAllowRemote
 	for _, spec := range cfg.MIDatagram {
-		x, err := mi.ListenDatagram(d, spec, mi.DatagramConfig{ReadOnly: ro["datagram"], AllowRemoteAmplification: allowRemote, Logger: log})
-		if err != nil {
-			return fail(fmt.Errorf("sensor: mi_datagram %s: %w", spec, err))
+		x := mi.NewDatagram(d, spec, mi.DatagramConfig{ReadOnly: ro["datagram"], AllowRemoteAmplification: cfg.MIDatagramAllowRemote, Logger: log})
+		if err := listen("mi_datagram "+spec, "mi datagram", x); err != nil {
+			return err
 		}
-		aborts = append(aborts, func() { x.Close() })
 		s.addrs = append(s.addrs, Endpoint{Name: "mi-datagram", Network: x.Addr().Network(), Addr: x.Addr().String()})
 		log.Info("MI datagram listening", "addr", x.Addr().String())
-		runs = append(runs, x.Run)
 	}
-	s.services = append(s.services, service{"mi", func(ctx context.Context) error {
-		var wg sync.WaitGroup
-		errs := make([]error, len(runs))
-		for i, r := range runs {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = r(ctx) }()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}, func() {
-		for _, a := range aborts {
-			a()
-		}
-	}})
 	return nil
+}
+
+// miListener is the surface of every MI listener.
+type miListener interface {
+	Listen() error
+	Run(ctx context.Context) error
+	Close() error
 }
 
 // xmlBackend adapts the MI dispatcher to xmlrpc.Backend.

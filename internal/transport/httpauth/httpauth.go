@@ -2,8 +2,9 @@
 // JSON-RPC on /mi and XML-RPC on /RPC2, the web console): the browser
 // threat model ([Guard]: Host, Origin and Sec-Fetch-Site checks), POST-only
 // RPC bodies of their own media type with optional token authentication
-// and a bounded size, the request context, and the server itself over the
-// session kit ([Serve]).
+// and a bounded size, the request context, and the server lifecycle the
+// HTTP transports share over the session kit ([Server]: New, Listen, Run,
+// Close, with contained panics).
 //
 // Allowed imports: the standard library and internal/transport/conn; any
 // transport may import it.

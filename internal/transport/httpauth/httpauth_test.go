@@ -1,9 +1,13 @@
 package httpauth
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -115,6 +119,68 @@ func TestGuard(t *testing.T) {
 				if strings.HasPrefix(k, "Access-Control-") {
 					t.Errorf("CORS header %s sent", k)
 				}
+			}
+		})
+	}
+}
+
+// TestServerPanic: a handler's panic is counted and answered by Internal,
+// or without Internal the connection is dropped (as net/http does); the
+// server keeps serving either way.
+func TestServerPanic(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boom" {
+			panic("handler exploded")
+		}
+		w.Write([]byte("ok"))
+	})
+	internal := func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "internal", http.StatusInternalServerError)
+	}
+	for _, tt := range []struct {
+		name     string
+		internal func(http.ResponseWriter, *http.Request)
+		want     string // "" for a dropped connection
+	}{
+		{"dropped", nil, ""},
+		{"answered", internal, "500 internal\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewServer(ServerConfig{Name: "test", Addr: "127.0.0.1:0", Handler: h, Internal: tt.internal,
+				Logger: slog.New(slog.DiscardHandler)})
+			if err := s.Run(context.Background()); err == nil {
+				t.Error("Run before Listen: no error")
+			}
+			if err := s.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			}()
+			get := func(path string) (string, error) {
+				resp, err := http.Get("http://" + s.Addr().String() + path)
+				if err != nil {
+					return "", err
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				return strconv.Itoa(resp.StatusCode) + " " + string(b), err
+			}
+			got, err := get("/boom")
+			if tt.want == "" && err == nil || tt.want != "" && got != tt.want {
+				t.Errorf("/boom: %q, %v; want %q", got, err, tt.want)
+			}
+			if got, err := get("/ok"); got != "200 ok" {
+				t.Errorf("after the panic /ok: %q, %v", got, err)
+			}
+			if n := s.Stats().Panics; n != 1 {
+				t.Errorf("Stats().Panics = %d, want 1", n)
 			}
 		})
 	}

@@ -1,12 +1,9 @@
 package metrics
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sort"
 
@@ -50,59 +47,21 @@ type sample struct {
 	Sum   float64 `json:"sum"`
 }
 
-// Server is the Prometheus endpoint: [New], [Server.Listen],
-// [Server.Run]. Safe for concurrent use.
+// Server is the Prometheus endpoint: [New], then the lifecycle of every
+// HTTP transport ([httpauth.Server]: Listen, Run, Close, Addr, Stats).
+// Safe for concurrent use.
 type Server struct {
+	*httpauth.Server
 	reg   *command.Registry
 	cfg   Config
-	log   *slog.Logger
 	guard httpauth.Guard
-	l     *conn.Listener
 }
 
 // New returns the endpoint over reg. It binds nothing.
 func New(reg *command.Registry, cfg Config) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &Server{reg: reg, cfg: cfg, log: cfg.Logger, guard: httpauth.NewGuard(cfg.Addr, cfg.Hosts)}
-}
-
-// Listen binds cfg.Addr.
-func (s *Server) Listen() error {
-	l, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	s.l = conn.New(l, s.cfg.Limits, conn.Options{Name: "metrics", Logger: s.log})
-	return nil
-}
-
-// Addr returns the bound address (nil before Listen).
-func (s *Server) Addr() net.Addr {
-	if s.l == nil {
-		return nil
-	}
-	return s.l.Addr()
-}
-
-// Close releases what Listen bound, for a server discarded before Run.
-func (s *Server) Close() error {
-	if s.l == nil {
-		return nil
-	}
-	return s.l.Close()
-}
-
-// Stats returns the listener's counters.
-func (s *Server) Stats() conn.Stats { return s.l.Stats() }
-
-// Run serves until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
-	if s.l == nil {
-		return errors.New("metrics: Run before Listen")
-	}
-	return httpauth.Serve(ctx, s.l, s, httpauth.Timeouts{ReadHeader: s.cfg.Limits.FirstRequest})
+	s := &Server{reg: reg, cfg: cfg, guard: httpauth.NewGuard(cfg.Addr, cfg.Hosts)}
+	s.Server = httpauth.NewServer(httpauth.ServerConfig{Name: "metrics", Addr: cfg.Addr, Handler: s, Limits: cfg.Limits, Logger: cfg.Logger})
+	return s
 }
 
 // ServeHTTP serves GET /metrics.

@@ -2,6 +2,7 @@ package mi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,8 +61,10 @@ type DatagramConfig struct {
 // Datagram is the MI datagram listener over UDP or a unix datagram
 // socket: one bare JSON-RPC request per datagram, the reply sent to the
 // datagram's source. Invalid JSON is answered with the text
-// "400 Parse_error" as OpenSIPS does.
+// "400 Parse_error" as OpenSIPS does. Create it with [NewDatagram], bind
+// with [Datagram.Listen], serve with [Datagram.Run].
 type Datagram struct {
+	spec    string
 	pc      net.PacketConn
 	d       *Dispatcher
 	cfg     DatagramConfig
@@ -71,39 +74,53 @@ type Datagram struct {
 	warn    conn.Throttle
 }
 
-// ListenDatagram binds an mi_datagram address (see [ParseDatagramAddr]).
-// A unix socket gets mode 0600; a stale socket file is replaced.
-func ListenDatagram(d *Dispatcher, spec string, cfg DatagramConfig) (*Datagram, error) {
-	network, addr, err := ParseDatagramAddr(spec)
-	if err != nil {
-		return nil, err
-	}
+// NewDatagram returns the listener for an mi_datagram address (see
+// [ParseDatagramAddr]) over d. It binds nothing.
+func NewDatagram(d *Dispatcher, spec string, cfg DatagramConfig) *Datagram {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	x := &Datagram{d: d, cfg: cfg, workers: conn.NewWorkers("mi datagram", fifoWorkers, cfg.Logger)}
+	return &Datagram{spec: spec, d: d, cfg: cfg, workers: conn.NewWorkers("mi datagram", fifoWorkers, cfg.Logger)}
+}
+
+// Listen binds the address. A unix socket gets mode 0600, is never bound
+// over another service's socket (a stale one is replaced) and is removed
+// on Close.
+func (x *Datagram) Listen() error {
+	network, addr, err := ParseDatagramAddr(x.spec)
+	if err != nil {
+		return err
+	}
 	var pc net.PacketConn
 	if network == "unixgram" {
-		// 0600, never over another service's socket, removed on close.
 		pc, err = conn.ListenUnixgram(addr)
 	} else {
 		pc, err = net.ListenPacket(network, addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mi: %w", err)
+		return fmt.Errorf("mi: %w", err)
 	}
 	x.pc = pc
-	return x, nil
+	return nil
 }
 
-// Addr returns the bound address.
-func (x *Datagram) Addr() net.Addr { return x.pc.LocalAddr() }
+// Addr returns the bound address (nil before Listen).
+func (x *Datagram) Addr() net.Addr {
+	if x.pc == nil {
+		return nil
+	}
+	return x.pc.LocalAddr()
+}
 
 // Dropped counts replies withheld by the amplification rule.
 func (x *Datagram) Dropped() uint64 { return x.dropped.Load() }
 
-// Close closes the socket (and removes a unix socket file it created).
+// Close closes the socket Listen bound (and removes a unix socket file
+// it created). Safe to call more than once.
 func (x *Datagram) Close() error {
+	if x.pc == nil {
+		return nil
+	}
 	x.once.Do(func() { x.pc.Close() })
 	return nil
 }
@@ -115,10 +132,15 @@ func (x *Datagram) Panics() uint64 { return x.workers.Panics() }
 // Requests run on a bounded pool of workers; one that panics is answered
 // with JSON-RPC's internal error.
 func (x *Datagram) Run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { x.Close() })
-	defer stop()
-	defer x.Close() // waits for a Close in progress (sync.Once)
-	defer x.workers.Wait()
+	if x.pc == nil {
+		return errors.New("mi: datagram Run before Listen")
+	}
+	return serveUntil(ctx, x.Close, x.workers, func() error { return x.read(ctx) })
+}
+
+// read hands each datagram to the workers until a read fails (Close, when
+// ctx is done).
+func (x *Datagram) read(ctx context.Context) error {
 	perm := ListenerPerm(x.cfg.ReadOnly)
 	buf := make([]byte, MaxDatagram+1)
 	for {

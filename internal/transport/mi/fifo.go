@@ -46,7 +46,8 @@ type FIFOConfig struct {
 // FIFO is the MI named-pipe listener. It keeps its own read-write handle
 // on the pipe so that it never sees EOF between writers. Requests run
 // concurrently (bounded); each reply goes to its own reply FIFO and ends
-// with EOF (no trailing newline).
+// with EOF (no trailing newline). Create it with [NewFIFO], make the pipe
+// with [FIFO.Listen], serve with [FIFO.Run].
 type FIFO struct {
 	cfg     FIFOConfig
 	d       *Dispatcher
@@ -57,9 +58,8 @@ type FIFO struct {
 	warn    conn.Throttle // garbage on the pipe is logged at most once a second
 }
 
-// ListenFIFO creates the FIFO at cfg.Path (replacing a stale FIFO, never
-// another kind of file) and opens it. It starts nothing.
-func ListenFIFO(d *Dispatcher, cfg FIFOConfig) (*FIFO, error) {
+// NewFIFO returns the listener for cfg.Path over d. It creates nothing.
+func NewFIFO(d *Dispatcher, cfg FIFOConfig) *FIFO {
 	if cfg.Mode == 0 {
 		cfg.Mode = 0o600
 	}
@@ -72,35 +72,47 @@ func ListenFIFO(d *Dispatcher, cfg FIFOConfig) (*FIFO, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if fi, err := os.Lstat(cfg.Path); err == nil {
+	return &FIFO{cfg: cfg, d: d, log: cfg.Logger, workers: conn.NewWorkers("mi fifo", fifoWorkers, cfg.Logger)}
+}
+
+// Listen creates the FIFO at cfg.Path (replacing a stale FIFO, never
+// another kind of file) and opens it. It starts nothing.
+func (x *FIFO) Listen() error {
+	path, mode := x.cfg.Path, x.cfg.Mode.Perm()
+	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeNamedPipe == 0 {
-			return nil, fmt.Errorf("mi: %s exists and is not a FIFO", cfg.Path)
+			return fmt.Errorf("mi: %s exists and is not a FIFO", path)
 		}
-		os.Remove(cfg.Path)
+		os.Remove(path)
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
-		return nil, fmt.Errorf("mi: %w", err)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("mi: %w", err)
 	}
-	if err := syscall.Mkfifo(cfg.Path, uint32(cfg.Mode.Perm())); err != nil {
-		return nil, fmt.Errorf("mi: mkfifo %s: %w", cfg.Path, err)
+	if err := syscall.Mkfifo(path, uint32(mode)); err != nil {
+		return fmt.Errorf("mi: mkfifo %s: %w", path, err)
 	}
-	if err := os.Chmod(cfg.Path, cfg.Mode.Perm()); err != nil { // undo the umask
-		os.Remove(cfg.Path)
-		return nil, fmt.Errorf("mi: %w", err)
+	if err := os.Chmod(path, mode); err != nil { // undo the umask
+		os.Remove(path)
+		return fmt.Errorf("mi: %w", err)
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		os.Remove(cfg.Path)
-		return nil, fmt.Errorf("mi: open %s: %w", cfg.Path, err)
+		os.Remove(path)
+		return fmt.Errorf("mi: open %s: %w", path, err)
 	}
-	return &FIFO{cfg: cfg, d: d, f: f, log: cfg.Logger, workers: conn.NewWorkers("mi fifo", fifoWorkers, cfg.Logger)}, nil
+	x.f = f
+	return nil
 }
 
 // Path returns the FIFO's path.
 func (x *FIFO) Path() string { return x.cfg.Path }
 
-// Close closes and removes the FIFO. Safe to call more than once.
+// Close closes and removes the FIFO Listen made (nothing before Listen).
+// Safe to call more than once.
 func (x *FIFO) Close() error {
+	if x.f == nil {
+		return nil
+	}
 	x.once.Do(func() {
 		x.f.Close()
 		os.Remove(x.cfg.Path)
@@ -112,10 +124,15 @@ func (x *FIFO) Close() error {
 // the requests in flight. Requests run on a bounded pool of workers; one
 // that panics is answered with JSON-RPC's internal error.
 func (x *FIFO) Run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { x.Close() })
-	defer stop()
-	defer x.Close() // waits for a Close in progress (sync.Once)
-	defer x.workers.Wait()
+	if x.f == nil {
+		return errors.New("mi: FIFO Run before Listen")
+	}
+	return serveUntil(ctx, x.Close, x.workers, func() error { return x.read(ctx) })
+}
+
+// read cuts requests out of the pipe and hands them to the workers until
+// a read fails (Close, when ctx is done).
+func (x *FIFO) read(ctx context.Context) error {
 	fr := NewFramer(MaxRequest)
 	buf := make([]byte, 4096)
 	perm := ListenerPerm(x.cfg.ReadOnly)
@@ -156,8 +173,16 @@ func (x *FIFO) Run(ctx context.Context) error {
 	}
 }
 
-// internalErrorReply answers a request whose command panicked.
-var internalErrorReply = []byte(`{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}`)
+// serveUntil runs loop, the read loop of a FIFO or datagram listener,
+// until it returns: when ctx is done, closeFn wakes its blocked read.
+// Then it waits for the requests in flight on w and closes the listener.
+func serveUntil(ctx context.Context, closeFn func() error, w *conn.Workers, loop func() error) error {
+	stop := context.AfterFunc(ctx, func() { closeFn() })
+	defer stop()
+	defer closeFn() // waits for a Close in progress (sync.Once)
+	defer w.Wait()
+	return loop()
+}
 
 // warnf logs a warning about bad input at most once a second, with the
 // count of the ones held back.

@@ -18,6 +18,7 @@ const (
 	CodeInvalidRequest = -32600
 	CodeMethodNotFound = -32601
 	CodeInvalidParams  = -32602
+	CodeInternalError  = -32603
 	CodeServerError    = -32000
 )
 
@@ -204,6 +205,11 @@ func (d *Dispatcher) ServeRequest(ctx context.Context, req *Request, perm comman
 	return append(b, '}'), 0
 }
 
+// internalErrorReply answers a request whose handling panicked outside
+// the registry (which answers a command's own panic with the request's
+// id); the id is not known there.
+var internalErrorReply = appendError(nil, nil, &Error{Code: CodeInternalError, Message: "Internal error"})
+
 func appendError(b []byte, id json.RawMessage, e *Error) []byte {
 	eb, _ := marshal(e)
 	if id == nil {
@@ -294,6 +300,8 @@ func mapError(err error) *Error {
 		return &Error{Code: CodeMethodNotFound, Message: "Method not found"}
 	case errors.As(err, &pe):
 		return &Error{Code: CodeInvalidParams, Message: "Invalid params", Data: pe.Error()}
+	case errors.Is(err, command.ErrInternal):
+		return &Error{Code: CodeInternalError, Message: "Internal error"}
 	case errors.Is(err, command.ErrPermission):
 		return &Error{Code: 403, Message: "Forbidden", Data: err.Error()}
 	case errors.Is(err, command.ErrNoEntry):

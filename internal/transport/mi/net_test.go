@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,13 +14,16 @@ import (
 	"time"
 )
 
-func runFIFO(t *testing.T, readOnly bool) (fifo, replyDir string) {
+// listener is the surface every MI listener has.
+type listener interface {
+	Listen() error
+	Run(ctx context.Context) error
+}
+
+// serve binds x and runs it until the test ends, when Run must return nil.
+func serve(t *testing.T, x listener) {
 	t.Helper()
-	dir := t.TempDir()
-	replyDir = filepath.Join(dir, "replies") + "/"
-	os.Mkdir(replyDir, 0o700)
-	x, err := ListenFIFO(NewDispatcher(testRegistry(), Config{}), FIFOConfig{Path: filepath.Join(dir, "run", "mi_fifo"), ReplyDir: replyDir, ReadOnly: readOnly})
-	if err != nil {
+	if err := x.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,10 +34,21 @@ func runFIFO(t *testing.T, readOnly bool) (fifo, replyDir string) {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+	})
+}
+
+func runFIFO(t *testing.T, readOnly bool) (fifo, replyDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	replyDir = filepath.Join(dir, "replies") + "/"
+	os.Mkdir(replyDir, 0o700)
+	x := NewFIFO(NewDispatcher(testRegistry(), Config{}), FIFOConfig{Path: filepath.Join(dir, "run", "mi_fifo"), ReplyDir: replyDir, ReadOnly: readOnly})
+	t.Cleanup(func() { // after serve's: Run has returned
 		if _, err := os.Stat(x.Path()); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("FIFO not removed after Run: %v", err)
 		}
 	})
+	serve(t, x)
 	return x.Path(), replyDir
 }
 
@@ -43,11 +56,40 @@ func runFIFO(t *testing.T, readOnly bool) (fifo, replyDir string) {
 // write the request, read the reply to EOF, unlink.
 func fifoCall(t *testing.T, fifo, replyDir, name, req string) string {
 	t.Helper()
-	rp := replyDir + name
-	if err := syscall.Mkfifo(rp, 0o600); err != nil {
-		t.Fatal(err)
+	return string(fifoReplies(t, fifo, replyDir, req, []string{name})[0])
+}
+
+// fifoReplies makes a reply FIFO for each name, writes req to the FIFO in
+// one write and returns what each reply FIFO received up to EOF. The
+// reply FIFOs are read from their own goroutines, started before the
+// request is written, so that each is waiting in open (which is what a
+// client's reader does) when the server opens it to reply.
+func fifoReplies(t *testing.T, fifo, replyDir, req string, names []string) [][]byte {
+	t.Helper()
+	type reply struct {
+		b   []byte
+		err error
 	}
-	defer os.Remove(rp)
+	replies := make([]chan reply, len(names))
+	for i, name := range names {
+		path := replyDir + name
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(path)
+		replies[i] = make(chan reply, 1)
+		go func() {
+			r, err := os.OpenFile(path, os.O_RDONLY, 0)
+			if err != nil {
+				replies[i] <- reply{err: err}
+				return
+			}
+			defer r.Close()
+			r.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(r)
+			replies[i] <- reply{b, err}
+		}()
+	}
 	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,17 +98,24 @@ func fifoCall(t *testing.T, fifo, replyDir, name, req string) string {
 		t.Fatal(err)
 	}
 	w.Close()
-	r, err := os.OpenFile(rp, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
+	out := make([][]byte, len(names))
+	for i, name := range names {
+		var r reply
+		select {
+		case r = <-replies[i]:
+		case <-time.After(10 * time.Second):
+			// Release the reader blocked in open before failing.
+			if w, err := os.OpenFile(replyDir+name, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			t.Fatalf("reply FIFO %s: no reply", name)
+		}
+		if r.err != nil {
+			t.Fatalf("reply FIFO %s: %v", name, r.err)
+		}
+		out[i] = r.b
 	}
-	defer r.Close()
-	r.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return out
 }
 
 func TestFIFOByteExact(t *testing.T) {
@@ -141,19 +190,8 @@ func TestWriteReplyChecks(t *testing.T) {
 
 func runDatagram(t *testing.T, spec string) *Datagram {
 	t.Helper()
-	x, err := ListenDatagram(NewDispatcher(testRegistry(), Config{}), spec, DatagramConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- x.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	x := NewDatagram(NewDispatcher(testRegistry(), Config{}), spec, DatagramConfig{})
+	serve(t, x)
 	return x
 }
 
@@ -237,9 +275,9 @@ func TestParseDatagramAddr(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	d := NewDispatcher(testRegistry(), Config{})
-	srv := httptest.NewServer(&Handler{D: d, Token: "s3cret"})
-	defer srv.Close()
+	srv := NewHTTPServer(NewDispatcher(testRegistry(), Config{}), HTTPConfig{Addr: "127.0.0.1:0", Token: "s3cret"})
+	serve(t, srv)
+	url := "http://" + srv.Addr().String() + "/mi"
 	tests := []struct {
 		name, method, body, auth string
 		status                   int
@@ -257,7 +295,7 @@ func TestHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, srv.URL+"/mi", strings.NewReader(tt.body))
+			req, _ := http.NewRequest(tt.method, url, strings.NewReader(tt.body))
 			if tt.status == 415 {
 				req.Header.Set("Content-Type", "text/plain")
 			} else {

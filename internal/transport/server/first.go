@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"errors"
+
+	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
 
 // MaxFirstMessage bounds the opening message of a connection, in bytes.
@@ -55,7 +57,9 @@ func (f *firstFramer) scan() {
 	}
 	crlf := bytes.Index(b, []byte("\r\n"))
 	if len(b) > 0 && b[0] == '{' {
-		if end := jsonObjectEnd(b); end > 0 && (crlf < 0 || end <= crlf) {
+		// An object nested deeper than conn.MaxJSONDepth is not taken
+		// as one: it ends at the line terminator like any other text.
+		if end := conn.JSONEnd(b); end > 0 && (crlf < 0 || end <= crlf) {
 			// The rest keeps any line terminator after the object: it
 			// may arrive in a later read anyway, so the consumer of a
 			// body (response) drops it (trimEOL).
@@ -110,37 +114,6 @@ func aesEnd(b []byte, accept func(string, []byte) bool) (int, bool) {
 func splitAES(msg []byte) (string, []byte) {
 	c := bytes.IndexByte(msg, ':')
 	return string(msg[:c]), bytes.TrimSuffix(msg[c+1:], []byte(":sea"))
-}
-
-// jsonObjectEnd returns the index just after the JSON object that b starts
-// with, or -1 when the object is not complete yet. It tracks nesting and
-// strings only; validity is checked by the JSON decoder afterwards.
-func jsonObjectEnd(b []byte) int {
-	depth := 0
-	inStr, esc := false, false
-	for i, c := range b {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
 }
 
 // trimEOL drops the line terminator that may follow an opening JSON

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -56,9 +55,14 @@ type Config struct {
 }
 
 // Server is the web console: static pages embedded in the binary and a
-// small JSON API over the command registry. Create it with [New], bind
-// with [Server.Listen], serve with [Server.Run]. Safe for concurrent use.
+// small JSON API over the command registry. Create it with [New]; bind,
+// serve and release it with the lifecycle of every HTTP transport
+// ([httpauth.Server]: Listen, Run, Close, Addr, Stats). On shutdown open
+// requests get two seconds (listen streams end at once); a listen stream
+// extends its own write deadline before every write. Safe for concurrent
+// use.
 type Server struct {
+	*httpauth.Server
 	reg   *command.Registry
 	cfg   Config
 	log   *slog.Logger
@@ -67,7 +71,6 @@ type Server struct {
 	seq   atomic.Uint64
 	tag   string // random prefix of listen ids, unique per process
 	auth  bool
-	l     *conn.Listener
 }
 
 // New returns a server over reg. It binds nothing. Whether an
@@ -85,6 +88,8 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	var b [3]byte
 	rand.Read(b[:])
 	s.tag = "w" + hex.EncodeToString(b[:])
+	s.Server = httpauth.NewServer(httpauth.ServerConfig{Name: "web", Addr: cfg.Addr, Handler: s, Limits: cfg.Limits,
+		Timeouts: httpauth.Timeouts{Write: 30 * time.Second}, Logger: cfg.Logger})
 	sub, _ := fs.Sub(staticFS, "static")
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET /", http.FileServerFS(sub))
@@ -174,45 +179,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, r)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// Listen binds cfg.Addr.
-func (s *Server) Listen() error {
-	l, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("web: %w", err)
-	}
-	s.l = conn.New(l, s.cfg.Limits, conn.Options{Name: "web", Logger: s.log})
-	return nil
-}
-
-// Addr returns the bound address (nil before Listen).
-func (s *Server) Addr() net.Addr {
-	if s.l == nil {
-		return nil
-	}
-	return s.l.Addr()
-}
-
-// Close releases what Listen bound, for a server discarded before Run.
-func (s *Server) Close() error {
-	if s.l == nil {
-		return nil
-	}
-	return s.l.Close()
-}
-
-// Stats returns the listener's counters.
-func (s *Server) Stats() conn.Stats { return s.l.Stats() }
-
-// Run serves until ctx is done, then shuts down, giving open requests
-// (listen streams end at once) two seconds. The listen stream extends its
-// own write deadline before every write.
-func (s *Server) Run(ctx context.Context) error {
-	if s.l == nil {
-		return errors.New("web: Run before Listen")
-	}
-	return httpauth.Serve(ctx, s.l, s, httpauth.Timeouts{ReadHeader: s.cfg.Limits.FirstRequest, Write: 30 * time.Second})
 }
 
 // run executes one command with the console's grants.

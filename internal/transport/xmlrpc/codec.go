@@ -425,6 +425,8 @@ func FaultFor(code int, message string) *Fault {
 		message = "server error. requested method not found"
 	case -32602:
 		message = "server error. invalid method parameters"
+	case -32603:
+		message = "server error. internal xml-rpc error"
 	case -32000:
 		message = "server error"
 	}

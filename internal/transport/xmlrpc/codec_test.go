@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -99,32 +96,33 @@ func (echoBackend) Call(_ context.Context, method string, params json.RawMessage
 	return nil, FaultFor(-32601, "")
 }
 
-func TestHandler(t *testing.T) {
-	srv := httptest.NewServer(&Handler{Backend: echoBackend{}, ReadOnly: true})
-	defer srv.Close()
-	call := func(body string) (int, string) {
-		resp, err := http.Post(srv.URL+"/RPC2", "text/xml", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+// TestResponder: a call's result, a Backend fault as is (a control
+// command refused to a read-only grant), -32600 for a body that is no
+// methodCall, and -32603 for a panic. HTTP (POST only, text/xml, 200 with
+// faults) is the MI HTTP listener's, tested in internal/transport/mi.
+func TestResponder(t *testing.T) {
+	rs := Responder{Backend: echoBackend{}}
+	readOnly := command.PermAll &^ command.PermSystem
+	tests := []struct {
+		name, body string
+		want       string
+	}{
+		{"echo", `<methodCall><methodName>echo</methodName><params><param><value><string>hi</string></value></param></params></methodCall>`,
+			`<array><data><value><string>hi</string></value></data></array>`},
+		{"kill on read-only", `<methodCall><methodName>kill</methodName></methodCall>`, "<int>403</int>"},
+		{"garbage", `garbage`, "<int>-32600</int>"},
+		{"unknown method", `<methodCall><methodName>nope</methodName></methodCall>`, "<string>server error. requested method not found</string>"},
 	}
-	if code, body := call(`<methodCall><methodName>echo</methodName><params><param><value><string>hi</string></value></param></params></methodCall>`); code != 200 || !strings.Contains(body, `<array><data><value><string>hi</string></value></data></array>`) {
-		t.Errorf("echo: %d %s", code, body)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(rs.Respond(context.Background(), []byte(tt.body), readOnly)); !strings.Contains(got, tt.want) {
+				t.Errorf("Respond = %s, want it to contain %s", got, tt.want)
+			}
+		})
 	}
-	if _, body := call(`<methodCall><methodName>kill</methodName></methodCall>`); !strings.Contains(body, "<int>403</int>") {
-		t.Errorf("kill on read-only: %s", body)
+	if got, want := string(rs.Internal()), "<int>-32603</int></value></member><member><name>faultString</name><value><string>server error. internal xml-rpc error</string>"; !strings.Contains(got, want) {
+		t.Errorf("Internal = %s, want it to contain %s", got, want)
 	}
-	if _, body := call(`garbage`); !strings.Contains(body, "<int>-32600</int>") {
-		t.Errorf("garbage: %s", body)
-	}
-	resp, _ := http.Get(srv.URL + "/RPC2")
-	if resp.StatusCode != 405 {
-		t.Errorf("GET status %d, want 405", resp.StatusCode)
-	}
-	resp.Body.Close()
 }
 
 // FuzzCodec: any request that parses has params that are valid JSON, and

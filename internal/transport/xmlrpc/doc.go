@@ -8,9 +8,10 @@
 // sign of 32700 fixed).
 //
 // The codec ([ParseCall], [AppendResponse], [AppendFault]) is separate
-// from the [Handler], which runs calls through a small [Backend] (the MI
-// dispatcher, adapted by the sensor), so this package never imports
-// another transport.
+// from the [Responder], which answers a request body by running its call
+// through a small [Backend] (the MI dispatcher, adapted by the sensor).
+// HTTP is the MI HTTP listener's: the sensor hands it a Responder for
+// POST /RPC2, so this package never imports another transport.
 //
 // Allowed imports: command, event and the standard library.
 package xmlrpc
