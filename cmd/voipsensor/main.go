@@ -2,8 +2,8 @@
 // calls and registrations, measures RTP/RTCP voice quality and stores CDRs.
 //
 // Subcommands are in their own files (read.go, gen.go, run.go, demo.go,
-// ctl.go, key.go). Unlike the house layout's "main imports only config and
-// sensor", some subcommands import the library they front: read the report
+// ctl.go, key.go, export.go). Unlike the house layout's "main imports only
+// config and sensor", some subcommands import the library they front: read the report
 // package, gen the generator, demo the embedded capture, ctl and key the
 // manager client and the SQL store. They are thin CLIs over those
 // libraries; the daemon itself is built only by sensor.
@@ -29,6 +29,7 @@ func subcommands() []subcommand {
 		{"demo", "demo [-duration D] [-speed F]  replay bundled calls live and serve the APIs (no root, no setup)", runDemo},
 		{"read", "read [--json] FILE...        analyse capture files offline", runRead},
 		{"gen", "gen [flags] -o OUT.pcap       write a pcap of generated calls and its ground truth", runGen},
+		{"export", "export [--spooldir DIR | -r CAPTURE] -o OUT.pcap CALLID|CALLREF  one call's SIP+RTP as a pcap", runExport},
 		{"ctl", "ctl [-H HOST] [-p PORT | -s SOCKET] [-a] [-c FILE] [--table [--columns a,b|--all]] 'COMMAND'  send one manager API command", runCtl},
 		{"key", "key generate|store|delete [-c FILE]  manage the manager API's AES key in the database", runKey},
 		{"version", "version                      print the version", func([]string) int { fmt.Println("voipsensor", sensor.Version); return 0 }},

@@ -70,6 +70,7 @@ func (t *Table) handleRegister(m *sip.Message, dg *decode.Datagram) {
 		t.stats.SIPOrphans++
 		return
 	}
+	t.recordRegister(r, dg)
 	code := m.StatusCode
 	if code < 200 {
 		return
@@ -150,6 +151,7 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 		t.regTxn[r.pendingCall] = r
 	}
 	r.Attempts++
+	t.recordRegister(r, dg)
 	r.Src, r.Dst = dg.Flow.Src, dg.Flow.Dst
 	r.LastSeen = dg.Time
 	if len(m.UserAgent) > 0 && string(m.UserAgent) != r.UA {

@@ -42,6 +42,7 @@ func (t *Table) handleSIP(dg *decode.Datagram) {
 		t.handleDialog(m, dg)
 	default:
 		if c := t.calls[string(m.CallID)]; c != nil {
+			t.record(RecordSIP, c, dg)
 			c.Messages++
 			c.LastSIP, c.LastPacket = dg.Time, dg.Time
 			return
@@ -64,6 +65,7 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 		}
 		c = t.newCall(m, dg)
 	}
+	t.record(RecordSIP, c, dg)
 	c.Messages++
 	c.LastSIP, c.LastPacket = dg.Time, dg.Time
 	t.addLadder(c.Ref, dg)

@@ -141,6 +141,7 @@ type Table struct {
 	outReg  []*RegistrationInfo // registration changes, likewise
 	outEv   []*event.Event      // events, likewise
 	ladder  ladderLog           // SIP summaries for Ladder (ladder.go)
+	rec     Recorder            // nil, or the spool's recorder (record.go)
 	intern  interner            // repeating strings shared between calls (intern.go)
 }
 
@@ -253,8 +254,10 @@ func (t *Table) dispatch(dg *decode.Datagram) {
 	if dg.Flow.Proto == decode.ProtoUDP {
 		if c, hint, viaDst := t.lookupMedia(dg.Flow); c != nil {
 			if rtp.IsRTCP(dg.Payload) {
+				t.record(RecordRTCP, c, dg)
 				t.handleRTCP(c, dg)
 			} else {
+				t.record(RecordRTP, c, dg)
 				t.handleRTP(c, hint, viaDst, dg)
 			}
 			return
@@ -361,6 +364,9 @@ func (t *Table) finishLocked(c *Call) {
 		}
 	}
 	t.stats.CallsEnded++
+	if t.rec != nil {
+		t.rec.Ended(c.Ref)
+	}
 	ci := c.info(t.now)
 	t.outCall = append(t.outCall, ci)
 	if t.cfg.Events != nil {

@@ -174,6 +174,10 @@ type Config struct {
 	LogLevel             slog.Level    // loglevel: debug, info, warn or error
 	LogFormat            string        // log_format: "text" (logfmt) or "json", one format for every line
 
+	// Recording is what of each call goes to the spool and its retention
+	// (savesip, savertp, maxpoolsize, …; recording.go).
+	Recording Recording
+
 	// Sections lists the [section] headers in the order they were read.
 	Sections []string
 	// Raw lists every key/value line read, in order, with its section,

@@ -112,9 +112,9 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name:  "unknown keys warn",
-			in:    "[sec]\nsavertp = yes\nmanagerport = 0\n",
+			in:    "[sec]\nsavegraph = yes\nmanagerport = 0\n",
 			want:  func(c *Config) { c.ManagerPort = 0 },
-			warns: []string{"t.conf:2: savertp: unknown key ignored"},
+			warns: []string{"t.conf:2: savegraph: unknown key ignored"},
 		},
 	}
 	for _, tt := range tests {

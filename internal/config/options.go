@@ -211,6 +211,7 @@ func buildOptions() map[string]*option {
 			get: func(c *Config) []string { return []string{strings.ToLower(c.LogLevel.String())} },
 		},
 	}
+	list = append(list, recordingOptions()...)
 	m := make(map[string]*option, len(list))
 	for _, o := range list {
 		if _, dup := m[o.key]; dup {

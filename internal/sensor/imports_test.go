@@ -33,7 +33,10 @@ var allowedImports = map[string][]string{
 	"internal/report":      {"internal/calltable", "internal/rtp"},
 	"internal/gen":         {"internal/g711"},
 	"internal/demo":        {"internal/capture"},
-	"internal/sharedtest":  {},
+	// The recorder: told by the call table which call a datagram is of,
+	// it saves the frame the packet source delivered.
+	"internal/spool":      {"internal/calltable", "internal/decode", "internal/capture"},
+	"internal/sharedtest": {},
 	// Transports speak one wire protocol over the registry and the bus.
 	// (and their own subpackages: internal/transport/mi/fifo may import
 	// internal/transport/mi), never another transport.

@@ -100,6 +100,7 @@ type Sensor struct {
 	bus     *event.Bus
 	sink    *cdrSink
 	quality *tableview.Quality // ended calls' quality, for the metrics and the console's charts
+	spool   *spooling          // recording, retention and the spool's files (wire_spool.go)
 
 	sessionSources []func() tableview.Session // each listener's session counters
 	manager        *manager.Server            // set by wireManager; reload reconfigures it
@@ -193,6 +194,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	// command groups and binds its listeners, in this order.
 	s.reg = command.NewRegistry()
 	for _, wire := range []func() error{
+		s.wireSpool, // first: it wraps the packet source
 		s.wireManager,
 		s.wireAMI,
 		s.wireServer,
@@ -609,7 +611,7 @@ func (s *Sensor) logStatus() {
 		"frames", st.Frames, "kernel_drops", st.Capture.KernelDropped,
 		"malformed", st.Decode.Malformed, "sip_malformed", st.Table.SIPMalformed,
 		"cdr_written", st.CDR.Written, "cdr_pending", st.CDR.Pending, "cdr_spilled", st.CDR.Spilled,
-		"heap_mb", st.HeapByte>>20)
+		"heap_mb", st.HeapByte>>20, s.spool.statusAttr())
 }
 
 func (s *Sensor) sourceName() string {
