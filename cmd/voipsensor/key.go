@@ -103,5 +103,5 @@ func openStore(cfg *config.Config) (*sqlstore.Store, error) {
 			return nil, err
 		}
 	}
-	return sqlstore.Open(cfg.SQLDriver, cfg.DSN())
+	return sqlstore.Open(cfg.SQLDriver, cfg.DSN(), sqlstore.Schema(cfg.CDRSchema))
 }

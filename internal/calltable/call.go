@@ -105,7 +105,8 @@ type Stream struct {
 
 	RTP rtp.Stream
 
-	codec string // voice codec name from the SDP or the static table
+	codec string   // voice codec name from the SDP or the static table
+	ttl   TTLStats // of the stream's packets
 }
 
 // Call is everything observed under one Call-ID.
@@ -151,6 +152,56 @@ type Call struct {
 	byeSeen    bool
 	closeAt    time.Time // when a finished call leaves the table
 	orderPos   int       // index in Table.order
+
+	// What VoIPmonitor's cdr table needs beyond the fields above, kept
+	// small (Unix nanoseconds, 0 when not seen) and exposed as times by
+	// [CallInfo]: progressNs is the first 18x, or 2xx not answering a BYE;
+	// byeNs the first BYE; byeOKNs the first 2xx to a BYE after it;
+	// inviteNs the start of the current initial INVITE transaction.
+	progressNs, byeNs, byeOKNs, inviteNs int64
+	// resp100 and respOther are the shortest time from an initial INVITE
+	// to its first 100 and to its first other response, over the INVITE
+	// transactions (auth retries); negative when none came.
+	resp100, respOther time.Duration
+	sipTTL             TTLStats // of the call's SIP packets
+	// userAgent holds the first User-Agent header the caller [0] and the
+	// callee [1] sent, in any message (no Server header): VoIPmonitor's
+	// a_ua and b_ua.
+	userAgent        [2]string
+	endCause         EndCause
+	rtcpSeen         bool // an RTCP packet reached the call
+	got100, gotOther bool // of the current initial INVITE transaction
+}
+
+// EndCause is why a call left the table.
+type EndCause uint8
+
+// End causes.
+const (
+	EndNormal          EndCause = iota // finished (BYE, final response) and lingered
+	EndShutdown                        // closed by [Table.CloseAll]: end of the capture, or the sensor stopped
+	EndAbsoluteTimeout                 // [Config.AbsoluteTimeout]
+	EndRTPTimeout                      // answered, then silent for [Config.RTPTimeout]
+	EndSetupTimeout                    // unanswered, no SIP for [Config.SetupTimeout]
+)
+
+// TTLStats summarises the IP TTL (IPv6 hop limit) of a set of packets, as
+// VoIPmonitor's ttl_min, ttl_max and ttl_avg_mult10 columns do.
+type TTLStats struct {
+	Min, Max uint8
+	Count    uint32
+	Sum      uint64
+}
+
+func (t *TTLStats) add(v uint8) {
+	if t.Count == 0 || v < t.Min {
+		t.Min = v
+	}
+	if v > t.Max {
+		t.Max = v
+	}
+	t.Count++
+	t.Sum += uint64(v)
 }
 
 // Leg is one SIP hop of a call: the source and destination of an INVITE.

@@ -40,6 +40,7 @@ func (t *Table) handleRTP(c *Call, hint *Stream, viaDst bool, dg *decode.Datagra
 		}
 	}
 	s.RTP.Add(h, dg.Time)
+	s.ttl.add(dg.TTL)
 	if tap != nil {
 		tap.RTP(s.Side, h.PayloadType, s.codec, h.Seq, h.Timestamp, h.Payload, dg.Time)
 	}
@@ -148,6 +149,7 @@ func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 		return
 	}
 	c.LastPacket = dg.Time
+	c.rtcpSeen = true
 	t.stats.RTCPPackets++
 }
 

@@ -39,6 +39,8 @@ type Registration struct {
 	ID           uint64
 	User, Domain string // address of record (To)
 	FromName     string
+	FromUser     string // of the last REGISTER's From
+	VLAN         uint16 // of the last REGISTER; decode.NoVLAN when untagged
 	Contact      string // contact URI
 	AuthUser     string
 	UA           string
@@ -153,6 +155,10 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 	r.Attempts++
 	t.recordRegister(r, dg)
 	r.Src, r.Dst = dg.Flow.Src, dg.Flow.Dst
+	r.VLAN = dg.VLAN
+	if string(m.From.User) != r.FromUser {
+		r.FromUser = string(m.From.User)
+	}
 	r.LastSeen = dg.Time
 	if len(m.UserAgent) > 0 && string(m.UserAgent) != r.UA {
 		r.UA = t.intern.get(m.UserAgent)

@@ -45,6 +45,7 @@ func (t *Table) handleSIP(dg *decode.Datagram) {
 			t.record(RecordSIP, c, dg)
 			c.Messages++
 			c.LastSIP, c.LastPacket = dg.Time, dg.Time
+			c.sipTTL.add(dg.TTL)
 			return
 		}
 		t.stats.SIPOther++
@@ -68,6 +69,7 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	t.record(RecordSIP, c, dg)
 	c.Messages++
 	c.LastSIP, c.LastPacket = dg.Time, dg.Time
+	c.sipTTL.add(dg.TTL)
 	t.addLadder(c.Ref, dg)
 
 	// Which side sent this message: a request from the dialog initiator
@@ -76,6 +78,9 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	sender := SideCallee
 	if fromCaller == m.Request {
 		sender = SideCaller
+	}
+	if ua := &c.userAgent[sender-SideCaller]; *ua == "" && len(m.UserAgent) > 0 {
+		*ua = t.intern.get(m.UserAgent)
 	}
 
 	if m.Request {
@@ -139,6 +144,9 @@ func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 		InviteTime:   dg.Time,
 		State:        StateCalling,
 		inviteCSeq:   m.CSeq,
+		inviteNs:     dg.Time.UnixNano(),
+		resp100:      -1,
+		respOther:    -1,
 	}
 	t.calls[c.CallID] = c
 	t.byRef[c.Ref] = c
@@ -167,6 +175,8 @@ func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram
 			c.addLeg(dg.Flow.Src, dg.Flow.Dst)
 			if m.CSeq > c.inviteCSeq {
 				c.inviteCSeq = m.CSeq
+				c.inviteNs = dg.Time.UnixNano()
+				c.got100, c.gotOther = false, false
 				if c.State.InProgress() {
 					c.closeAt = time.Time{}
 				}
@@ -185,6 +195,7 @@ func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram
 	case sip.MethodBYE:
 		if !c.byeSeen {
 			c.byeSeen = true
+			c.byeNs = dg.Time.UnixNano()
 			c.HangupBy = sender
 			c.EndTime = dg.Time
 			if c.State == StateAnswered {
@@ -211,9 +222,18 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 		for _, s := range c.Streams {
 			s.RTP.EndVM(dg.Time)
 		}
+		if c.byeOKNs == 0 {
+			c.byeOKNs = dg.Time.UnixNano()
+		}
+	}
+	if c.progressNs == 0 && ((code >= 180 && code < 190) || (code >= 200 && code < 300 && m.CSeqMethod != sip.MethodBYE)) {
+		c.progressNs = dg.Time.UnixNano()
 	}
 	if m.CSeqMethod != sip.MethodINVITE {
 		return
+	}
+	if m.CSeq == c.inviteCSeq {
+		c.responseTime(code, dg.Time)
 	}
 	initial := m.CSeq == c.inviteCSeq && c.State.InProgress() && c.AnswerTime.IsZero()
 	if !initial {
@@ -260,6 +280,23 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 		}
 		c.EndTime = dg.Time
 		c.closeAt = dg.Time.Add(t.cfg.Linger)
+	}
+}
+
+// responseTime accounts a response to the current initial INVITE
+// transaction in the shortest INVITE → first 100 and INVITE → first other
+// response times (VoIPmonitor's response_time_100 and response_time_xxx).
+func (c *Call) responseTime(code int, at time.Time) {
+	first, d := &c.gotOther, &c.respOther
+	if code == 100 {
+		first, d = &c.got100, &c.resp100
+	}
+	if *first {
+		return
+	}
+	*first = true
+	if rt := time.Duration(at.UnixNano() - c.inviteNs); rt >= 0 && (*d < 0 || rt < *d) {
+		*d = rt
 	}
 }
 

@@ -38,6 +38,24 @@ type CallInfo struct {
 	Media   []MediaEndpoint
 	Streams []StreamInfo
 
+	// What VoIPmonitor's cdr table records besides the above (zero times
+	// when not seen). LastSIP is the last SIP message of the call;
+	// ProgressTime the first 18x, or 2xx not answering a BYE (its
+	// progress_time); ByeTime the first BYE and ByeOKTime the first 2xx
+	// to a BYE after it. Response100 and ResponseOther are the shortest
+	// time from an initial INVITE to its first 100 and to its first
+	// other response (response_time_100, response_time_xxx), negative
+	// when none came. SIPTTL covers the call's SIP packets.
+	// CallerUserAgent and CalleeUserAgent are the first User-Agent header
+	// each side sent in any message, Server headers aside (a_ua, b_ua).
+	LastSIP                          time.Time
+	CallerUserAgent, CalleeUserAgent string
+	ProgressTime, ByeTime, ByeOKTime time.Time
+	Response100, ResponseOther       time.Duration
+	EndCause                         EndCause
+	RTCPSeen                         bool // an RTCP packet reached the call
+	SIPTTL                           TTLStats
+
 	// Now is the capture time the copy was taken at; durations of calls
 	// in progress run to it.
 	Now time.Time
@@ -49,6 +67,7 @@ type StreamInfo struct {
 	SSRC     uint32
 	Side     Side // the sender
 	Stats    rtp.StreamStats
+	TTL      TTLStats
 }
 
 // Duration is INVITE to end, or to the snapshot time for calls in progress.
@@ -111,6 +130,12 @@ func (c *Call) info(now time.Time) *CallInfo {
 		Legs:  slices.Clone(c.Legs),
 		Media: make([]MediaEndpoint, len(c.Media)),
 		Now:   now,
+
+		LastSIP:      c.LastSIP,
+		ProgressTime: nsTime(c.progressNs), ByeTime: nsTime(c.byeNs), ByeOKTime: nsTime(c.byeOKNs),
+		Response100: c.resp100, ResponseOther: c.respOther,
+		EndCause: c.endCause, RTCPSeen: c.rtcpSeen, SIPTTL: c.sipTTL,
+		CallerUserAgent: c.userAgent[0], CalleeUserAgent: c.userAgent[1],
 	}
 	for i, m := range c.Media {
 		m.Formats = slices.Clone(m.Formats)
@@ -118,15 +143,25 @@ func (c *Call) info(now time.Time) *CallInfo {
 	}
 	ci.Streams = make([]StreamInfo, len(c.Streams))
 	for i, s := range c.Streams {
-		ci.Streams[i] = StreamInfo{Src: s.Flow.Src, Dst: s.Flow.Dst, SSRC: s.SSRC, Side: s.Side, Stats: s.RTP.Stats()}
+		ci.Streams[i] = StreamInfo{Src: s.Flow.Src, Dst: s.Flow.Dst, SSRC: s.SSRC, Side: s.Side, Stats: s.RTP.Stats(), TTL: s.ttl}
 	}
 	return ci
+}
+
+// nsTime turns Unix nanoseconds into a UTC time, 0 into the zero time.
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
 }
 
 // RegistrationInfo is an immutable copy of a [Registration].
 type RegistrationInfo struct {
 	ID                     uint64
 	User, Domain, FromName string
+	FromUser               string // user part of the last REGISTER's From
+	VLAN                   uint16 // of the last REGISTER; decode.NoVLAN when untagged
 	Contact, AuthUser, UA  string
 	Src, Dst               netip.AddrPort
 	State                  RegState
@@ -140,7 +175,7 @@ type RegistrationInfo struct {
 
 func (r *Registration) info() *RegistrationInfo {
 	return &RegistrationInfo{
-		ID: r.ID, User: r.User, Domain: r.Domain, FromName: r.FromName,
+		ID: r.ID, User: r.User, Domain: r.Domain, FromName: r.FromName, FromUser: r.FromUser, VLAN: r.VLAN,
 		Contact: r.Contact, AuthUser: r.AuthUser, UA: r.UA,
 		Src: r.Src, Dst: r.Dst, State: r.State, StateTime: r.StateTime,
 		Expires: r.Expires, ExpiresAt: r.ExpiresAt, Attempts: r.Attempts,

@@ -201,6 +201,7 @@ func (t *Table) CloseAll() {
 		if c.EndTime.IsZero() {
 			c.EndTime = c.LastPacket
 		}
+		c.endCause = EndShutdown
 		t.finishLocked(c)
 	}
 	clear(t.scratch)
@@ -307,19 +308,20 @@ func (t *Table) expireLocked(now time.Time) {
 		case !c.closeAt.IsZero() && !now.Before(c.closeAt):
 			t.finishLocked(c)
 		case now.Sub(c.InviteTime) > t.cfg.AbsoluteTimeout:
-			t.timeoutLocked(c, now)
+			t.timeoutLocked(c, now, EndAbsoluteTimeout)
 		case c.State == StateAnswered && now.Sub(c.LastPacket) > t.cfg.RTPTimeout:
-			t.timeoutLocked(c, c.LastPacket)
+			t.timeoutLocked(c, c.LastPacket, EndRTPTimeout)
 		case c.State < StateAnswered && now.Sub(c.LastSIP) > t.cfg.SetupTimeout:
-			t.timeoutLocked(c, c.LastSIP)
+			t.timeoutLocked(c, c.LastSIP, EndSetupTimeout)
 		}
 	}
 	clear(t.scratch)
 	t.expireRegsLocked(now)
 }
 
-func (t *Table) timeoutLocked(c *Call, end time.Time) {
+func (t *Table) timeoutLocked(c *Call, end time.Time, cause EndCause) {
 	c.State = StateTimeout
+	c.endCause = cause
 	if c.EndTime.IsZero() {
 		c.EndTime = end
 	}

@@ -77,7 +77,66 @@ type Stream struct {
 	RTCPAvgJitterMult10 int
 	RTCPAvgRTDMult10    int // round-trip delay, ms×10
 	RTCPMaxRTDMult10    int
+
+	// The fields below serve VoIPmonitor's own schema (sqlstore with
+	// cdr_schema = voipmonitor), which rounds the figures its own way.
+
+	Index       int       // position among the call's streams in order of first packet (a_index)
+	FromCaller  bool      // sent by the caller
+	First, Last time.Time // first and last packet
+	Events      int64     // RFC 4733 telephone-event packets among Received
+	PtimeMS     int       // packetization from RTP timestamps, 0 when unknown
+	SDPPtimeMS  int       // a=ptime of the sender's SDP, 0 when absent
+	MaxJitterMS float64   // the sniffer's maximum jitter before rounding
+	Delay       [7]int64  // packets by delay: d50, d70, d90, d120, d150, d200, d300
+	// MOSMeasured tells whether a 10 s MOS interval closed, so that the
+	// MOS×10 averages are measured; the sniffer stores them as NULL
+	// otherwise (the fields above then hold 45).
+	MOSMeasured bool
+	TTL         TTL
+	// RTCPReports counts the report blocks about this stream; without
+	// any the RTCP figures mean nothing. RTCPFracLostReports counts
+	// those with a non-zero fraction lost. The jitter and round-trip
+	// figures are in ms, unrounded.
+	RTCPReports, RTCPFracLostReports int
+	RTCPJitterMaxMS, RTCPJitterAvgMS float64
+	RTCPRTTCount                     int
+	RTCPRTTMaxMS, RTCPRTTAvgMS       float64
 }
+
+// TTL summarises the IP TTLs (IPv6 hop limits) of some packets; Count 0
+// means none were seen.
+type TTL struct {
+	Min, Max int
+	Count    int64
+	Sum      int64
+}
+
+// Ending is why a call's record was written.
+type Ending uint8
+
+// Ending values.
+const (
+	EndingNormal          Ending = iota // the call finished: BYE, a final answer, or a cancel
+	EndingShutdown                      // still open or lingering when the capture ended or the sensor stopped
+	EndingAbsoluteTimeout               // absolute_timeout
+	EndingRTPTimeout                    // answered, then silent for rtptimeout
+	EndingSetupTimeout                  // unanswered, no SIP for sipwithoutrtptimeout
+)
+
+// CallFlags are facts about a call that VoIPmonitor's cdr.flags encodes.
+type CallFlags uint16
+
+// CallFlags values.
+const (
+	FlagEventsOffered  CallFlags = 1 << iota // telephone-event in the caller's SDP
+	FlagEventsAnswered                       // telephone-event in the callee's SDP
+	FlagSDPAudio                             // an SDP offered audio
+	FlagSDPImage                             // an SDP offered image (T.38)
+	FlagSDPVideo                             // an SDP offered video
+	FlagRTCP                                 // RTCP packets reached the call
+	FlagRTPDuplicates                        // a stream repeated sequence numbers
+)
 
 // Record is the CDR: one per ended call or failed/cancelled attempt.
 // Times are in UTC with microsecond precision once stored.
@@ -106,6 +165,32 @@ type Record struct {
 
 	A *Stream // caller → callee, nil when no RTP was seen
 	B *Stream // callee → caller
+
+	// The fields below serve VoIPmonitor's own schema (sqlstore with
+	// cdr_schema = voipmonitor). Absolute times are zero when not seen.
+
+	LastPacketAt time.Time // last SIP, RTP or RTCP packet: the sniffer's duration ends there
+	LastSIPAt    time.Time // last SIP message
+	AnsweredAt   time.Time // the 2xx to the INVITE
+	ProgressAt   time.Time // first 18x, or 2xx not answering a BYE
+	ByeAt        time.Time // first BYE
+	ByeOKAt      time.Time // first 2xx to a BYE
+	// Response100 and ResponseOther are the shortest times from an
+	// initial INVITE to its first 100 and to its first other response;
+	// negative when none came.
+	Response100, ResponseOther time.Duration
+	Ending                     Ending
+	Transport                  string // "udp", "tcp" or "sctp" of the first INVITE
+	VLAN                       int    // 802.1Q VLAN of the first INVITE, -1 untagged
+	Flags                      CallFlags
+	SIPTTL                     TTL // of the call's SIP packets
+	// CallerUserAgent and CalleeUserAgent are the first User-Agent header
+	// each side sent in any message, without CalledUA's fallback to the
+	// Server header: VoIPmonitor's a_ua and b_ua.
+	CallerUserAgent, CalleeUserAgent string
+	// Streams holds every RTP stream of the call in order of its first
+	// packet; A and B are copies of two of them (see Stream.Index).
+	Streams []Stream
 }
 
 // JitterMult10 returns max(a, b) of AvgJitterMult10, VoIPmonitor's call-level
@@ -177,6 +262,9 @@ type Registration struct {
 	CallID    string
 	User      string // AOR user (To user, VoIPmonitor to_num)
 	Domain    string // AOR domain
+	FromUser  string // From user (VoIPmonitor from_num)
+	AuthUser  string // digest username
+	VLAN      int    // 802.1Q VLAN of the REGISTER, -1 untagged
 	Contact   string // Contact URI
 	State     RegState
 	Expires   int // granted expiry, seconds

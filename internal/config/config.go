@@ -95,6 +95,7 @@ type Config struct {
 
 	// CDR storage.
 	SQLDriver     string        // sqldriver: "sqlite" or "mysql"
+	CDRSchema     string        // cdr_schema: "voipsensor" (default) or "voipmonitor" (the sniffer's tables, for its GUI)
 	SQLitePath    string        // sqlitepath: database file; empty means SpoolDir/voipsensor.db
 	MySQLHost     string        // mysqlhost
 	MySQLPort     int           // mysqlport
@@ -212,6 +213,7 @@ func Default() *Config {
 		Promisc:               true,
 		Ringbuf:               50,
 		SQLDriver:             "sqlite",
+		CDRSchema:             "voipsensor",
 		MySQLHost:             "127.0.0.1",
 		MySQLPort:             DefaultMySQLPort,
 		MySQLDB:               "voipmonitor",

@@ -108,6 +108,7 @@ func buildOptions() map[string]*option {
 
 		// Storage.
 		strOpt("sqldriver", false, func(c *Config) *string { return &c.SQLDriver }, checkOneOf("sqlite", "mysql")),
+		strOpt("cdr_schema", false, func(c *Config) *string { return &c.CDRSchema }, checkOneOf("voipsensor", "voipmonitor")),
 		strOpt("sqlitepath", false, func(c *Config) *string { return &c.SQLitePath }, nil),
 		strOpt("mysqlhost", false, func(c *Config) *string { return &c.MySQLHost }, nil),
 		intOpt("mysqlport", false, func(c *Config) *int { return &c.MySQLPort }, 1, 65535),

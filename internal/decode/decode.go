@@ -65,6 +65,7 @@ type Datagram struct {
 	Payload []byte    // UDP payload, SCTP user message, or one whole SIP message for TCP
 	VLAN    uint16    // innermost 802.1Q VLAN ID; NoVLAN if the frame had none
 	Encap   Encap     // the tunnels the datagram came through; zero if none
+	TTL     uint8     // IPv4 TTL or IPv6 hop limit of the innermost IP header
 }
 
 // Handler receives decoded datagrams. HandleDatagram must not retain dg or
@@ -303,6 +304,7 @@ func (d *Decoder) Decode(f *capture.Frame, h Handler) {
 	d.snapped = f.Length > len(f.Data)
 	d.dg.Time = f.Time
 	d.dg.VLAN = NoVLAN
+	d.dg.TTL = 0
 	if d.dg.Encap.Layers != 0 { // every tunnel sets a layer bit
 		d.dg.Encap = Encap{}
 		d.depth = 0
@@ -523,6 +525,7 @@ func (d *Decoder) ipv4(b []byte, h Handler) {
 	src := netip.AddrFrom4([4]byte(b[12:16]))
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	proto := b[9]
+	d.dg.TTL = b[8]
 	ff := binary.BigEndian.Uint16(b[6:])
 	p := b[ihl:]
 	if ff&0x3fff != 0 { // MF set or offset non-zero
@@ -573,6 +576,7 @@ func (d *Decoder) ipv6(b []byte, h Handler) {
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
 	next := b[6]
+	d.dg.TTL = b[7]
 	p := b[40 : 40+plen]
 	reassembled := false
 	for range maxIPv6Headers {

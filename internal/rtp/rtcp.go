@@ -203,6 +203,9 @@ type RTCPStats struct {
 	Reports         uint32  // report blocks seen
 	FractionLostMax uint8   // ×256
 	FractionLostAvg float64 // ×256
+	// FractionLostReports counts the report blocks with a non-zero
+	// fraction lost (VoIPmonitor's rtcp_fraclost_pktcount).
+	FractionLostReports uint32
 	// CumulativeLost is the last reported value, sign-extended.
 	CumulativeLost int32
 	// JitterMaxMS and JitterAvgMS are the reported jitter divided by
@@ -241,6 +244,7 @@ type srEntry struct {
 
 type rtcpAcc struct {
 	reports uint32
+	fracN   uint32 // reports with a non-zero fraction lost
 	fracMax uint8
 	mosLQ   uint8
 	cumLost int32
@@ -258,12 +262,13 @@ func (r *rtcpState) stats(rate uint32) RTCPStats {
 	}
 	a := &r.acc
 	st := RTCPStats{
-		Reports:         a.reports,
-		FractionLostMax: a.fracMax,
-		CumulativeLost:  a.cumLost,
-		RTTMaxMS:        a.rttMax,
-		RTTCount:        a.rttN,
-		XRMOSLQ:         float64(a.mosLQ) / 10,
+		Reports:             a.reports,
+		FractionLostMax:     a.fracMax,
+		FractionLostReports: a.fracN,
+		CumulativeLost:      a.cumLost,
+		RTTMaxMS:            a.rttMax,
+		RTTCount:            a.rttN,
+		XRMOSLQ:             float64(a.mosLQ) / 10,
 	}
 	if a.reports > 0 {
 		st.FractionLostAvg = float64(a.fracSum) / float64(a.reports)
@@ -295,6 +300,9 @@ func (s *Stream) AddReport(rb ReportBlock, arrival time.Time) {
 	a.reports++
 	a.fracMax = max(a.fracMax, rb.FractionLost)
 	a.fracSum += uint64(rb.FractionLost)
+	if rb.FractionLost != 0 {
+		a.fracN++
+	}
 	a.cumLost = rb.CumulativeLost
 	a.jitMax = max(a.jitMax, rb.Jitter)
 	a.jitSum += uint64(rb.Jitter)

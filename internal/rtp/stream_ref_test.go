@@ -598,6 +598,7 @@ type refSrEntry struct {
 
 type refRtcpAcc struct {
 	reports uint32
+	fracN   uint32
 	fracMax uint8
 	mosLQ   uint8
 	cumLost int32
@@ -611,12 +612,13 @@ type refRtcpAcc struct {
 
 func (a *refRtcpAcc) stats(rate uint32) RTCPStats {
 	st := RTCPStats{
-		Reports:         a.reports,
-		FractionLostMax: a.fracMax,
-		CumulativeLost:  a.cumLost,
-		RTTMaxMS:        a.rttMax,
-		RTTCount:        a.rttN,
-		XRMOSLQ:         float64(a.mosLQ) / 10,
+		Reports:             a.reports,
+		FractionLostMax:     a.fracMax,
+		FractionLostReports: a.fracN,
+		CumulativeLost:      a.cumLost,
+		RTTMaxMS:            a.rttMax,
+		RTTCount:            a.rttN,
+		XRMOSLQ:             float64(a.mosLQ) / 10,
 	}
 	if a.reports > 0 {
 		st.FractionLostAvg = float64(a.fracSum) / float64(a.reports)
@@ -646,6 +648,9 @@ func (s *refStream) AddReport(rb ReportBlock, arrival time.Time) {
 	a.reports++
 	a.fracMax = max(a.fracMax, rb.FractionLost)
 	a.fracSum += uint64(rb.FractionLost)
+	if rb.FractionLost != 0 {
+		a.fracN++
+	}
 	a.cumLost = rb.CumulativeLost
 	a.jitMax = max(a.jitMax, rb.Jitter)
 	a.jitSum += uint64(rb.Jitter)

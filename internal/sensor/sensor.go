@@ -151,7 +151,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 			return nil, fmt.Errorf("sensor: %w", err)
 		}
 	}
-	st, err := sqlstore.Open(cfg.SQLDriver, cfg.DSN())
+	st, err := sqlstore.Open(cfg.SQLDriver, cfg.DSN(), sqlstore.Schema(cfg.CDRSchema))
 	if err != nil {
 		return nil, fmt.Errorf("sensor: open %s store: %w", cfg.SQLDriver, err)
 	}
@@ -648,12 +648,16 @@ type cdrSink struct {
 }
 
 func (k *cdrSink) CallEnded(c *calltable.CallInfo) {
-	k.w.Add(tableview.NewRecord(c, k.idSensor))
+	r := tableview.NewRecord(c, k.idSensor)
+	addSnifferFields(&r, c)
+	k.w.Add(r)
 	k.quality.CallEnded(c)
 }
 
 func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
 	if k.registrations.Load() {
-		k.w.AddRegistration(tableview.NewRegistration(r, k.idSensor))
+		g := tableview.NewRegistration(r, k.idSensor)
+		addSnifferRegFields(&g, r)
+		k.w.AddRegistration(g)
 	}
 }

@@ -44,12 +44,15 @@ func (d dialect) quote(name string) string {
 	return `"` + name + `"`
 }
 
-// Store is a [cdr.Store] over SQLite or MySQL/MariaDB. Besides CDRs and
-// registrations it holds the `system` table (the manager API's AES key) and
-// the `sensors` table. Safe for concurrent use.
+// Store is a [cdr.Store] over SQLite or MySQL/MariaDB, in one of two
+// [Schema]s. Besides CDRs and registrations it holds the `system` table
+// (the manager API's AES key) and the `sensors` table. Safe for concurrent
+// use.
 type Store struct {
-	db *sql.DB
-	d  dialect
+	db     *sql.DB
+	d      dialect
+	schema Schema
+	vm     *vmState // the voipmonitor schema's lookups and partitions
 }
 
 // Sensor is a row of the sensors table.
@@ -60,12 +63,22 @@ type Sensor struct {
 	LastSeen time.Time
 }
 
-// Open opens the database and creates the schema when missing. For
-// "sqlite", dsn is a file path (its directory is created) or ":memory:";
-// the database runs in WAL mode with a 5 s busy timeout. For "mysql", dsn
-// is a go-sql-driver DSN (user:pass@tcp(host:port)/db); times are read and
-// written in UTC.
-func Open(driver, dsn string) (*Store, error) {
+// Open opens the database and creates the tables of schema when missing
+// ("" is [SchemaVoipsensor]). For "sqlite", dsn is a file path (its
+// directory is created) or ":memory:"; the database runs in WAL mode with a
+// 5 s busy timeout. For "mysql", dsn is a go-sql-driver DSN
+// (user:pass@tcp(host:port)/db); times are read and written in UTC, and the
+// voipmonitor schema's session runs with an empty sql_mode, as the sniffer's.
+// A database whose cdr table has the other schema is refused with
+// [ErrSchema].
+func Open(driver, dsn string, schema Schema) (*Store, error) {
+	switch schema {
+	case "":
+		schema = SchemaVoipsensor
+	case SchemaVoipsensor, SchemaVoipmonitor:
+	default:
+		return nil, fmt.Errorf("%w: unknown schema %q", ErrSchema, schema)
+	}
 	var (
 		db  *sql.DB
 		d   dialect
@@ -77,14 +90,14 @@ func Open(driver, dsn string) (*Store, error) {
 		db, err = openSQLite(dsn)
 	case "mysql":
 		d = mysql
-		db, err = openMySQL(dsn)
+		db, err = openMySQL(dsn, schema)
 	default:
 		return nil, fmt.Errorf("%w %q", ErrDriver, driver)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d}
+	s := &Store{db: db, d: d, schema: schema}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.createSchema(ctx); err != nil {
@@ -117,13 +130,22 @@ func openSQLite(path string) (*sql.DB, error) {
 	return db, nil
 }
 
-func openMySQL(dsn string) (*sql.DB, error) {
+func openMySQL(dsn string, schema Schema) (*sql.DB, error) {
 	cfg, err := mysqldrv.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: mysql dsn: %w", err)
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
+	if schema == SchemaVoipmonitor {
+		// As the sniffer's connection (SET NAMES UTF8, sql_mode ''):
+		// text converts into its latin1 tables, a character latin1
+		// lacks becoming "?" instead of refusing the row.
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["sql_mode"] = "''"
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -144,6 +166,12 @@ func openMySQL(dsn string) (*sql.DB, error) {
 }
 
 func (s *Store) createSchema(ctx context.Context) error {
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
+	if s.schema == SchemaVoipmonitor {
+		return s.createVMSchema(ctx)
+	}
 	var stmts []string
 	stmts = append(stmts, createTable(s.d, "cdr", recordCols, "calldate", "callid")...)
 	stmts = append(stmts, createTable(s.d, "register_state", registrationCols, "calldate", "to_num")...)
@@ -165,13 +193,23 @@ func (s *Store) createSchema(ctx context.Context) error {
 	return nil
 }
 
-// WriteRecords inserts recs in one transaction with multi-row INSERTs.
+// WriteRecords inserts recs in one transaction: with multi-row INSERTs in
+// the voipsensor schema, a cdr, cdr_next and cdr_rtp rows per record in
+// the voipmonitor schema.
 func (s *Store) WriteRecords(ctx context.Context, recs []cdr.Record) error {
+	if s.schema == SchemaVoipmonitor {
+		return s.writeVMRecords(ctx, recs)
+	}
 	return insert(ctx, s, "cdr", recordCols, recs)
 }
 
-// WriteRegistrations inserts regs in one transaction with multi-row INSERTs.
+// WriteRegistrations inserts regs in one transaction: register_state in
+// the voipsensor schema; register_state, or register_failed for a failed
+// registration, in the voipmonitor schema.
 func (s *Store) WriteRegistrations(ctx context.Context, regs []cdr.Registration) error {
+	if s.schema == SchemaVoipmonitor {
+		return s.writeVMRegistrations(ctx, regs)
+	}
 	return insert(ctx, s, "register_state", registrationCols, regs)
 }
 
@@ -231,13 +269,20 @@ func (s *Store) classify(err error) error {
 }
 
 // ListRecords returns the newest limit records (all when limit ≤ 0), newest
-// first by calldate, then by insertion order.
+// first by calldate, then by insertion order. The voipmonitor schema
+// returns [ErrUnsupported].
 func (s *Store) ListRecords(ctx context.Context, limit int) ([]cdr.Record, error) {
+	if s.schema == SchemaVoipmonitor {
+		return nil, ErrUnsupported
+	}
 	return list(ctx, s, "cdr", recordCols, limit)
 }
 
 // ListRegistrations is like [Store.ListRecords] for registrations.
 func (s *Store) ListRegistrations(ctx context.Context, limit int) ([]cdr.Registration, error) {
+	if s.schema == SchemaVoipmonitor {
+		return nil, ErrUnsupported
+	}
 	return list(ctx, s, "register_state", registrationCols, limit)
 }
 
@@ -338,8 +383,22 @@ func (s *Store) DeleteSystem(ctx context.Context, typ string) error {
 	return nil
 }
 
-// UpsertSensor inserts the sensor or updates its name, host and last_seen.
+// UpsertSensor inserts the sensor or updates its name, host and last_seen
+// (the voipmonitor schema's sensors table has no last_seen: it keeps name
+// and host).
 func (s *Store) UpsertSensor(ctx context.Context, sn Sensor) error {
+	if s.schema == SchemaVoipmonitor {
+		q := "INSERT INTO sensors (id_sensor, name, host) VALUES (?, ?, ?) "
+		if s.d == mysql {
+			q += "ON DUPLICATE KEY UPDATE name = VALUES(name), host = VALUES(host)"
+		} else {
+			q += "ON CONFLICT(id_sensor) DO UPDATE SET name = excluded.name, host = excluded.host"
+		}
+		if _, err := s.db.ExecContext(ctx, q, sn.ID, sn.Name, sn.Host); err != nil {
+			return fmt.Errorf("sqlstore: %w", err)
+		}
+		return nil
+	}
 	q := "INSERT INTO sensors (id_sensor, name, host, last_seen) VALUES (?, ?, ?, ?) "
 	if s.d == mysql {
 		q += "ON DUPLICATE KEY UPDATE name = VALUES(name), host = VALUES(host), last_seen = VALUES(last_seen)"
@@ -352,9 +411,14 @@ func (s *Store) UpsertSensor(ctx context.Context, sn Sensor) error {
 	return nil
 }
 
-// Sensors returns all rows of the sensors table ordered by id.
+// Sensors returns all rows of the sensors table ordered by id (LastSeen
+// zero in the voipmonitor schema).
 func (s *Store) Sensors(ctx context.Context) ([]Sensor, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id_sensor, name, host, last_seen FROM sensors ORDER BY id_sensor")
+	seen := "last_seen"
+	if s.schema == SchemaVoipmonitor {
+		seen = "NULL"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id_sensor, name, host, "+seen+" FROM sensors ORDER BY id_sensor")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}

@@ -34,7 +34,7 @@ var addrEq = cmpopts.EquateComparable(netip.AddrPort{})
 func backends(t *testing.T) map[string]*Store {
 	t.Helper()
 	out := map[string]*Store{}
-	st, err := Open("sqlite", filepath.Join(t.TempDir(), "sub", "cdr.db"))
+	st, err := Open("sqlite", filepath.Join(t.TempDir(), "sub", "cdr.db"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func backends(t *testing.T) map[string]*Store {
 
 func openMySQLTest(t *testing.T, dsn string) *Store {
 	t.Helper()
-	st, err := Open("mysql", dsn)
+	st, err := Open("mysql", dsn, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func openMySQLTest(t *testing.T, dsn string) *Store {
 		}
 	}
 	st.Close()
-	if st, err = Open("mysql", dsn); err != nil {
+	if st, err = Open("mysql", dsn, ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
@@ -235,21 +235,21 @@ func TestSystemAndSensors(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := Open("postgres", "x"); !errors.Is(err, ErrDriver) {
+	if _, err := Open("postgres", "x", ""); !errors.Is(err, ErrDriver) {
 		t.Errorf("Open(postgres) = %v, want ErrDriver", err)
 	}
-	if _, err := Open("mysql", "not a dsn"); err == nil {
+	if _, err := Open("mysql", "not a dsn", ""); err == nil {
 		t.Error("Open(mysql, bad dsn) = nil error")
 	}
 	// A second Open of an existing file keeps the data.
 	path := filepath.Join(t.TempDir(), "x.db")
-	st, err := Open("sqlite", path)
+	st, err := Open("sqlite", path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.WriteRecords(context.Background(), []cdr.Record{sampleRecord(1)})
 	st.Close()
-	st, err = Open("sqlite", path)
+	st, err = Open("sqlite", path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // BenchmarkSQLiteWriteRecords measures records/s stored in SQLite by
 // WriteRecords in batches of 500 (one transaction each).
 func BenchmarkSQLiteWriteRecords(b *testing.B) {
-	st, err := Open("sqlite", filepath.Join(b.TempDir(), "bench.db"))
+	st, err := Open("sqlite", filepath.Join(b.TempDir(), "bench.db"), "")
 	if err != nil {
 		b.Fatal(err)
 	}
