@@ -36,6 +36,10 @@ func (s *Sensor) wireSpool() error {
 		sp.rec = spool.New(spool.Options{
 			Dir: s.cfg.SpoolDir, SIP: rc.SaveSIP, RTP: rtpMode(rc.SaveRTP), RTCP: rc.SaveRTCP, Register: rc.SaveRegister,
 			BufferBytes: rc.BufferMB << 20, MaxOpenFiles: rc.OpenFilesMax, Logger: log,
+			// A file read at full speed waits for the writer rather than
+			// losing frames; a live interface (or a paced replay) never
+			// waits.
+			Backpressure: !s.live && !s.opts.Realtime && s.opts.Speed == 0,
 		})
 		s.table.SetRecorder(sp.rec)
 		s.src = spool.Source(s.src, sp.rec)

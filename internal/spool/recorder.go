@@ -56,6 +56,12 @@ type Options struct {
 	Location *time.Location
 	// Logger receives the recorder's few log lines (nil: slog.Default()).
 	Logger *slog.Logger
+	// Backpressure makes the packet source wrapped by [Source] wait while
+	// the batch being filled is more than half full, instead of letting
+	// frames be dropped: for a capture file read at full speed, where
+	// waiting loses nothing (a live interface never waits). The wait is
+	// in ReadFrame, before the frame is decoded: no lock is held.
+	Backpressure bool
 }
 
 // Defaults of [Options].
@@ -106,6 +112,10 @@ type Stats struct {
 	Paused       bool   // recording stopped: the disk is full
 }
 
+// minFrame is the frame size a batch's record slots are counted for: a
+// batch holds its bytes' worth of frames of this size.
+const minFrame = 64
+
 // rec is one frame (or a call's end) waiting in a batch. Its bytes are
 // data[off:off+n] of the batch.
 type rec struct {
@@ -139,6 +149,7 @@ type Recorder struct {
 	want       [calltable.RecordRegister + 1]bool // by kind
 	headerOnly bool
 	maxRecs    int
+	roomLimit  int64 // Backpressure: the fill level ReadFrame waits below
 
 	// The packet goroutine's: the frame being decoded, and the last file
 	// it went to (one frame may carry several messages of one call).
@@ -149,10 +160,13 @@ type Recorder struct {
 		typ      Type
 	}
 
-	mu    sync.Mutex // guards fill and spare; a leaf (LOCKS.md)
-	fill  *batch
-	spare *batch
-	wake  chan struct{}
+	mu      sync.Mutex // guards fill and spare; a leaf (LOCKS.md)
+	fill    *batch
+	spare   *batch
+	wake    chan struct{}
+	filled  atomic.Int64  // bytes in fill, for Backpressure
+	drained chan struct{} // the writer took a batch (Backpressure waits on it)
+	stopped chan struct{} // closed when Run returns
 
 	w writer // the writer goroutine's state (writer.go)
 
@@ -172,10 +186,13 @@ func New(opt Options) *Recorder {
 	r := &Recorder{
 		opt:        opt,
 		headerOnly: opt.RTP == RTPHeader,
-		maxRecs:    max(half/64, 1024),
+		maxRecs:    max(half/minFrame, 1024),
+		roomLimit:  int64(half / 2),
 		fill:       &batch{data: make([]byte, 0, half)},
 		spare:      &batch{data: make([]byte, 0, half)},
 		wake:       make(chan struct{}, 1),
+		drained:    make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
 	}
 	r.want[calltable.RecordSIP] = opt.SIP
 	r.want[calltable.RecordRTP] = opt.RTP != RTPNone
@@ -237,6 +254,9 @@ func (r *Recorder) Record(kind calltable.RecordKind, ref uint64, callID string, 
 		link: fr.LinkType, typ: typ,
 	})
 	first := len(b.recs) == 1
+	if r.opt.Backpressure {
+		r.filled.Store(int64(max(len(b.data), len(b.recs)*minFrame)))
+	}
 	r.mu.Unlock()
 	if first {
 		r.signal()
@@ -265,6 +285,19 @@ func (r *Recorder) signal() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// waitRoom returns once the batch being filled is at most half full, or
+// the writer has stopped ([Options.Backpressure]).
+func (r *Recorder) waitRoom() {
+	for r.filled.Load() > r.roomLimit {
+		r.signal()
+		select {
+		case <-r.drained:
+		case <-r.stopped:
+			return
+		}
 	}
 }
 
@@ -307,6 +340,7 @@ func (r *Recorder) Stats() Stats {
 // the table has delivered its last Record and Ended (after CloseAll), so
 // that every call's files are complete.
 func (r *Recorder) Run(ctx context.Context) error {
+	defer close(r.stopped)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	pace := time.NewTimer(0)
@@ -344,7 +378,12 @@ func (r *Recorder) cycle(now time.Time) {
 	r.mu.Lock()
 	b := r.fill
 	r.fill, r.spare = r.spare, nil
+	r.filled.Store(0)
 	r.mu.Unlock()
+	select {
+	case r.drained <- struct{}{}:
+	default:
+	}
 
 	r.w.take(b, now)
 

@@ -16,6 +16,9 @@ type source struct {
 }
 
 func (s *source) ReadFrame(f *capture.Frame) error {
+	if s.r.opt.Backpressure {
+		s.r.waitRoom()
+	}
 	err := s.Source.ReadFrame(f)
 	if err == nil {
 		s.r.Frame(f)

@@ -401,3 +401,45 @@ func TestRecordNoAllocs(t *testing.T) {
 		t.Errorf("Record allocates %.2f times per frame, want 0", allocs)
 	}
 }
+
+// sliceSource delivers the same frame n times.
+type sliceSource struct {
+	fr *capture.Frame
+	n  int
+}
+
+func (s *sliceSource) ReadFrame(f *capture.Frame) error {
+	if s.n == 0 {
+		return io.EOF
+	}
+	s.n--
+	*f = *s.fr
+	return nil
+}
+func (s *sliceSource) Stats() capture.Stats { return capture.Stats{} }
+func (s *sliceSource) Close() error         { return nil }
+
+// TestRecordBackpressure: with Backpressure (a file read at full speed)
+// the source waits for the writer and no frame is dropped, however small
+// the buffer.
+func TestRecordBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	r := New(Options{Dir: dir, RTP: RTPFull, BufferBytes: 64 << 10, Location: time.UTC, Backpressure: true, Linger: time.Millisecond})
+	stop := runRecorder(r)
+	fr, dg := udpFrame(t, "10.0.0.1:4000", "10.0.0.2:4000", rtpPayload(1), t0)
+	const n = 20000 // 4 MB through a 16 KiB batch
+	src := Source(&sliceSource{fr: fr, n: n}, r)
+	var f capture.Frame
+	for src.ReadFrame(&f) == nil {
+		r.Record(calltable.RecordRTP, 1, "c", t0, dg)
+	}
+	r.Ended(1)
+	waitFor(t, "frames written", func() bool { s := r.Stats(); return s.Frames == n && s.FilesOpen == 0 })
+	stop()
+	if st := r.Stats(); st.Dropped != 0 {
+		t.Errorf("%d frames dropped with backpressure", st.Dropped)
+	}
+	if got := len(readPcap(t, filepath.Join(dir, "2026-03-04/05/06/RTP/c.pcap"))); got != n {
+		t.Errorf("pcap holds %d frames, want %d", got, n)
+	}
+}
