@@ -34,8 +34,9 @@ type StreamConfig struct {
 // The zero value is unusable; call [Stream.Init] first. A Stream is a plain
 // value of about 450 bytes; it allocates RTCP state on the first RTCP report
 // about it, and at its second packet the state of the VoIPmonitor sniffer's
-// MOS and jitter computation ([VMStats], about 4 KB: three simulated jitter
-// buffers, the adaptive one with its 500-delay history). It is not safe for
+// MOS and jitter computation ([VMStats], about 4.4 KB: three simulated
+// jitter buffers, the adaptive one with its 500-delay history, and the
+// last [MaxIntervals] closed MOS intervals in 384 bytes). It is not safe for
 // concurrent use, and a copy shares those allocations with the original.
 type Stream struct {
 	// Fields every packet touches come first, so that a packet touches as
@@ -81,6 +82,7 @@ type Stream struct {
 	dups       int64
 	reordered  int64
 	events     uint32
+	cn         uint32
 	pt         uint8
 	codec      string
 	lossBursts [10]uint32
@@ -128,8 +130,9 @@ type StreamStats struct {
 	// [50,70) [70,90) [90,120) [120,150) [150,200) [200,300) ≥300.
 	Delay [7]uint32
 	// Events counts RFC 4733 telephone-event packets; they are part of
-	// Received and of sequence accounting but not of jitter or MOS.
-	Events      uint32
+	// Received and of sequence accounting but not of jitter or MOS. CN
+	// counts comfort-noise packets (RFC 3389), which are.
+	Events, CN  uint32
 	First, Last time.Time
 	// RTCP is what receivers reported about this stream.
 	RTCP RTCPStats
@@ -292,6 +295,10 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 		s.events++
 		return
 	}
+	cn := s.isCN(pt)
+	if cn {
+		s.cn++
+	}
 	rate := s.clockRate
 	if !s.voiceSet {
 		s.voiceSet = true
@@ -312,7 +319,6 @@ func (s *Stream) voice(h *Header, now, ext int64, dup bool) {
 		s.lastVoiceTS = h.Timestamp
 		return
 	}
-	cn := s.isCN(pt)
 	s.jitterStep(h, now, rate, cn)
 	if dup {
 		return
@@ -412,7 +418,7 @@ func (s *Stream) Finish() {}
 // 10 s intervals closed so far; a stream with none reports 4.5.
 func (s *Stream) Stats() StreamStats {
 	st := StreamStats{
-		PayloadType:  s.pt,
+		PayloadType:  s.payloadType(),
 		Codec:        s.codec,
 		Received:     s.received,
 		Duplicates:   s.dups,
@@ -423,6 +429,7 @@ func (s *Stream) Stats() StreamStats {
 		LossBursts:   s.lossBursts,
 		Delay:        s.delay,
 		Events:       s.events,
+		CN:           s.cn,
 		RTCP:         s.rtcp.stats(s.clockRate),
 		VM:           s.vm.stats(),
 	}
@@ -440,6 +447,25 @@ func (s *Stream) Stats() StreamStats {
 	st.MOSF1, st.MOSF2, st.MOSAdapt = mosOf(st.VM.MOSF1Mult10), mosOf(st.VM.MOSF2Mult10), mosOf(st.VM.MOSAdaptMult10)
 	st.MOSF1Min, st.MOSF2Min, st.MOSAdaptMin = mosOf(st.VM.MOSF1MinMult10), mosOf(st.VM.MOSF2MinMult10), mosOf(st.VM.MOSAdaptMinMult10)
 	return st
+}
+
+// payloadType is the payload type of the first packet that was not a
+// telephone event, or the event type of a stream of nothing else.
+func (s *Stream) payloadType() uint8 {
+	if !s.voiceSet && s.events > 0 {
+		return uint8(s.eventPT)
+	}
+	return s.pt
+}
+
+// Intervals appends the closed 10 s MOS intervals the stream keeps (the
+// newest [MaxIntervals]) to dst, oldest first, and returns it with the
+// number of intervals closed in all.
+func (s *Stream) Intervals(dst []Interval) ([]Interval, int) {
+	if s.vm == nil {
+		return dst, 0
+	}
+	return s.vm.appendIntervals(dst), s.vm.intervals
 }
 
 // mosOf turns a sniffer MOS×10 into a MOS, 4.5 for none (-1).
@@ -462,6 +488,7 @@ type StreamSummary struct {
 	Started                                                 bool
 	PayloadType                                             uint8
 	Received, Lost                                          int64
+	Events, CN                                              uint32
 	JitterMeanMS, JitterMaxMS                               float64
 	MOSF1, MOSF2, MOSAdapt, MOSF1Min, MOSF2Min, MOSAdaptMin float64
 	FirstNs, LastNs                                         int64
@@ -477,8 +504,10 @@ type StreamSummary struct {
 // copying the rest.
 func (s *Stream) Summary() StreamSummary {
 	sm := StreamSummary{
-		PayloadType:  s.pt,
+		PayloadType:  s.payloadType(),
 		Received:     s.received,
+		Events:       s.events,
+		CN:           s.cn,
 		JitterMeanMS: s.meanJ,
 		JitterMaxMS:  s.maxJ,
 		VMLive:       noVMLive,

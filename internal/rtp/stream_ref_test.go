@@ -48,6 +48,7 @@ type refStream struct {
 	lastVoiceTS uint32
 
 	events  uint32
+	cn      uint32 // comfort-noise packets
 	ptimeTS uint32 // timestamp units per packet
 
 	// Wireshark tap-rtp-analysis state (times in ms relative to firstNs).
@@ -231,6 +232,9 @@ func (s *refStream) voice(h *Header, now, ext int64, dup bool) {
 		s.resume = true
 		return
 	}
+	if s.isCN(pt) {
+		s.cn++
+	}
 	rate := s.cfg.ClockRate
 	if !s.voiceSet {
 		s.voiceSet = true
@@ -402,8 +406,12 @@ func (s *refStream) Finish() {
 // intervals closed so far (all of them after [refStream.Finish]); a stream with
 // no closed interval reports 4.5.
 func (s *refStream) Stats() StreamStats {
+	pt := s.pt
+	if !s.voiceSet && s.events > 0 {
+		pt = uint8(s.cfg.EventPT) // a stream of telephone events only
+	}
 	st := StreamStats{
-		PayloadType:  s.pt,
+		PayloadType:  pt,
 		Codec:        s.cfg.Codec,
 		Received:     s.received,
 		Duplicates:   s.dups,
@@ -414,6 +422,7 @@ func (s *refStream) Stats() StreamStats {
 		LossBursts:   s.lossBursts,
 		Delay:        s.delay,
 		Events:       s.events,
+		CN:           s.cn,
 		RTCP:         s.rtcp.stats(s.cfg.ClockRate),
 	}
 	if !s.started {

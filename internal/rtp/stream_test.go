@@ -154,6 +154,67 @@ func TestVMIntervals(t *testing.T) {
 	if st.MOSF2 != float64(want.MOSF2Mult10)/10 {
 		t.Errorf("MOSF2 = %v, want %v", st.MOSF2, float64(want.MOSF2Mult10)/10)
 	}
+	// The two intervals as the console charts them: closed at 10.42 s and
+	// 20.44 s, the first with 10 lost of 520 expected (2 of probation).
+	ivs, n := s.Intervals(nil)
+	wantIvs := []Interval{
+		{End: 10 * time.Second, MOSMult10: [3]int{int(m1), int(m1), int(m1)}, LossPct: 1.92},
+		{End: 20 * time.Second, MOSMult10: [3]int{int(m2), int(m2), int(m2)}, LossPct: 2},
+	}
+	if n != 2 || len(ivs) != 2 || ivs[0] != wantIvs[0] || ivs[1] != wantIvs[1] {
+		t.Errorf("Intervals = %+v, %d; want %+v, 2", ivs, n, wantIvs)
+	}
+}
+
+// TestVMIntervalHistory: 400 s of 20 ms PCMU close 39 intervals (one about every 10.02 s), of which
+// the newest 32 are kept, in order, each with its own MOS and loss, the
+// last one equal to what listcalls shows, and no jitter before packets
+// arrived unevenly, in the interval that holds them.
+func TestVMIntervalHistory(t *testing.T) {
+	var s Stream
+	s.Init(StreamConfig{EventPT: -1, CNPT: -1})
+	payload := make([]byte, 160)
+	const n = 20000 // 400 s
+	for i := 0; i < n; i++ {
+		// Loss grows with the minute: every 100th, then 50th, … packet.
+		if every := 100 >> (i / 3000 % 4); i%every == every/2 {
+			continue
+		}
+		at := time.Duration(i) * 20 * time.Millisecond
+		if i >= 12000 && i < 12100 && i%2 == 1 { // 240–242 s: every other packet 10 ms late
+			at += 10 * time.Millisecond
+		}
+		h := Header{Version: 2, PayloadType: PTPCMU, Seq: uint16(i), Timestamp: uint32(i) * 160, SSRC: 7, Payload: payload}
+		s.Add(&h, t0.Add(at))
+	}
+	ivs, total := s.Intervals(nil)
+	live := s.Stats().VM.Live
+	if total != 39 || len(ivs) != MaxIntervals {
+		t.Fatalf("%d intervals closed, %d kept; want 39 and %d", total, len(ivs), MaxIntervals)
+	}
+	for i := 1; i < len(ivs); i++ {
+		if d := ivs[i].End - ivs[i-1].End; d < 10*time.Second || d > 11*time.Second {
+			t.Errorf("interval %d ends %v after the one before, want about 10 s", i, d)
+		}
+	}
+	last := ivs[len(ivs)-1]
+	if last.MOSMult10 != live.MOSMult10 || math.Abs(last.LossPct-live.LossLastPct) > 0.005 {
+		t.Errorf("last interval %+v, listcalls shows MOS %v loss %v", last, live.MOSMult10, live.LossLastPct)
+	}
+	worst, jittery := 45, false
+	for _, iv := range ivs {
+		worst = min(worst, iv.MOSMult10[0])
+		// Before 240 s no jitter; the interval that closes first after
+		// it holds the uneven packets (J then decays slowly).
+		wantJitter := iv.End > 240*time.Second && !jittery
+		if iv.End <= 240*time.Second && iv.JitterMaxMS != 0 || wantJitter && iv.JitterMaxMS < 5 || iv.JitterAvgMS > iv.JitterMaxMS {
+			t.Errorf("interval ending %v: jitter avg %v max %v", iv.End, iv.JitterAvgMS, iv.JitterMaxMS)
+		}
+		jittery = jittery || wantJitter
+	}
+	if worst < live.MOSMinMult10[0] || ivs[0].LossPct >= last.LossPct {
+		t.Errorf("kept intervals: worst MOS %d below the stream's minimum %d, or loss not growing: %+v", worst, live.MOSMinMult10[0], ivs)
+	}
 }
 
 // TestVMJitterHand: the sniffer's jitter of a tiny stream. Packets 0 and 1

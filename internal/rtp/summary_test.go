@@ -6,7 +6,7 @@ import "testing"
 // independent reference Summary must agree with.
 func summaryOf(st StreamStats) StreamSummary {
 	sm := StreamSummary{
-		PayloadType: st.PayloadType, Received: st.Received, Lost: st.Lost,
+		PayloadType: st.PayloadType, Received: st.Received, Lost: st.Lost, Events: st.Events, CN: st.CN,
 		JitterMeanMS: st.JitterMeanMS, JitterMaxMS: st.JitterMaxMS,
 		MOSF1: st.MOSF1, MOSF2: st.MOSF2, MOSAdapt: st.MOSAdapt,
 		MOSF1Min: st.MOSF1Min, MOSF2Min: st.MOSF2Min, MOSAdaptMin: st.MOSAdaptMin,

@@ -1,6 +1,9 @@
 package rtp
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // This file replays, per RTP stream, what the VoIPmonitor sniffer
 // (2026.04.0, rtp.cpp RTP::read, RTP::jitterbuffer, RTP::update_seq,
@@ -213,6 +216,86 @@ type vmState struct {
 	ivStatLost int64
 	ivStatRecv uint32
 	lossLast   float64
+
+	// The jitter J of the voice packets since the last interval closed
+	// (sum, count, maximum), and the newest closed intervals: hist[(n-1) %
+	// MaxIntervals] is interval n (intervals counts them).
+	ivJSum float64
+	ivJN   int64
+	ivJMax float64
+	hist   [MaxIntervals]intervalRec
+}
+
+// MaxIntervals is how many closed MOS intervals a [Stream] keeps, the
+// newest: 32 of about 10 s each, five minutes and a half of a stream's
+// history in 384 bytes.
+const MaxIntervals = 32
+
+// intervalRec is one closed interval, packed (12 bytes): the stream time
+// it closed at in whole seconds, the MOS×10 of each buffer, the loss in
+// percent ×100 and the jitter's mean and maximum in ms ×10, saturated.
+type intervalRec struct {
+	endS                 uint16
+	mos                  [3]uint8
+	lossX100             uint16
+	jitAvgX10, jitMaxX10 uint16
+}
+
+// sat16 is v rounded and clamped to [0, 65535].
+func sat16(v float64) uint16 {
+	switch {
+	case !(v > 0):
+		return 0
+	case v >= 65535:
+		return 65535
+	}
+	return uint16(math.Round(v))
+}
+
+// Interval is one closed 10 s MOS interval of a stream, with the
+// sniffer's figures for it.
+type Interval struct {
+	// End is when the interval closed, from the stream's first packet, in
+	// whole seconds.
+	End time.Duration
+	// MOSMult10 is the interval's MOS×10 per buffer (f1, f2, adaptive):
+	// the values the stream's average and minimum are made of.
+	MOSMult10 [3]int
+	// LossPct is the interval's loss in percent (src_loss_last10sec
+	// while it is the last one), to 0.01.
+	LossPct float64
+	// JitterAvgMS and JitterMaxMS are the mean and the maximum of the
+	// sniffer's jitter J over the interval's voice packets, to 0.1 ms.
+	JitterAvgMS, JitterMaxMS float64
+}
+
+// record files the interval saveMOS just closed. Its jitter figures start
+// over.
+func (v *vmState) record() {
+	r := &v.hist[(v.intervals-1)%MaxIntervals]
+	r.endS = sat16(float64(v.lastUS-v.firstUS) / 1e6)
+	r.mos = v.mosLast
+	r.lossX100 = sat16(v.lossLast * 100)
+	r.jitAvgX10, r.jitMaxX10 = 0, sat16(v.ivJMax*10)
+	if v.ivJN > 0 {
+		r.jitAvgX10 = sat16(v.ivJSum / float64(v.ivJN) * 10)
+	}
+	v.ivJSum, v.ivJN, v.ivJMax = 0, 0, 0
+}
+
+// intervals appends the kept intervals to dst, oldest first.
+func (v *vmState) appendIntervals(dst []Interval) []Interval {
+	n := min(v.intervals, MaxIntervals)
+	for i := v.intervals - n; i < v.intervals; i++ {
+		r := &v.hist[i%MaxIntervals]
+		dst = append(dst, Interval{
+			End:         time.Duration(r.endS) * time.Second,
+			MOSMult10:   [3]int{int(r.mos[0]), int(r.mos[1]), int(r.mos[2])},
+			LossPct:     float64(r.lossX100) / 100,
+			JitterAvgMS: float64(r.jitAvgX10) / 10, JitterMaxMS: float64(r.jitMaxX10) / 10,
+		})
+	}
+	return dst
 }
 
 // vmParams are the buffers' jbsize and resync_threshold (rtp.cpp RTP::RTP).
@@ -593,6 +676,9 @@ func (v *vmState) updateStats(p *vmPacket, sr int64) {
 	v.lastVoiceUS, v.lastVoiceTS = p.us, p.ts
 	j := v.prevJitter + (math.Abs(transit)-v.prevJitter)/16
 	v.prevJitter, v.jitter = j, j
+	v.ivJSum += j
+	v.ivJN++
+	v.ivJMax = max(v.ivJMax, j)
 	r := float64(v.received)
 	v.avgJitter = (v.avgJitter*(r-1) + j) / r
 	if v.maxJitter < j {
@@ -663,6 +749,7 @@ func (v *vmState) saveMOS() {
 	if lost+recv > 0 {
 		v.lossLast = float64(lost) / float64(recv+lost) * 100
 	}
+	v.record()
 }
 
 // intervalMOS is calculate_mos_fromrtp with burstr_calculate over the
