@@ -41,6 +41,29 @@ func (s Side) other() Side {
 	return SideNone
 }
 
+// StreamKind tells what an RTP stream carries. Only voice streams have a
+// voice quality: the a_/b_ streams of a CDR, the listcalls figures and the
+// quality histograms come from voice streams alone.
+type StreamKind uint8
+
+// Stream kinds.
+const (
+	KindVoice StreamKind = iota // audio, with any telephone events and comfort noise among it
+	KindDTMF                    // RFC 4733 (RFC 2833) telephone events and nothing else
+	KindCN                      // comfort noise (RFC 3389) and nothing else
+	KindVideo                   // on a video m-line, or of a static video payload type
+)
+
+var kindNames = [...]string{"voice", "dtmf", "cn", "video"}
+
+// String returns "voice", "dtmf", "cn" or "video".
+func (k StreamKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
 // State is where a call is in its life.
 type State uint8
 
@@ -245,6 +268,44 @@ func (c *Call) sideOfMedia(ap netip.AddrPort) Side {
 		}
 	}
 	return SideNone
+}
+
+// mediaType returns the SDP media type (audio, video, …) of the m-line
+// that advertised either end of f, or "".
+func (c *Call) mediaType(f decode.Flow) string {
+	for i := range c.Media {
+		if m := &c.Media[i]; m.Addr == f.Dst || m.Addr == f.Src {
+			return m.Type
+		}
+	}
+	return ""
+}
+
+// StreamKind tells what s, one of c's streams, carries, from the SDP and
+// from sum, s's summary (its payload type and packet counts). Lock must be
+// held.
+func (c *Call) StreamKind(s *Stream, sum *rtp.StreamSummary) StreamKind {
+	return c.kindOf(s, sum.PayloadType, sum.Received, sum.Events, sum.CN)
+}
+
+// kindOf is StreamKind from the figures a summary or full statistics give:
+// the payload type (the event type for a stream of events only) and the
+// packets received, telephone events and comfort noise among them.
+func (c *Call) kindOf(s *Stream, pt uint8, received int64, events, cn uint32) StreamKind {
+	if c.mediaType(s.Flow) == "video" {
+		return KindVideo
+	}
+	switch pt {
+	case 25, 26, 28, 31, 32, 34: // CelB, JPEG, nv, H261, MPV, H263 (RFC 3551 table 5)
+		return KindVideo
+	}
+	switch {
+	case s.hasEvent && pt == s.eventPT && events > 0:
+		return KindDTMF
+	case (pt == rtp.PTCN || pt == rtp.PTCNOld || int(pt) == c.cnPT()) && cn > 0 && int64(cn)+int64(events) >= received:
+		return KindCN
+	}
+	return KindVoice
 }
 
 // format looks up a payload type among the formats the given side (or any

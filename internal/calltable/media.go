@@ -1,6 +1,8 @@
 package calltable
 
 import (
+	"net/netip"
+
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/rtp"
@@ -115,33 +117,23 @@ func (c *Call) firstVoicePT(eventPT int) uint8 {
 func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 	// The SR's sender sends the stream it describes; a report block's
 	// sender receives the stream it reports on.
-	src := dg.Flow.Src.Addr()
+	from := dg.Flow.Src
 	err := rtp.ParseRTCP(dg.Payload, func(p *rtp.RTCPPacket) {
 		if p.Type == rtp.TypeSR {
-			for _, s := range c.Streams {
-				if s.SSRC == p.SSRC && s.Flow.Src.Addr() == src {
-					s.RTP.AddSR(rtp.NTPMid32(p.NTP), dg.Time)
-				}
-			}
+			c.rtcpStreams(p.SSRC, from, true, func(s *Stream) { s.RTP.AddSR(rtp.NTPMid32(p.NTP), dg.Time) })
 		}
 		for i := range p.Reports {
 			rb := &p.Reports[i]
-			for _, s := range c.Streams {
-				if s.SSRC == rb.SSRC && s.Flow.Dst.Addr() == src {
-					s.RTP.AddReport(*rb, dg.Time)
-					if e := t.emit(event.RTCPReport, c, dg.Time); e != nil {
-						t.fillRTCP(e, s, p, rb, dg)
-					}
+			c.rtcpStreams(rb.SSRC, from, false, func(s *Stream) {
+				s.RTP.AddReport(*rb, dg.Time)
+				if e := t.emit(event.RTCPReport, c, dg.Time); e != nil {
+					t.fillRTCP(e, s, p, rb, dg)
 				}
-			}
+			})
 		}
 		for i := range p.VoIP {
 			xr := &p.VoIP[i]
-			for _, s := range c.Streams {
-				if s.SSRC == xr.SSRC && s.Flow.Dst.Addr() == src {
-					s.RTP.AddXR(*xr)
-				}
-			}
+			c.rtcpStreams(xr.SSRC, from, false, func(s *Stream) { s.RTP.AddXR(*xr) })
 		}
 	})
 	if err != nil {
@@ -151,6 +143,53 @@ func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 	c.LastPacket = dg.Time
 	c.rtcpSeen = true
 	t.stats.RTCPPackets++
+}
+
+// rtcpStreams calls fn for each stream with SSRC ssrc that an RTCP packet
+// from the endpoint at from is about: the ones it sends (sent) or receives. The
+// endpoint is matched by its RTP address and port, the port above it (RFC
+// 3550 §11) or its advertised a=rtcp port, so that two parties on one host
+// (one address, different ports) each get their own reports even when they
+// share an SSRC; when no stream matches that way, by address alone (RTCP
+// from an unrelated port, behind NAT). Lock must be held.
+func (c *Call) rtcpStreams(ssrc uint32, from netip.AddrPort, sent bool, fn func(*Stream)) {
+	end := func(s *Stream) netip.AddrPort {
+		if sent {
+			return s.Flow.Src
+		}
+		return s.Flow.Dst
+	}
+	n := 0
+	for _, s := range c.Streams {
+		if s.SSRC == ssrc && c.rtcpOf(end(s), from) {
+			fn(s)
+			n++
+		}
+	}
+	if n > 0 {
+		return
+	}
+	for _, s := range c.Streams {
+		if s.SSRC == ssrc && end(s).Addr() == from.Addr() {
+			fn(s)
+		}
+	}
+}
+
+// rtcpOf tells whether from is the RTCP address of the RTP endpoint rtpEnd.
+func (c *Call) rtcpOf(rtpEnd, from netip.AddrPort) bool {
+	if rtpEnd.Addr() != from.Addr() {
+		return false
+	}
+	if p := rtpEnd.Port(); from.Port() == p || from.Port() == p+1 {
+		return true
+	}
+	for i := range c.Media {
+		if m := &c.Media[i]; m.Addr == rtpEnd && m.RTCP == from {
+			return true
+		}
+	}
+	return false
 }
 
 // fillRTCP describes one report block in an RTCPReport event. Lock must be

@@ -66,8 +66,14 @@ type StreamInfo struct {
 	Src, Dst netip.AddrPort
 	SSRC     uint32
 	Side     Side // the sender
+	Kind     StreamKind
 	Stats    rtp.StreamStats
 	TTL      TTLStats
+	// Intervals are the stream's closed 10 s MOS intervals kept (the
+	// newest rtp.MaxIntervals), IntervalsClosed how many closed in all.
+	// Only [Table.Call] fills them.
+	Intervals       []rtp.Interval
+	IntervalsClosed int
 }
 
 // Duration is INVITE to end, or to the snapshot time for calls in progress.
@@ -97,13 +103,15 @@ func (c *CallInfo) ConnectDuration() time.Duration {
 	return end.Sub(c.AnswerTime)
 }
 
-// Best returns the stream of side with the most packets (received + lost),
-// which is what VoIPmonitor puts in its a_/b_ columns, or nil.
+// Best returns the voice stream of side with the most packets (received +
+// lost), which is what VoIPmonitor puts in its a_/b_ columns, or nil.
+// Telephone events, comfort noise and video on streams of their own are
+// not voice.
 func (c *CallInfo) Best(side Side) *StreamInfo {
 	var best *StreamInfo
 	for i := range c.Streams {
 		s := &c.Streams[i]
-		if s.Side != side {
+		if s.Side != side || s.Kind != KindVoice {
 			continue
 		}
 		if best == nil || s.Stats.Received+s.Stats.Lost > best.Stats.Received+best.Stats.Lost {
@@ -143,7 +151,9 @@ func (c *Call) info(now time.Time) *CallInfo {
 	}
 	ci.Streams = make([]StreamInfo, len(c.Streams))
 	for i, s := range c.Streams {
-		ci.Streams[i] = StreamInfo{Src: s.Flow.Src, Dst: s.Flow.Dst, SSRC: s.SSRC, Side: s.Side, Stats: s.RTP.Stats(), TTL: s.ttl}
+		st := s.RTP.Stats()
+		ci.Streams[i] = StreamInfo{Src: s.Flow.Src, Dst: s.Flow.Dst, SSRC: s.SSRC, Side: s.Side, Stats: st, TTL: s.ttl,
+			Kind: c.kindOf(s, st.PayloadType, st.Received, st.Events, st.CN)}
 	}
 	return ci
 }

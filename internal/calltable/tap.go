@@ -34,7 +34,8 @@ func (t *Table) SetTap(ref uint64, tap AudioTap) error {
 	return nil
 }
 
-// Call returns a copy of the call with reference ref.
+// Call returns a copy of the call with reference ref, with the MOS
+// interval history of its streams.
 func (t *Table) Call(ref uint64) (*CallInfo, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -42,5 +43,10 @@ func (t *Table) Call(ref uint64) (*CallInfo, bool) {
 	if c == nil {
 		return nil, false
 	}
-	return c.info(t.now), true
+	ci := c.info(t.now)
+	for i, s := range c.Streams {
+		st := &ci.Streams[i]
+		st.Intervals, st.IntervalsClosed = s.RTP.Intervals(nil)
+	}
+	return ci, true
 }
