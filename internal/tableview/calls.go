@@ -283,12 +283,12 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 		slices.SortFunc(ps, netip.Addr.Compare)
 		row.SIPProxies = slices.Compact(ps)
 	}
-	// The best stream of a side is the one with the most packets
+	// The best stream of a side is the voice stream with the most packets
 	// (received + lost), first one on a tie, as CallInfo.Best picks it.
 	best := [3]int{-1, -1, -1}
 	for i := range stats {
 		sd := sides[i]
-		if int(sd) >= len(best) {
+		if int(sd) >= len(best) || c.StreamKind(c.Streams[i], &stats[i]) != calltable.KindVoice {
 			continue
 		}
 		if b := best[sd]; b < 0 || stats[i].Received+stats[i].Lost > stats[b].Received+stats[b].Lost {

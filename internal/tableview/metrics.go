@@ -103,20 +103,24 @@ func networkOK(c *calltable.CallInfo) bool {
 }
 
 // CallEnded records an ended call. It is called from the CDR sink, after
-// the table lock is released.
+// the table lock is released. Only voice streams count: telephone events,
+// comfort noise and video on streams of their own have no voice quality.
+// The histograms take the F2 MOS (the sniffer's mos_min); the minute's MOS
+// bands the F1 MOS, which the console shows.
 func (q *Quality) CallEnded(c *calltable.CallInfo) {
 	worstMOS, worstLoss := -1.0, -1.0
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i := range c.Streams {
 		st := &c.Streams[i].Stats
-		if st.Received == 0 {
+		if st.Received == 0 || c.Streams[i].Kind != calltable.KindVoice {
 			continue
 		}
 		if m := st.VM.MOSF2Mult10; m >= 0 {
-			mos := float64(m) / 10
-			q.mos.observe(mos)
-			if worstMOS < 0 || mos < worstMOS {
+			q.mos.observe(float64(m) / 10)
+		}
+		if m := st.VM.MOSF1Mult10; m >= 0 {
+			if mos := float64(m) / 10; worstMOS < 0 || mos < worstMOS {
 				worstMOS = mos
 			}
 		}

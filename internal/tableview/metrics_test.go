@@ -15,8 +15,17 @@ func endedCall(code int, answered bool, mos10 int, received, lost int) *calltabl
 	}
 	var st rtp.StreamStats
 	st.Received, st.Lost, st.JitterMeanMS = int64(received), int64(lost), 12
-	st.VM.MOSF2Mult10 = mos10
+	st.VM.MOSF1Mult10, st.VM.MOSF2Mult10 = mos10, mos10
 	c.Streams = []calltable.StreamInfo{{Stats: st}}
+	return c
+}
+
+// withDTMF adds a stream of telephone events with half its packets lost:
+// not voice, so it changes neither the MOS nor the loss figures.
+func withDTMF(c *calltable.CallInfo) *calltable.CallInfo {
+	var st rtp.StreamStats
+	st.Received, st.Lost, st.Events, st.VM.MOSF1Mult10, st.VM.MOSF2Mult10 = 10, 10, 10, 10, 10
+	c.Streams = append(c.Streams, calltable.StreamInfo{Kind: calltable.KindDTMF, Stats: st})
 	return c
 }
 
@@ -24,7 +33,7 @@ func TestQualityAccumulates(t *testing.T) {
 	q := NewQuality()
 	t0 := time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC)
 	q.Tick(t0, 100, 0)
-	q.CallEnded(endedCall(200, true, 44, 980, 20)) // MOS 4.4, 2% loss
+	q.CallEnded(withDTMF(endedCall(200, true, 44, 980, 20))) // MOS 4.4, 2% loss
 	q.CallEnded(endedCall(486, false, -1, 0, 0))   // busy: no media, counts for NER
 	q.CallEnded(endedCall(503, false, -1, 0, 0))   // a network failure
 	q.Tick(t0.Add(20*time.Second), 103, 2)

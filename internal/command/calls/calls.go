@@ -130,8 +130,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Register adds listcalls, totalcalls, active_call_info and
-// calls_in_progress to reg.
+// Register adds listcalls, totalcalls, active_call_info,
+// calls_in_progress and call_quality to reg.
 func Register(reg *command.Registry, d Deps) {
 	g := &group{d: d}
 	if g.d.Now == nil {
@@ -158,6 +158,7 @@ func Register(reg *command.Registry, d Deps) {
 		Run: g.activeCallInfo,
 	})
 	registerInProgress(reg, g)
+	registerQuality(reg, g)
 }
 
 type group struct{ d Deps }
