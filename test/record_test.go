@@ -47,7 +47,8 @@ type recordCall struct {
 }
 
 // recordCapture generates a capture of calls (failed, cancelled, with
-// loss, duplicates, reordering, jitter and RTCP) and registrations.
+// loss, duplicates, reordering, jitter, RTCP and fragmented INVITEs) and
+// registrations.
 func recordCapture(t *testing.T, calls int, talk time.Duration) (string, []recordCall) {
 	t.Helper()
 	cfg := gen.DefaultConfig()
@@ -56,6 +57,7 @@ func recordCapture(t *testing.T, calls int, talk time.Duration) (string, []recor
 	cfg.Registrations, cfg.RegisterFailed = 4, 0.3
 	cfg.Failed, cfg.Cancelled = 0.15, 0.15
 	cfg.Loss, cfg.Duplicates, cfg.Reorder, cfg.Jitter = 0.01, 0.01, 0.01, 3*time.Millisecond
+	cfg.LargeInvite = true // INVITEs in IPv4 fragments: every fragment is the call's
 	cfg.Seed = 16
 	var pcap, js bytes.Buffer
 	if _, err := gen.Generate(cfg, &pcap, &js); err != nil {
@@ -92,7 +94,7 @@ func frameList(t *testing.T, file string) []string {
 // tsharkRows runs tshark -T fields on file.
 func tsharkRows(t *testing.T, file string, fields ...string) [][]string {
 	t.Helper()
-	args := []string{"-r", file, "-T", "fields", "-E", "separator=|"}
+	args := []string{"-2", "-r", file, "-T", "fields", "-E", "separator=|"} // two passes: ip.reassembled_in is known at the first fragment
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
@@ -117,20 +119,22 @@ type original struct {
 }
 
 type origFrame struct {
-	line     string // as frameList shows it
-	callID   string
-	src, dst string // ip:port
-	register bool   // a REGISTER request or response
+	line       string // as frameList shows it
+	callID     string
+	src, dst   string // ip:port
+	register   bool   // a REGISTER request or response
+	number     string // frame.number
+	reassembly string // ip.reassembled_in: the frame an IP fragment was reassembled in
 }
 
 func readOriginal(t *testing.T, pcap string) *original {
 	t.Helper()
 	o := &original{streams: runTshark(t, pcap, "-o", "rtp.heuristic_rtp:TRUE")}
 	n := len(frameFields)
-	for _, f := range tsharkRows(t, pcap, append(slices.Clone(frameFields), "sip.Call-ID", "sip.CSeq.method")...) {
+	for _, f := range tsharkRows(t, pcap, append(slices.Clone(frameFields), "sip.Call-ID", "sip.CSeq.method", "frame.number", "ip.reassembled_in")...) {
 		o.frames = append(o.frames, origFrame{
 			line: strings.Join(f[:n], "|"), callID: f[n], register: f[n+1] == "REGISTER",
-			src: f[1] + ":" + f[2], dst: f[3] + ":" + f[4],
+			src: f[1] + ":" + f[2], dst: f[3] + ":" + f[4], number: f[n+2], reassembly: f[n+3],
 		})
 	}
 	return o
@@ -151,13 +155,20 @@ func (c recordCall) media() map[string]bool {
 	return eps
 }
 
-// pick lists, in capture order, the call's SIP messages (sip) and the
-// frames to or from its media addresses (rtp).
+// pick lists, in capture order, the call's SIP messages (sip) with the
+// IP fragments they were reassembled from, and the frames to or from its
+// media addresses (rtp).
 func (o *original) pick(c recordCall, sip, rtp bool) []string {
 	eps := c.media()
+	mine := map[string]bool{} // frame numbers of the call's SIP messages
+	for _, f := range o.frames {
+		if f.callID == c.CallID {
+			mine[f.number] = true
+		}
+	}
 	var out []string
 	for _, f := range o.frames {
-		if sip && f.callID == c.CallID || rtp && (eps[f.src] || eps[f.dst]) {
+		if sip && (f.callID == c.CallID || mine[f.reassembly]) || rtp && (eps[f.src] || eps[f.dst]) {
 			out = append(out, f.line)
 		}
 	}

@@ -66,6 +66,11 @@ type Datagram struct {
 	VLAN    uint16    // innermost 802.1Q VLAN ID; NoVLAN if the frame had none
 	Encap   Encap     // the tunnels the datagram came through; zero if none
 	TTL     uint8     // IPv4 TTL or IPv6 hop limit of the innermost IP header
+	// Held lists, with [Config.KeepFragments], the frames of the earlier
+	// fragments of a datagram reassembled from IP fragments, in arrival
+	// order; the frame being decoded completed it and is not among them.
+	// Valid only until HandleDatagram returns. Nil otherwise.
+	Held []capture.Frame
 }
 
 // Handler receives decoded datagrams. HandleDatagram must not retain dg or
@@ -124,6 +129,11 @@ type Config struct {
 	// tunnels (GRE, IPIP) and link-level ones (PPPoE, MPLS) are always
 	// decoded, since nothing else could be made of them.
 	NoTunnels bool
+	// KeepFragments keeps a copy of the frame of each IP fragment while
+	// its datagram is reassembled, so that the datagram can name them
+	// ([Datagram.Held]): what a recorder needs to save every frame of a
+	// call. At most maxHeldFrames per datagram are kept.
+	KeepFragments bool
 	// MaxFragmentQueues bounds the IP datagrams being reassembled at once
 	// (default 1024); the oldest queue is dropped to make room.
 	MaxFragmentQueues int
@@ -227,7 +237,8 @@ type Decoder struct {
 	nAnyPort int // streams followed on no SIP port (tcpStream.anyPort)
 	sctp     sctpTable
 
-	depth   int // tunnels entered while decoding the current frame
+	depth   int            // tunnels entered while decoding the current frame
+	cur     *capture.Frame // the frame being decoded (KeepFragments)
 	release [maxEncapDepth + 2]*fragQueue
 	nrel    int
 }
@@ -305,6 +316,8 @@ func (d *Decoder) Decode(f *capture.Frame, h Handler) {
 	d.dg.Time = f.Time
 	d.dg.VLAN = NoVLAN
 	d.dg.TTL = 0
+	d.dg.Held = nil
+	d.cur = f
 	if d.dg.Encap.Layers != 0 { // every tunnel sets a layer bit
 		d.dg.Encap = Encap{}
 		d.depth = 0

@@ -3,6 +3,8 @@ package decode
 import (
 	"net/netip"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/capture"
 )
 
 // maxIPDatagram is the largest reassembled IP payload: the 16-bit length
@@ -36,6 +38,30 @@ type fragQueue struct {
 	have  []span
 	total int // payload length once the last fragment arrived, else -1
 	frags int // fragments accepted
+	// held are copies of the fragments' frames (Config.KeepFragments);
+	// their Data buffers are reused when the queue is.
+	held []capture.Frame
+}
+
+// maxHeldFrames bounds the frames a queue keeps for Datagram.Held: a
+// 64 KiB datagram in 1500-byte frames takes 45.
+const maxHeldFrames = 64
+
+// hold keeps a copy of f in q.held.
+func (q *fragQueue) hold(f *capture.Frame) {
+	n := len(q.held)
+	if n >= maxHeldFrames {
+		return
+	}
+	if n < cap(q.held) {
+		q.held = q.held[:n+1]
+	} else {
+		q.held = append(q.held, capture.Frame{})
+	}
+	h := &q.held[n]
+	data := append(h.Data[:0], f.Data...)
+	*h = *f
+	h.Data = data
 }
 
 type fragTable struct {
@@ -54,6 +80,7 @@ func (t *fragTable) recycle(q *fragQueue) {
 	q.have = q.have[:0]
 	q.frags = 0
 	q.total = -1
+	q.held = q.held[:0]
 	t.free = append(t.free, q)
 }
 
@@ -177,10 +204,20 @@ func (d *Decoder) fragment(key fragKey, off int, more bool, data []byte) ([]byte
 	}
 	q.have = addSpan(q.have, span{off, end})
 	q.frags++
+	if d.cfg.KeepFragments && d.cur != nil && !(q.total >= 0 && len(q.have) == 1 && q.have[0] == (span{0, q.total})) {
+		q.hold(d.cur)
+	}
 
 	if q.total >= 0 && len(q.have) == 1 && q.have[0] == (span{0, q.total}) {
 		delete(d.frag.queues, key)
 		d.stats.Reassembled++
+		if d.cfg.KeepFragments {
+			if d.dg.Held == nil {
+				d.dg.Held = q.held
+			} else { // nested reassembly (a tunnel's): a copy, never another queue's slots
+				d.dg.Held = append(d.dg.Held[:len(d.dg.Held):len(d.dg.Held)], q.held...)
+			}
+		}
 		if d.nrel < len(d.release) {
 			d.release[d.nrel] = q
 			d.nrel++

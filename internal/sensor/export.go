@@ -148,7 +148,7 @@ func exportCapture(ctx context.Context, opt ExportOptions, pw *spool.Writer) (Ex
 	cut := &cutter{callID: opt.CallID, ref: opt.Ref, w: pw, calls: map[uint64]bool{}}
 	tab := calltable.New(calltable.Config{SIPPorts: opt.SIPPorts}, nil)
 	tab.SetRecorder(cut)
-	dec := decode.NewDecoder(decode.Config{SIPPorts: opt.SIPPorts})
+	dec := decode.NewDecoder(decode.Config{SIPPorts: opt.SIPPorts, KeepFragments: true})
 	h := tableHandler{tab}
 	var (
 		fr         capture.Frame
@@ -213,6 +213,13 @@ func (c *cutter) Record(kind calltable.RecordKind, ref uint64, callID string, st
 	}
 	c.done = c.seq
 	c.calls[ref] = true
+	for i := range dg.Held { // the earlier fragments of a reassembled datagram
+		if err := c.w.WriteFrame(&dg.Held[i]); err != nil {
+			c.err = err
+			return
+		}
+		c.frames++
+	}
 	if err := c.w.WriteFrame(c.cur); err != nil {
 		c.err = err
 		return

@@ -144,7 +144,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	for _, r := range cfg.SIPPorts {
 		ports.Add(r.Lo, r.Hi)
 	}
-	s.dec = decode.NewDecoder(decode.Config{SIPPorts: ports})
+	s.dec = decode.NewDecoder(decode.Config{SIPPorts: ports, KeepFragments: cfg.Recording.Enabled()}) // recording saves every fragment
 
 	if cfg.SQLDriver == "sqlite" {
 		if err := os.MkdirAll(filepath.Dir(cfg.SQLiteFile()), 0o750); err != nil {

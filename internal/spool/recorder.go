@@ -234,11 +234,23 @@ func (r *Recorder) Record(kind calltable.RecordKind, ref uint64, callID string, 
 		return // another message of this call in the same frame
 	}
 	r.last.seq, r.last.ref, r.last.typ = r.seq, ref, typ
+	startNs := start.UnixNano()
+	// The earlier fragments of a reassembled datagram come first, whole.
+	for i := range dg.Held {
+		h := &dg.Held[i]
+		r.enqueue(h, h.Data, ref, callID, startNs, typ)
+	}
 	fr := r.cur
 	data := fr.Data
 	if kind == calltable.RecordRTP && r.headerOnly {
 		data = data[:rtpHeaderEnd(data, dg.Payload)]
 	}
+	r.enqueue(fr, data, ref, callID, startNs, typ)
+}
+
+// enqueue copies data, the part of fr to save, into the batch being
+// filled, or drops it when the batch is full.
+func (r *Recorder) enqueue(fr *capture.Frame, data []byte, ref uint64, callID string, startNs int64, typ Type) {
 	r.mu.Lock()
 	b := r.fill
 	if len(b.data)+len(data) > cap(b.data) || len(b.recs) >= r.maxRecs {
@@ -249,7 +261,7 @@ func (r *Recorder) Record(kind calltable.RecordKind, ref uint64, callID string, 
 	off := len(b.data)
 	b.data = append(b.data, data...)
 	b.recs = append(b.recs, rec{
-		ref: ref, callID: callID, startNs: start.UnixNano(), tsNs: fr.Time.UnixNano(),
+		ref: ref, callID: callID, startNs: startNs, tsNs: fr.Time.UnixNano(),
 		orig: uint32(max(fr.Length, len(fr.Data))), off: uint32(off), n: uint32(len(data)),
 		link: fr.LinkType, typ: typ,
 	})
