@@ -5,9 +5,9 @@
 # sox and espeak-ng (audio references), mariadb-server (real database),
 # GNU time and bc (bench.sh), kamailio (kamctl against the MI FIFO), curl
 # and python3 (MI over HTTP and XML-RPC), prometheus (scrapes the metrics
-# endpoint).
+# endpoint), kamailio's siptrace and sngrep (HEP peers: test/hep_test.go).
 set -euo pipefail
-pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3 python3-panoramisk chromium prometheus)
+pkgs=(tshark sip-tester tcpdump netcat-openbsd socat sox espeak-ng mariadb-server time bc kamailio curl python3 python3-panoramisk chromium prometheus sngrep)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

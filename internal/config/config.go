@@ -179,6 +179,9 @@ type Config struct {
 	// (savesip, savertp, maxpoolsize, …; recording.go).
 	Recording Recording
 
+	// HEP is the HEP collector and sender (hep_*; hep.go).
+	HEP HEP
+
 	// Sections lists the [section] headers in the order they were read.
 	Sections []string
 	// Raw lists every key/value line read, in order, with its section,
@@ -237,6 +240,7 @@ func Default() *Config {
 		AbsoluteTimeout:       14400 * time.Second,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
+		HEP:                   HEP{ServerTransport: "udp", CaptureID: 1},
 	}
 }
 

@@ -213,6 +213,7 @@ func buildOptions() map[string]*option {
 		},
 	}
 	list = append(list, recordingOptions()...)
+	list = append(list, hepOptions()...)
 	m := make(map[string]*option, len(list))
 	for _, o := range list {
 		if _, dup := m[o.key]; dup {

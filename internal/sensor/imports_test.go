@@ -37,6 +37,7 @@ var allowedImports = map[string][]string{
 	// it saves the frame the packet source delivered.
 	"internal/spool":      {"internal/calltable", "internal/decode", "internal/capture"},
 	"internal/sharedtest": {},
+	"internal/hep":        {},
 	// Transports speak one wire protocol over the registry and the bus.
 	// (and their own subpackages: internal/transport/mi/fifo may import
 	// internal/transport/mi), never another transport.

@@ -102,6 +102,7 @@ type Sensor struct {
 	quality *tableview.Quality // ended calls' quality, for the metrics and the console's charts
 	spool   *spooling          // recording, retention and the spool's files (wire_spool.go)
 
+	hep            hepWiring                  // HEP collector and sender (wire_hep.go)
 	sessionSources []func() tableview.Session // each listener's session counters
 	manager        *manager.Server            // set by wireManager; reload reconfigures it
 	reloadMu       sync.Mutex                 // one Reload at a time
@@ -200,6 +201,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		s.wireServer,
 		s.wireMI,
 		s.wireWeb,
+		s.wireHEP,
 		s.wireMetrics,
 	} {
 		if err := wire(); err != nil {
@@ -356,6 +358,10 @@ func (s *Sensor) openSource() (capture.Source, error) {
 			}
 		}
 	}
+	if open == nil && s.cfg.Interface == "none" {
+		s.live = true // the HEP collector's packets only
+		return newNullSource(), nil
+	}
 	if open == nil {
 		s.live = true
 		src, err := capture.OpenLive(capture.LiveConfig{
@@ -504,6 +510,7 @@ func (s *Sensor) logCut(cut time.Time) {
 // shutdown closes the calls still open, flushes the CDR writer and closes
 // the store, in that order.
 func (s *Sensor) shutdown(runErr error, writerDone <-chan struct{}) error {
+	s.stopHEPCollector()
 	s.table.CloseAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -527,7 +534,7 @@ func (s *Sensor) packetLoop() error {
 	runtime.LockOSThread() // one thread for capture, so sniffer_threads can show its CPU
 	s.captureTID.Store(gettid())
 	var fr capture.Frame
-	h := tableHandler{s.table}
+	h := s.captureHandler()
 	var lastExpire time.Time
 	pastCut := false
 	for n := uint64(1); ; n++ {

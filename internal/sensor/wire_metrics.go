@@ -11,9 +11,9 @@ import (
 // accumulator, which the CDR sink and the one-second tick update) and
 // binds the Prometheus endpoint on metrics_bind unless it is empty.
 func (s *Sensor) wireMetrics() error {
-	metrics.Register(s.reg, metrics.Deps{Source: s.spool.withSpool(tableview.Metrics{
+	metrics.Register(s.reg, metrics.Deps{Source: s.withHEP(s.spool.withSpool(tableview.Metrics{
 		Table: s.table, Counters: s.Status, Quality: s.quality, Sessions: s.sessions, Panics: s.reg.Panics,
-	})})
+	}))})
 	if s.cfg.MetricsBind == "" {
 		return nil
 	}
