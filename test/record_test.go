@@ -51,6 +51,12 @@ type recordCall struct {
 // registrations.
 func recordCapture(t *testing.T, calls int, talk time.Duration) (string, []recordCall) {
 	t.Helper()
+	return recordCaptureSeed(t, calls, talk, 16)
+}
+
+// recordCaptureSeed is recordCapture with another seed: other Call-IDs.
+func recordCaptureSeed(t *testing.T, calls int, talk time.Duration, seed int64) (string, []recordCall) {
+	t.Helper()
 	cfg := gen.DefaultConfig()
 	cfg.Calls, cfg.Concurrency, cfg.TalkTime = calls, 3, talk
 	cfg.RTCP = true
@@ -58,7 +64,7 @@ func recordCapture(t *testing.T, calls int, talk time.Duration) (string, []recor
 	cfg.Failed, cfg.Cancelled = 0.15, 0.15
 	cfg.Loss, cfg.Duplicates, cfg.Reorder, cfg.Jitter = 0.01, 0.01, 0.01, 3*time.Millisecond
 	cfg.LargeInvite = true // INVITEs in IPv4 fragments: every fragment is the call's
-	cfg.Seed = 16
+	cfg.Seed = seed
 	var pcap, js bytes.Buffer
 	if _, err := gen.Generate(cfg, &pcap, &js); err != nil {
 		t.Fatal(err)
@@ -327,10 +333,15 @@ func testFileCommands(t *testing.T, spoolDir string, calls []recordCall) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "m.sock")
-	d := newDaemon(t, "-r", fifo, "-set", "managersocket="+sock, "-set", "spooldir="+spoolDir, "-set", "sqlitepath="+filepath.Join(dir, "cdr.db"))
+	d := newDaemon(t, append([]string{"-r", fifo, "-set", "managersocket=" + sock, "-set", "spooldir=" + spoolDir,
+		"-set", "sqlitepath=" + filepath.Join(dir, "cdr.db"), "-set", "maxpoolsize=1000"}, recordArgs...)...)
 	feed := holdFIFO(t, fifo)
 	startDaemonFrom(t, d)
-	defer (<-feed).Close()
+	fifoW := <-feed
+	if fifoW == nil {
+		t.FailNow()
+	}
+	defer fifoW.Close()
 	cmd := func(line string) string { return string(ncSend(t, 0, sock, []byte(line+"\n"))) }
 
 	for _, c := range calls {
@@ -352,6 +363,61 @@ func testFileCommands(t *testing.T, spoolDir string, calls []recordCall) {
 			if got := cmd("fileexists " + filepath.Join(spoolDir, rel)); got != strconv.Itoa(len(want)) {
 				t.Errorf("fileexists (absolute, inside) %s = %q, want %d", rel, got, len(want))
 			}
+		}
+	}
+	// The counters: spool_stat, and the metrics the Prometheus endpoint
+	// renders.
+	var st struct {
+		Recording *struct {
+			Frames, Dropped uint64
+		} `json:"recording"`
+		Cleaner *struct {
+			Passes uint64
+			Bytes  map[string]int64 `json:"bytes"`
+		} `json:"cleaner"`
+	}
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("a cleaning pass", func() bool {
+		if err := json.Unmarshal([]byte(cmd("spool_stat")), &st); err != nil {
+			t.Fatalf("spool_stat: %v", err)
+		}
+		return st.Cleaner != nil && st.Cleaner.Passes > 0
+	})
+	if st.Recording == nil || st.Cleaner.Bytes["SIP"] == 0 || st.Cleaner.Bytes["RTP"] == 0 {
+		t.Errorf("spool_stat = %+v, want the recorder's counters and the spool's SIP and RTP bytes", st)
+	}
+	if m := cmd("metrics"); !strings.Contains(m, "voipsensor_recording_frames_total") || !strings.Contains(m, "voipsensor_spool_bytes") {
+		t.Errorf("metrics lack the recording families")
+	}
+	// A call in progress: the first 40 % of another capture goes into the
+	// FIFO; its first call's pcaps are fetched while it lasts, and tshark
+	// reads them to their last record.
+	live, liveCalls := recordCaptureSeed(t, 3, 20*time.Second, 17)
+	data, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := pcapRecords(t, data)
+	fifoW.Write(bytes.Join(recs[:len(recs)*4/10], nil))
+	c := liveCalls[0]
+	for _, typ := range []spool.Type{spool.TypeSIP, spool.TypeRTP} {
+		rel := spool.CallPath(typ, c.CallID, c.Start, nil)
+		waitFor("the call in progress's "+typ.Dir()+" pcap", func() bool {
+			n, err := strconv.Atoi(cmd("file_exists " + rel))
+			return err == nil && n > 24
+		})
+		got := filepath.Join(dir, "live-"+typ.Dir()+".pcap")
+		os.WriteFile(got, []byte(cmd("getfile "+rel)), 0o644)
+		if lines := frameList(t, got); len(lines) == 0 || lines[0] == "" {
+			t.Errorf("in-progress %s pcap of %s: no frame tshark reads", typ.Dir(), c.CallID)
 		}
 	}
 	// Bad paths: nothing is served from outside the spool.

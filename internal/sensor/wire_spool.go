@@ -102,21 +102,60 @@ func filesError(err error) error {
 	return err
 }
 
-// spoolStat is spool_stat's answer.
+// spoolStat is spool_stat's answer: the recorder's counters (null when
+// nothing is recorded) and the cleaner's (null without retention limits).
 type spoolStat struct {
-	Recording *spool.Stats        `json:"recording"` // null when nothing is recorded
-	Cleaner   *spool.CleanerStats `json:"cleaner"`   // null without retention limits
+	Recording *recordingStat `json:"recording"`
+	Cleaner   *cleanerStat   `json:"cleaner"`
+}
+
+type recordingStat struct {
+	Frames       uint64 `json:"frames"`
+	Bytes        uint64 `json:"bytes"`
+	Dropped      uint64 `json:"dropped"`
+	DiskFull     uint64 `json:"disk_full"`
+	Lost         uint64 `json:"lost"`
+	LinkMismatch uint64 `json:"link_mismatch"`
+	Errors       uint64 `json:"errors"`
+	FilesCreated uint64 `json:"files_created"`
+	FilesOpen    int    `json:"files_open"`
+	QueueBytes   int    `json:"queue_bytes"`
+	Paused       bool   `json:"paused"`
+}
+
+type cleanerStat struct {
+	Passes       uint64           `json:"passes"`
+	RemovedFiles uint64           `json:"removed_files"`
+	RemovedBytes uint64           `json:"removed_bytes"`
+	Errors       uint64           `json:"errors"`
+	At           time.Time        `json:"at"`      // the last pass
+	Bytes        map[string]int64 `json:"bytes"`   // by type directory: SIP, RTP, REG
+	Files        map[string]int   `json:"files"`   // likewise
+	Minutes      int              `json:"minutes"` // minute directories holding recordings
+	Oldest       *time.Time       `json:"oldest"`  // the oldest of them; null when none
 }
 
 func (sp *spooling) stats() any {
 	var out spoolStat
 	if sp.rec != nil {
 		st := sp.rec.Stats()
-		out.Recording = &st
+		out.Recording = &recordingStat{
+			Frames: st.Frames, Bytes: st.Bytes, Dropped: st.Dropped, DiskFull: st.DiskFull, Lost: st.Lost,
+			LinkMismatch: st.LinkMismatch, Errors: st.Errors, FilesCreated: st.FilesCreated,
+			FilesOpen: st.FilesOpen, QueueBytes: st.QueueBytes, Paused: st.Paused,
+		}
 	}
 	if sp.clean != nil {
 		st := sp.clean.Stats()
-		out.Cleaner = &st
+		c := &cleanerStat{Passes: st.Passes, RemovedFiles: st.RemovedFiles, RemovedBytes: st.RemovedBytes,
+			Errors: st.Errors, At: st.Usage.At, Minutes: st.Usage.Minutes, Bytes: map[string]int64{}, Files: map[string]int{}}
+		for _, typ := range []spool.Type{spool.TypeSIP, spool.TypeRTP, spool.TypeREG} {
+			c.Bytes[typ.Dir()], c.Files[typ.Dir()] = st.Usage.Bytes[typ], st.Usage.Files[typ]
+		}
+		if !st.Usage.Oldest.IsZero() {
+			c.Oldest = &st.Usage.Oldest
+		}
+		out.Cleaner = c
 	}
 	return out
 }
