@@ -47,7 +47,7 @@ type Recording struct {
 	MaxPoolRTPDays   int // maxpoolrtpdays
 
 	// The recorder's bounds; 0 selects the default of each.
-	OpenFilesMax  int           // openfile_max: pcap files held open at once (default 1024)
+	OpenFilesMax  int           // openfile_max: pcap files held open at once (default 65535, at most half the process limit)
 	BufferMB      int           // spool_buffer_mb: memory for frames waiting to be written (default 64)
 	CleanInterval time.Duration // spool_clean_interval: time between retention passes (default 5 min)
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/voipsensor/voipsensor/internal/decode"
 )
 
-// benchCalls are 200 calls in progress, each with one RTP frame to record
+// benchCalls are n calls in progress, each with one RTP frame to record
 // (214 bytes on the wire, a 20 ms PCMU packet).
-func benchCalls(b *testing.B) (ids []string, frames []*capture.Frame, dgs []*decode.Datagram) {
-	for c := 0; c < 200; c++ {
+func benchCalls(b *testing.B, n int) (ids []string, frames []*capture.Frame, dgs []*decode.Datagram) {
+	for c := 0; c < n; c++ {
 		ids = append(ids, "bench-call-"+strconv.Itoa(c)+"@example.com")
 		fr, dg := udpFrame(b, "10.0.0.1:4000", "10.0.0.2:4000", rtpPayload(uint16(c)), t0)
 		frames, dgs = append(frames, fr), append(dgs, dg)
@@ -28,7 +28,7 @@ func benchCalls(b *testing.B) (ids []string, frames []*capture.Frame, dgs []*dec
 // benchmark empties the batch itself, so that no frame is dropped.
 func BenchmarkRecordPacketPath(b *testing.B) {
 	r := New(Options{Dir: b.TempDir(), RTP: RTPFull})
-	ids, frames, dgs := benchCalls(b)
+	ids, frames, dgs := benchCalls(b, 200)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frames[0].Data)))
 	b.ResetTimer()
@@ -52,22 +52,24 @@ func BenchmarkRecordPacketPath(b *testing.B) {
 // drop (the producer backs off while the buffer is full, which capture
 // never does), until every frame is in its pcap. "long" calls last the
 // whole run; "short" ones end after 50 frames (1 s of RTP) and a new call
-// takes their place, so files are created and closed all along.
+// takes their place, so files are created and closed all along; "many" are
+// 4,000 long calls, as many files open.
 func BenchmarkRecordThroughput(b *testing.B) {
 	for _, tt := range []struct {
 		name   string
+		calls  int // at once
 		frames int // per call; 0: the whole run
-	}{{"long", 0}, {"short", 50}} {
-		b.Run(tt.name, func(b *testing.B) { benchThroughput(b, tt.frames) })
+	}{{"long", 200, 0}, {"short", 200, 50}, {"many", 4000, 0}} {
+		b.Run(tt.name, func(b *testing.B) { benchThroughput(b, tt.calls, tt.frames) })
 	}
 }
 
-func benchThroughput(b *testing.B, perCall int) {
+func benchThroughput(b *testing.B, calls, perCall int) {
 	r := New(Options{Dir: b.TempDir(), RTP: RTPFull, BufferBytes: 16 << 20, Linger: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
-	ids, frames, dgs := benchCalls(b)
+	ids, frames, dgs := benchCalls(b, calls)
 	refs := make([]uint64, len(ids)) // each slot's current call
 	sent := make([]int, len(ids))
 	for c := range refs {

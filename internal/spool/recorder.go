@@ -37,9 +37,10 @@ type Options struct {
 	// files' write buffers. A frame that finds its batch full is dropped
 	// and counted.
 	BufferBytes int
-	// MaxOpenFiles bounds the pcap files held open (default 1024); over
-	// it the least recently written one is closed, and reopened for
-	// appending when its call sends again.
+	// MaxOpenFiles bounds the pcap files held open (default 65535, the
+	// sniffer's openfile_max, and never more than half the process's
+	// open-file limit); over it the least recently written ones are
+	// closed, and reopened for appending when their calls send again.
 	MaxOpenFiles int
 	// Linger keeps a call's files open this long after the call left the
 	// table (default 2 s).
@@ -67,7 +68,7 @@ type Options struct {
 // Defaults of [Options].
 const (
 	DefaultBufferBytes  = 64 << 20
-	DefaultMaxOpenFiles = 1024
+	DefaultMaxOpenFiles = 65535
 	DefaultLinger       = 2 * time.Second
 	DefaultIdleClose    = 30 * time.Second
 	DefaultFlushEvery   = time.Second
@@ -79,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = DefaultMaxOpenFiles
+	}
+	if lim := openFileLimit(); lim > 0 && o.MaxOpenFiles > lim/2 {
+		o.MaxOpenFiles = max(lim/2, 16) // the rest for sockets, the database, the capture
 	}
 	if o.Linger <= 0 {
 		o.Linger = DefaultLinger

@@ -5,15 +5,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/capture"
 )
 
-// fileFlushBytes is the write buffer of one file: it is written when it
-// holds this much, or FlushEvery after its first record.
-const fileFlushBytes = 64 << 10
+// A file's write buffer is written when it holds flushAt bytes, or
+// FlushEvery after its first record. flushAt is the half of the memory
+// bound shared out among the open files, between these two sizes: with
+// many calls at once the writes get smaller, not the memory larger.
+const (
+	maxFileFlush = 64 << 10
+	minFileFlush = 4 << 10
+)
+
+// houseEvery is how often the writer looks at every open file for
+// buffers to write and files to close.
+const houseEvery = 100 * time.Millisecond
 
 // retryEvery is how often a recorder stopped by a full disk tries again.
 const retryEvery = time.Second
@@ -56,12 +66,15 @@ type writer struct {
 	torn       map[string]bool // files a failed write may have left with a partial record
 	pending    int             // bytes in every file's pending
 	maxPending int
+	flushAt    int // a file's share of maxPending (see maxFileFlush)
 
 	paused    bool      // a write failed for lack of space
 	retryAt   time.Time // when a paused recorder tries again
 	pauseLost uint64    // frames discarded during the current pause
 	errAt     time.Time // last error log line
 	errMuted  int       // errors since then, not logged
+	houseAt   time.Time // last full housekeeping scan
+	closing   bool      // a file is due to close: scan at the next cycle
 }
 
 func (w *writer) init(r *Recorder) {
@@ -71,6 +84,12 @@ func (w *writer) init(r *Recorder) {
 	w.dirs = make(map[string]bool)
 	w.torn = make(map[string]bool)
 	w.maxPending = r.opt.BufferBytes / 2
+	w.share()
+}
+
+// share sets flushAt for the files open now.
+func (w *writer) share() {
+	w.flushAt = min(max(w.maxPending/max(len(w.files), 1), minFileFlush), maxFileFlush)
 }
 
 // take turns a batch's frames into records in their files' buffers.
@@ -105,7 +124,7 @@ func (w *writer) take(b *batch, now time.Time) {
 		if f.since.IsZero() {
 			f.since = now
 		}
-		if len(f.pending) >= fileFlushBytes {
+		if len(f.pending) >= w.flushAt {
 			w.flush(f, now)
 		}
 	}
@@ -113,8 +132,14 @@ func (w *writer) take(b *batch, now time.Time) {
 
 // housekeep writes the buffers that waited FlushEvery (all of them when
 // their total is over its bound) and closes the files that are due.
+// The full scan runs at most every houseEvery (tens of thousands of files
+// may be open); over the memory bound it runs at once.
 func (w *writer) housekeep(now time.Time) {
 	all := w.pending > w.maxPending
+	if !all && now.Sub(w.houseAt) < houseEvery && !w.closing {
+		return
+	}
+	w.houseAt, w.closing = now, false
 	for _, f := range w.files {
 		if len(f.pending) > 0 && (all || now.Sub(f.since) >= w.r.opt.FlushEvery) {
 			w.flush(f, now)
@@ -224,19 +249,21 @@ func (w *writer) open(p string, link capture.LinkType, now time.Time) *file {
 	}
 	w.files[p] = f
 	r.open.Add(1)
+	w.share()
 	return f
 }
 
-// evict closes the least recently written file to make room.
+// evict closes the least recently written eighth of the open files to
+// make room: one scan for many opens, when far more calls send than files
+// may be open.
 func (w *writer) evict(now time.Time) {
-	var old *file
+	old := make([]*file, 0, len(w.files))
 	for _, f := range w.files {
-		if old == nil || f.lastUse.Before(old.lastUse) {
-			old = f
-		}
+		old = append(old, f)
 	}
-	if old != nil {
-		w.close(old, now)
+	slices.SortFunc(old, func(a, b *file) int { return a.lastUse.Compare(b.lastUse) })
+	for _, f := range old[:max(1, len(old)/8)] {
+		w.close(f, now)
 	}
 }
 
@@ -264,10 +291,11 @@ func (w *writer) flush(f *file, now time.Time) {
 		w.fail(err, now)
 		w.lose(f.records)
 		f.closeAt = now // reopened (and checked) by the call's next frame
+		w.closing = true
 	}
 	f.pending, f.records, f.since = f.pending[:0], 0, time.Time{}
-	if cap(f.pending) > 2*fileFlushBytes {
-		f.pending = nil
+	if cap(f.pending) > 2*w.flushAt {
+		f.pending = nil // grown beyond this file's share
 	}
 }
 
@@ -284,6 +312,7 @@ func (w *writer) close(f *file, now time.Time) {
 	}
 	delete(w.files, f.path)
 	w.r.open.Add(-1)
+	w.share()
 }
 
 // closeAll writes and closes every file (the end of Run).

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package spool
+
+// openFileLimit is unknown outside unix.
+func openFileLimit() int { return 0 }
