@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command/files"
@@ -36,10 +37,11 @@ func (s *Sensor) wireSpool() error {
 		sp.rec = spool.New(spool.Options{
 			Dir: s.cfg.SpoolDir, SIP: rc.SaveSIP, RTP: rtpMode(rc.SaveRTP), RTCP: rc.SaveRTCP, Register: rc.SaveRegister,
 			BufferBytes: rc.BufferMB << 20, MaxOpenFiles: rc.OpenFilesMax, Logger: log,
-			// A file read at full speed waits for the writer rather than
-			// losing frames; a live interface (or a paced replay) never
-			// waits.
-			Backpressure: !s.live && !s.opts.Realtime && s.opts.Speed == 0,
+			// A regular file read at full speed waits for the writer
+			// rather than losing frames; a live interface, a paced replay
+			// or a pipe (tcpdump -w - | …, whose writer would lose them
+			// instead) never waits.
+			Backpressure: s.regularFileAtFullSpeed(),
 		})
 		s.table.SetRecorder(sp.rec)
 		s.src = spool.Source(s.src, sp.rec)
@@ -60,6 +62,16 @@ func (s *Sensor) wireSpool() error {
 	}
 	files.Register(s.reg, files.Deps{Spool: spoolFiles{sp.dir}, Stats: sp.stats})
 	return nil
+}
+
+// regularFileAtFullSpeed reports whether the packet source is a regular
+// capture file read as fast as it decodes.
+func (s *Sensor) regularFileAtFullSpeed() bool {
+	if s.live || s.opts.Realtime || s.opts.Speed != 0 || s.opts.Loop || s.opts.ReadFile == "" {
+		return false
+	}
+	fi, err := os.Stat(s.opts.ReadFile)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 func rtpMode(m config.SaveRTP) spool.RTPMode {
