@@ -240,7 +240,7 @@ func Default() *Config {
 		AbsoluteTimeout:       14400 * time.Second,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
-		HEP:                   HEP{ServerTransport: "udp", CaptureID: 1},
+		HEP:                   HEP{Port: DefaultHEPPort, DestinationPort: DefaultHEPPort, ServerTransport: "udp", CaptureID: 1},
 	}
 }
 

@@ -71,8 +71,8 @@ func (c *Config) Exposures(managerKeyStored bool) []Exposure {
 	if c.MetricsBind != "" {
 		out = append(out, Exposure{Setting: "metrics_bind", Addr: c.MetricsBind, Authenticated: c.MetricsToken.IsSet(), Remedy: "metrics_token"})
 	}
-	if c.HEP.Bind != "" {
-		out = append(out, Exposure{Setting: "hep_bind", Addr: c.HEP.Bind, Authenticated: c.HEP.Password.IsSet(), Remedy: "hep_password"})
+	if a := c.HEP.CollectorAddr(); a != "" {
+		out = append(out, Exposure{Setting: "hep_bind", Addr: a, Authenticated: c.HEP.Password.IsSet(), Remedy: "hep_password"})
 	}
 	if a := c.ServerAddr(); a != "" {
 		out = append(out, Exposure{Setting: "server_bind", Addr: a, Authenticated: c.ServerPassword.IsSet(), Remedy: "server_password"})

@@ -32,9 +32,9 @@ type hepWiring struct {
 func (s *Sensor) wireHEP() error {
 	hc := s.cfg.HEP
 	log := s.log.With("transport", "hep")
-	if hc.Bind != "" {
+	if addr := hc.CollectorAddr(); addr != "" {
 		c := hep.NewCollector(hep.CollectorConfig{
-			Addr: hc.Bind, Password: hc.Password.Reveal(), CaptureIDs: hc.AllowCaptureIDs,
+			Addr: addr, Password: hc.Password.Reveal(), CaptureIDs: hc.AllowCaptureIDs,
 			Handler: s.hepPacket, Logger: log,
 		})
 		if err := c.Listen(); err != nil {
@@ -52,9 +52,9 @@ func (s *Sensor) wireHEP() error {
 			s.table.SetRecorder(hepSkipRecorder{s.spool.rec, &s.hep})
 		}
 	}
-	if hc.Server != "" {
+	if addr := hc.SenderAddr(); addr != "" {
 		snd, err := hep.NewSender(hep.SenderConfig{
-			Network: hc.ServerTransport, Addr: hc.Server, CaptureID: uint32(hc.CaptureID),
+			Network: hc.ServerTransport, Addr: addr, CaptureID: uint32(hc.CaptureID),
 			Password: hc.Password.Reveal(), Logger: log,
 		})
 		if err != nil {
