@@ -146,6 +146,9 @@ type Call struct {
 	SIPCaller, SIPCalled             netip.AddrPort // first INVITE's source and destination
 	Transport                        decode.Proto
 	VLAN                             uint16 // of the first INVITE; decode.NoVLAN when untagged
+	// SensorID is the id_sensor of the HEP agent whose packet created the
+	// call ([Table.FeedSensor]); 0 for the sensor's own calls.
+	SensorID int32
 	// Encap is the tunnel the first INVITE came through, nil if none:
 	// Src and Dst are VoIPmonitor's sipcallerip_encaps and
 	// sipcalledip_encaps, IPProto() its *_encaps_prot.
@@ -194,6 +197,11 @@ type Call struct {
 	endCause         EndCause
 	rtcpSeen         bool // an RTCP packet reached the call
 	got100, gotOther bool // of the current initial INVITE transaction
+	// sipPackets holds the call's SIP packet records with
+	// Config.SIPPackets (sippackets.go), sipOmitted counts those left out
+	// past MaxSIPPacketBytes.
+	sipOmitted uint32
+	sipPackets []byte
 }
 
 // EndCause is why a call left the table.

@@ -20,6 +20,19 @@ func (t *Table) Feed(fn func(h decode.Handler)) {
 	fn(f)
 }
 
+// FeedSensor is [Table.Feed] for datagrams that another capture agent
+// captured and that are recorded with its own id_sensor (a HEP agent
+// configured with hep_id_sensor): the calls they create carry sensorID in
+// [Call.SensorID], and so in their CDR and listcalls row. sensorID is
+// 1–65535 (0 is the sensor's own, as in the sniffer's listcalls).
+func (t *Table) FeedSensor(sensorID int, fn func(h decode.Handler)) {
+	t.Feed(func(h decode.Handler) {
+		t.feedSensorID = int32(sensorID)
+		defer func() { t.feedSensorID = 0 }()
+		fn(h)
+	})
+}
+
 // feeder is the handler [Table.Feed] passes: HandleDatagram with the lock
 // already held.
 type feeder struct {

@@ -21,6 +21,7 @@ type CallInfo struct {
 	SIPCaller, SIPCalled             netip.AddrPort
 	Transport                        decode.Proto
 	VLAN                             uint16       // of the first INVITE; decode.NoVLAN when untagged
+	SensorID                         int32        // see Call.SensorID; 0 for the sensor's own
 	Encap                            decode.Encap // tunnel of the first INVITE; zero if none (see Call.Encap)
 
 	InviteTime, RingTime, AnswerTime, EndTime time.Time
@@ -129,7 +130,7 @@ func (c *Call) info(now time.Time) *CallInfo {
 		Called: c.Called, CalledDomain: c.CalledDomain,
 		CallerUA: c.CallerUA, CalledUA: c.CalledUA,
 		SIPCaller: c.SIPCaller, SIPCalled: c.SIPCalled,
-		Transport: c.Transport, VLAN: c.VLAN,
+		Transport: c.Transport, VLAN: c.VLAN, SensorID: c.SensorID,
 		InviteTime: c.InviteTime, RingTime: c.RingTime, AnswerTime: c.AnswerTime, EndTime: c.EndTime,
 		LastPacket: c.LastPacket,
 		Encap:      derefEncap(c.Encap),

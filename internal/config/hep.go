@@ -31,7 +31,7 @@ type HEP struct {
 	AllowCaptureIDs []uint32
 	// SensorIDs maps a capture agent id to the id_sensor its calls are
 	// recorded with (hep_id_sensor = CAPTUREID:IDSENSOR, repeated); agents
-	// not listed get the sensor's own id_sensor.
+	// not listed get the sensor's own id_sensor. Ids are 1–65535.
 	SensorIDs map[uint32]int
 	// Destination is the host the sender mirrors to (hep_destination, the
 	// canonical key; hep_server = host:port is its older alias and sets
@@ -130,8 +130,8 @@ func hepOptions() []*option {
 						return err
 					}
 					n, err := strconv.Atoi(strings.TrimSpace(sid))
-					if err != nil || n < 0 || n > 65535 {
-						return errors.New("want an id_sensor of 0-65535 after the colon")
+					if err != nil || n < 1 || n > 65535 {
+						return errors.New("want an id_sensor of 1-65535 after the colon")
 					}
 					m[id] = n
 				}

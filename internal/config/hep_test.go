@@ -39,7 +39,7 @@ hep_rtp = yes
 		t.Errorf("Get(hep_allow_capture_id) = %q", v)
 	}
 	for _, bad := range []string{"hep_bind = example.com:9060", "hep_bind = example.com", "hep_port = 65536",
-		"hep_destination = homer:9060x", "hep_destination_port = 0", "hep_id_sensor = 1", "hep_id_sensor = x:1", "hep_id_sensor = 1:70000", "hep_server = nohost", "hep_server = h:99999",
+		"hep_destination = homer:9060x", "hep_destination_port = 0", "hep_id_sensor = 1", "hep_id_sensor = x:1", "hep_id_sensor = 1:70000", "hep_id_sensor = 1:0", "hep_server = nohost", "hep_server = h:99999",
 		"hep_server_transport = sctp", "hep_capture_id = -1", "hep_allow_capture_id = 1,x"} {
 		if _, _, err := Parse(strings.NewReader(bad), "t.conf"); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
@@ -106,15 +106,15 @@ func TestHEPNames(t *testing.T) {
 }
 
 func TestHEPIDSensor(t *testing.T) {
-	c, warns, err := Parse(strings.NewReader("hep_id_sensor = 2001:7\nhep_id_sensor = 2002:8, 9:0\n"), "t.conf")
+	c, warns, err := Parse(strings.NewReader("hep_id_sensor = 2001:7\nhep_id_sensor = 2002:8, 9:1\n"), "t.conf")
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("Parse: %v %v", err, warns)
 	}
-	want := map[uint32]int{2001: 7, 2002: 8, 9: 0}
+	want := map[uint32]int{2001: 7, 2002: 8, 9: 1}
 	if !maps.Equal(c.HEP.SensorIDs, want) {
 		t.Errorf("SensorIDs = %v, want %v", c.HEP.SensorIDs, want)
 	}
-	if got, _ := c.Get("hep_id_sensor"); got != "9:0,2001:7,2002:8" {
+	if got, _ := c.Get("hep_id_sensor"); got != "9:1,2001:7,2002:8" {
 		t.Errorf("Get(hep_id_sensor) = %q", got)
 	}
 	// Set replaces the list and leaves the earlier Config untouched.

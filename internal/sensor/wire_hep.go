@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
@@ -25,6 +26,12 @@ type hepWiring struct {
 	// Table.Feed).
 	feeding bool
 	dg      decode.Datagram
+	// rtcp holds the binary form of a JSON RTCP report while it is fed;
+	// guarded by the table lock like dg.
+	rtcp []byte
+	// rtcpJSON counts the JSON RTCP reports fed to the table, rtcpJSONBad
+	// those that did not parse.
+	rtcpJSON, rtcpJSONBad atomic.Uint64
 }
 
 // wireHEP binds the HEP collector on hep_bind and prepares the sender to
@@ -76,20 +83,36 @@ func (s *Sensor) stopHEPCollector() {
 
 // hepPacket feeds one collected HEP packet to the call table as the
 // datagram its agent captured: its addresses, ports, protocol and time,
-// without a frame around it. SIP, RTP and binary RTCP are analysed; RTCP
-// sent as JSON (heplify, rtpengine), compressed payloads and other
-// protocol types are not. Called from the collector's goroutines.
+// without a frame around it. SIP, RTP and RTCP are analysed, RTCP binary
+// or as the JSON report heplify and rtpengine send (turned back into the
+// binary packet it describes, so that it feeds the stream's RTCP figures
+// alike; one that does not parse is counted); compressed payloads and
+// other protocol types are not. The calls an agent listed in
+// hep_id_sensor creates carry its id_sensor. Called from the collector's
+// goroutines.
 func (s *Sensor) hepPacket(p *hep.Packet) bool {
+	if p.Compressed {
+		return false
+	}
+	var (
+		rjv hep.RTCPJSON
+		rj  *hep.RTCPJSON // set for a JSON RTCP report
+	)
 	switch p.Type {
 	case hep.TypeSIP, hep.TypeRTP:
 	case hep.TypeRTCP:
 		if !rtp.IsRTCP(p.Payload) {
-			return false
+			rj = &rjv // parsed outside the table lock, so not in the shared wiring
+			if err := hep.ParseRTCPJSON(p.Payload, rj); err != nil {
+				s.hep.rtcpJSONBad.Add(1)
+				return false
+			}
+			if !rj.Sender && len(rj.Reports) == 0 {
+				return false // SDES, BYE, XR alone: nothing for the statistics
+			}
+			s.hep.rtcpJSON.Add(1)
 		}
 	default:
-		return false
-	}
-	if p.Compressed {
 		return false
 	}
 	var proto decode.Proto
@@ -106,13 +129,22 @@ func (s *Sensor) hepPacket(p *hep.Packet) bool {
 	// One datagram, as HandleDatagram would, but with the table lock held
 	// around it: feeding and the shared datagram (no allocation) are
 	// guarded by it.
-	s.table.Feed(func(h decode.Handler) {
+	feed := func(h decode.Handler) {
 		w := &s.hep
 		w.feeding = true
 		w.dg = decode.Datagram{Flow: decode.Flow{Src: p.Src, Dst: p.Dst, Proto: proto}, Time: p.Time, Payload: p.Payload, VLAN: vlan}
+		if rj != nil {
+			w.rtcp = rj.AppendBinary(w.rtcp[:0])
+			w.dg.Payload = w.rtcp
+		}
 		h.HandleDatagram(&w.dg)
 		w.dg.Payload, w.feeding = nil, false
-	})
+	}
+	if id, ok := s.cfg.HEP.SensorIDs[p.CaptureID]; ok {
+		s.table.FeedSensor(id, feed)
+	} else {
+		s.table.Feed(feed)
+	}
 	return true
 }
 
@@ -227,6 +259,9 @@ func (s *Sensor) hepFamilies() []metrics.Family {
 			metrics.Family{Name: "voipsensor_hep_connections", Help: "HEP TCP connections open.", Type: metrics.Gauge,
 				Samples: []metrics.Sample{{Value: float64(st.Conns)}}},
 		)
+		counter("voipsensor_hep_rtcp_json_total", "RTCP reports received as JSON (heplify, rtpengine), by outcome: analysed, or malformed (did not parse, not analysed).", "outcome", map[string]float64{
+			"analysed": float64(s.hep.rtcpJSON.Load()), "malformed": float64(s.hep.rtcpJSONBad.Load()),
+		})
 	}
 	if snd := s.hep.sender; snd != nil {
 		st := snd.Stats()

@@ -271,6 +271,9 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 		// for an untagged call, 0 for a priority tag.
 		CallerCodec: -1, CalledCodec: -1, VLAN: int(c.VLAN), SensorID: idSensor,
 	}
+	if c.SensorID > 0 { // a HEP agent's own id_sensor
+		row.SensorID = int(c.SensorID)
+	}
 	if e := c.Encap; e != nil && e.Src.IsValid() {
 		row.CallerEncap, row.CalledEncap, row.EncapProto = e.Src, e.Dst, e.Proto
 	}

@@ -9,8 +9,13 @@ import (
 )
 
 // NewRecord turns a finished call into its CDR, with VoIPmonitor's column
-// meanings: a = the caller's best stream, b = the callee's.
+// meanings: a = the caller's best stream, b = the callee's. idSensor is the
+// sensor's; a call collected from a HEP agent with its own id_sensor
+// (CallInfo.SensorID) is recorded with that one.
 func NewRecord(c *calltable.CallInfo, idSensor int) cdr.Record {
+	if c.SensorID > 0 {
+		idSensor = int(c.SensorID)
+	}
 	r := cdr.Record{
 		IDSensor:        idSensor,
 		CallID:          c.CallID,
