@@ -53,6 +53,21 @@ func (h *hist) sample(labels map[string]string) metrics.Sample {
 // historyMinutes is the length of the rolling history.
 const historyMinutes = 60
 
+// mosBandEdges split the MOS of the minute's calls into the nine bands of
+// metrics.Minute.MOS, with edges at the console's thresholds (poor below
+// 3.6, good from 4.0): < 2, 2–2.5, 2.5–3, 3–3.3, 3.3–3.6, 3.6–3.8,
+// 3.8–4, 4–4.3, ≥ 4.3.
+var mosBandEdges = [...]float64{2, 2.5, 3, 3.3, 3.6, 3.8, 4, 4.3}
+
+// mosBand is the band of a MOS.
+func mosBand(mos float64) int {
+	b := 0
+	for b < len(mosBandEdges) && mos >= mosBandEdges[b] {
+		b++
+	}
+	return b
+}
+
 // Quality accumulates what the counters cannot tell: the quality of the
 // calls that ended (histograms since start, per minute for the last hour),
 // their final-response classes, and call attempts per minute. The sensor
@@ -143,8 +158,7 @@ func (q *Quality) CallEnded(c *calltable.CallInfo) {
 		m.NetworkOK++
 	}
 	if worstMOS >= 0 {
-		band := int((worstMOS - 1) / 0.5)
-		m.MOS[max(0, min(band, len(m.MOS)-1))]++
+		m.MOS[mosBand(worstMOS)]++
 	}
 	if worstLoss >= 0 {
 		q.lossSum[q.cur] += worstLoss * 100
@@ -162,7 +176,9 @@ func (q *Quality) Tick(now time.Time, callsStarted uint64, inProgress int) {
 	defer q.mu.Unlock()
 	m := &q.minutes[q.cur]
 	if m.Start == 0 {
-		m.Start, q.started, q.last = start, int64(callsStarted), int64(callsStarted)
+		// callsStarted counts from the sensor's start: the calls started
+		// before the first tick belong to the first minute.
+		m.Start, q.started, q.last = start, 0, 0
 	}
 	for m.Start < start {
 		// The attempts made since the last tick go to the new minute

@@ -29,15 +29,26 @@ func withDTMF(c *calltable.CallInfo) *calltable.CallInfo {
 	return c
 }
 
+func TestMOSBands(t *testing.T) {
+	for _, tt := range []struct {
+		mos  float64
+		band int
+	}{{1, 0}, {1.9, 0}, {2, 1}, {2.9, 2}, {3.1, 3}, {3.5, 4}, {3.6, 5}, {3.7, 5}, {3.8, 6}, {3.9, 6}, {4, 7}, {4.2, 7}, {4.3, 8}, {4.5, 8}} {
+		if got := mosBand(tt.mos); got != tt.band {
+			t.Errorf("mosBand(%v) = %d, want %d", tt.mos, got, tt.band)
+		}
+	}
+}
+
 func TestQualityAccumulates(t *testing.T) {
 	q := NewQuality()
 	t0 := time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC)
-	q.Tick(t0, 100, 0)
+	q.Tick(t0, 1, 0) // one call started before the first tick
 	q.CallEnded(withDTMF(endedCall(200, true, 44, 980, 20))) // MOS 4.4, 2% loss
 	q.CallEnded(endedCall(486, false, -1, 0, 0))   // busy: no media, counts for NER
 	q.CallEnded(endedCall(503, false, -1, 0, 0))   // a network failure
-	q.Tick(t0.Add(20*time.Second), 103, 2)
-	q.Tick(t0.Add(65*time.Second), 105, 1) // the next minute
+	q.Tick(t0.Add(20*time.Second), 3, 2)
+	q.Tick(t0.Add(65*time.Second), 5, 1) // the next minute
 	q.CallEnded(endedCall(200, true, 31, 900, 100))
 
 	h := q.History()
@@ -48,10 +59,10 @@ func TestQualityAccumulates(t *testing.T) {
 	if m0.Start != t0.Truncate(time.Minute).Unix() || m0.Attempts != 3 || m0.InProgress != 2 || m0.Ended != 3 || m0.Answered != 1 || m0.NetworkOK != 2 {
 		t.Errorf("first minute %+v: want 3 attempts, 2 in progress, 3 ended, 1 answered, 2 network-OK", m0)
 	}
-	if m0.MOS[(44-10)/5] != 1 || m0.LossPct != 2 {
-		t.Errorf("first minute MOS bands %v, loss %v%%: want one call in the 4.0–4.5 band, 2%%", m0.MOS, m0.LossPct)
+	if m0.MOS != [9]int{8: 1} || m0.LossPct != 2 {
+		t.Errorf("first minute MOS bands %v, loss %v%%: want one call in the ≥ 4.3 band, 2%%", m0.MOS, m0.LossPct)
 	}
-	if m1.Attempts != 2 || m1.Ended != 1 || m1.MOS[(31-10)/5] != 1 || m1.LossPct != 10 {
+	if m1.Attempts != 2 || m1.Ended != 1 || m1.MOS != [9]int{3: 1} || m1.LossPct != 10 {
 		t.Errorf("second minute %+v", m1)
 	}
 	if q.mos.n != 2 || q.loss.n != 2 || q.classes["2xx"] != 2 || q.classes["4xx"] != 1 || q.classes["5xx"] != 1 {
@@ -72,7 +83,7 @@ func TestQualityAccumulates(t *testing.T) {
 		}
 	}
 	// Hours later only the last 60 minutes are kept, one per minute.
-	q.Tick(t0.Add(3*time.Hour), 200, 0)
+	q.Tick(t0.Add(3*time.Hour), 100, 0)
 	h = q.History()
 	if len(h) != historyMinutes || h[len(h)-1].Start != t0.Add(3*time.Hour).Truncate(time.Minute).Unix() {
 		t.Fatalf("after 3 h: %d minutes, last %+v", len(h), h[len(h)-1])

@@ -47,7 +47,7 @@ type Minute struct {
 	Answered   int     `json:"answered"`    // calls answered (2xx)
 	Ended      int     `json:"ended"`       // calls that left the table
 	NetworkOK  int     `json:"network_ok"`  // ended with an answer or a user's final response (NER numerator)
-	MOS        [9]int  `json:"mos"`         // ended calls' worst-direction MOS (F1, voice streams with a closed 10 s interval) in 0.5 bands from 1.0: [1, 1.5), [1.5, 2), … [4, 4.5), then 4.5 in [7] ([8] stays 0)
+	MOS        [9]int  `json:"mos"`         // ended calls by worst-direction MOS (F1, voice streams with a closed 10 s interval): < 2, 2–2.5, 2.5–3, 3–3.3, 3.3–3.6, 3.6–3.8, 3.8–4, 4–4.3, ≥ 4.3
 	LossPct    float64 `json:"loss_pct"`    // mean worst-direction loss of the calls ended in the minute
 }
 

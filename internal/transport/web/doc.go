@@ -1,10 +1,13 @@
 // Package web is the browser console of the sensor: an HTTP server on its
 // own port (web_bind:web_port, 127.0.0.1:8090 by default) serving pages
-// embedded in the binary (no CDN) and a small JSON API built on the
-// command registry: active calls (listcalls), a call's details
-// (active_call_info, sip_ladder), registrations (listregisters), live
-// listening as a chunked stream of stereo PCM frames (listen, readaudio,
-// listen_stop) and a ChunkPlayer-compatible player API (/api/chunk/…).
+// embedded in the binary (no CDN, no JavaScript library: charts are SVG
+// drawn by app.js) and a small JSON API built on the command registry:
+// active calls (listcalls, with each call's state from calls_in_progress),
+// a call's details (active_call_info, call_quality for its streams and
+// their MOS intervals, sip_ladder), registrations (listregisters), the
+// last hour per minute (quality_history), live listening as a chunked
+// stream of stereo PCM frames (listen, readaudio, listen_stop) and a
+// ChunkPlayer-compatible player API (/api/chunk/…).
 //
 // On a non-loopback address a bearer token (header, cookie or ?token=) or
 // HTTP basic auth is required; [New] refuses to start without one.

@@ -94,11 +94,13 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET /", http.FileServerFS(sub))
 	s.mux.HandleFunc("POST /login", s.login)
-	s.mux.HandleFunc("GET /api/calls", s.apiTable("listcalls", `{"limit":-1}`))
+	s.mux.HandleFunc("GET /api/calls", s.apiCalls)
 	s.mux.HandleFunc("GET /api/registrations", s.apiTable("listregisters", `{}`))
 	s.mux.HandleFunc("GET /api/call", s.apiRef("active_call_info"))
+	s.mux.HandleFunc("GET /api/quality", s.apiRef("call_quality"))
 	s.mux.HandleFunc("GET /api/ladder", s.apiRef("sip_ladder"))
-	s.mux.HandleFunc("GET /api/stat", s.apiStat)
+	s.mux.HandleFunc("GET /api/history", s.apiValue("quality_history"))
+	s.mux.HandleFunc("GET /api/stat", s.apiValue("listen_stat"))
 	s.mux.HandleFunc("GET /api/listen", s.apiListen)
 	s.mux.HandleFunc("GET /api/chunk/{op}", s.apiChunk)
 	return s, nil
@@ -215,19 +217,57 @@ func (s *Server) apiTable(name, opts string) http.HandlerFunc {
 			s.fail(w, err)
 			return
 		}
-		rows := []map[string]any{}
-		if t, ok := res.(*command.Table); ok {
-			names := t.Names()
-			for i := 0; i < t.Len; i++ {
-				row := make(map[string]any, len(names))
-				for c, n := range names {
-					row[n] = t.Cell(c, i).Any()
-				}
-				rows = append(rows, row)
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"rows": rows, "now": time.Now()})
+		writeJSON(w, http.StatusOK, map[string]any{"rows": rowMaps(res), "now": time.Now()})
 	}
+}
+
+// rowMaps turns a table result into one map per row, column name to
+// value; any other result gives no rows.
+func rowMaps(res command.Result) []map[string]any {
+	rows := []map[string]any{}
+	t, ok := res.(*command.Table)
+	if !ok {
+		return rows
+	}
+	names := t.Names()
+	cells := make([]command.Cell, len(names))
+	for i := 0; i < t.Len; i++ {
+		t.Fill(i, cells)
+		row := make(map[string]any, len(names))
+		for c, n := range names {
+			row[n] = cells[c].Any()
+		}
+		rows = append(rows, row)
+	}
+	command.Release(res)
+	return rows
+}
+
+// apiCalls answers listcalls like apiTable, each row with the call's SIP
+// state ("calling", "ringing", "answered"; "" when calls_in_progress no
+// longer lists it) as "state", which listcalls in the sniffer's shape has
+// not.
+func (s *Server) apiCalls(w http.ResponseWriter, r *http.Request) {
+	ctx := httpauth.RequestContext(r)
+	res, err := s.run(ctx, "listcalls", `{"limit":-1}`)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rows := rowMaps(res)
+	state := map[any]any{}
+	if res, err := s.run(ctx, "calls_in_progress"); err == nil {
+		for _, p := range rowMaps(res) {
+			state[p["callreference"]] = p["state"]
+		}
+	}
+	for _, row := range rows {
+		row["state"] = ""
+		if st, ok := state[row["callreference"]]; ok {
+			row["state"] = st
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rows": rows, "now": time.Now()})
 }
 
 // apiRef runs a command taking a callreference (?ref=) and answers its value.
@@ -242,13 +282,16 @@ func (s *Server) apiRef(name string) http.HandlerFunc {
 	}
 }
 
-func (s *Server) apiStat(w http.ResponseWriter, r *http.Request) {
-	res, err := s.run(httpauth.RequestContext(r), "listen_stat")
-	if err != nil {
-		s.fail(w, err)
-		return
+// apiValue runs a command without parameters and answers its value.
+func (s *Server) apiValue(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.run(httpauth.RequestContext(r), name)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
 	}
-	writeJSON(w, http.StatusOK, res)
 }
 
 func text(res command.Result) string {

@@ -172,3 +172,55 @@ func TestBrowserThreatModel(t *testing.T) {
 		})
 	}
 }
+
+// TestAPICalls: the console's call rows carry the SIP state that
+// calls_in_progress gives (listcalls, in the sniffer's shape, has none),
+// and /api/quality and /api/history answer call_quality and
+// quality_history.
+func TestAPICalls(t *testing.T) {
+	s := newTestServer(t, Config{})
+	table := func(cols []string, rows ...[]command.Cell) *command.Table {
+		tb := &command.Table{Len: len(rows), Emit: func(i int, w command.CellWriter) {
+			for _, c := range rows[i] {
+				command.WriteCell(w, c)
+			}
+		}}
+		for _, c := range cols {
+			tb.Columns = append(tb.Columns, command.Column{Name: c})
+		}
+		return tb
+	}
+	released := false
+	s.reg.Register(command.Command{Name: "listcalls", Doc: "test", Perm: command.PermCall, Run: func(context.Context, *command.Request) (command.Result, error) {
+		tb := table([]string{"callreference", "caller"},
+			[]command.Cell{command.Str("0x1"), command.Str("100")}, []command.Cell{command.Str("0x2"), command.Str("200")})
+		tb.OnRelease(func() { released = true })
+		return tb, nil
+	}})
+	s.reg.Register(command.Command{Name: "calls_in_progress", Doc: "test", Perm: command.PermCall, Run: func(context.Context, *command.Request) (command.Result, error) {
+		return table([]string{"callreference", "state"}, []command.Cell{command.Str("0x1"), command.Str("ringing")}), nil
+	}})
+	var gotRef string
+	s.reg.Register(command.Command{Name: "call_quality", Doc: "test", Perm: command.PermCall,
+		Params: []command.Param{{Name: "callreference", Type: command.ParamString, Doc: "the call"}},
+		Run: func(_ context.Context, req *command.Request) (command.Result, error) {
+			gotRef, _ = req.Param("callreference")
+			return command.Value{V: map[string]string{"callreference": gotRef}}, nil
+		}})
+	s.reg.Register(command.Command{Name: "quality_history", Doc: "test", Perm: command.PermReporting, Run: func(context.Context, *command.Request) (command.Result, error) {
+		return command.Value{V: []int{1, 2}}, nil
+	}})
+	for _, tt := range []struct{ path, want string }{
+		{"/api/calls", `"rows":[{"caller":"100","callreference":"0x1","state":"ringing"},{"caller":"200","callreference":"0x2","state":""}]`},
+		{"/api/quality?ref=0x1", `{"callreference":"0x1"}`},
+		{"/api/history", `[1,2]`},
+	} {
+		w := serve(s, httptest.NewRequest("GET", "http://127.0.0.1:8090"+tt.path, nil))
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("GET %s: %d %s, want 200 with %s", tt.path, w.Code, w.Body, tt.want)
+		}
+	}
+	if !released || gotRef != "0x1" {
+		t.Errorf("listcalls rows released: %v; call_quality asked for %q", released, gotRef)
+	}
+}
