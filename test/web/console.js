@@ -64,6 +64,7 @@ const step = (s) => { out.steps.push(s); process.stderr.write("console.js: " + s
       goertzelL: window.vsGoertzelHz("L"), goertzelR: window.vsGoertzelHz("R"),
       analyserL: window.vsPeakHz("L"), analyserR: window.vsPeakHz("R"),
       latency: { n: window.vsLatency.n, avg: window.vsLatency.sum / Math.max(1, window.vsLatency.n), max: window.vsLatency.max,
+        p50: (() => { const s = [...window.vsLatency.samples].sort((a, b) => a - b); return s[Math.floor(s.length * 0.5)] || 0; })(),
         p95: (() => { const s = [...window.vsLatency.samples].sort((a, b) => a - b); return s[Math.floor(s.length * 0.95)] || 0; })() },
       audioState: document.querySelector("#listen-status").textContent,
     })));
@@ -78,14 +79,15 @@ const step = (s) => { out.steps.push(s); process.stderr.write("console.js: " + s
     await page.screenshot({ path: path.join(shots, "03-registrations.png"), fullPage: true });
     step("registrations listed");
 
-    // ChunkPlayer-compatible page: call reference + sensor id, play.
+    // The player: a reference typed by hand (ChunkPlayer-style, under
+    // "manual") that names no call, then the call picked from the list.
     await page.click("nav a[data-view=player]");
+    await page.click("details.manual summary");
     await page.fill("#player-ref", "0xdeadbeef");
     await page.click("#player-play");
     await page.waitForFunction(() => !["", "connecting…", "stopped"].includes(document.querySelector("#player-status").textContent), null, { timeout: 5000 });
     out.playerUnknown = await page.$eval("#player-status", (e) => e.textContent);
-    await page.fill("#player-ref", out.ref);
-    await page.click("#player-play");
+    await page.click(`#player-calls tr[data-ref="${out.ref}"] button.pick`);
     await page.waitForFunction(() => window.vsCapture.M.length >= 8000, null, { timeout: 15000 });
     out.goertzelM = await page.evaluate(() => window.vsGoertzelHz("M"));
     await page.screenshot({ path: path.join(shots, "04-player.png"), fullPage: true });
