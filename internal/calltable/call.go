@@ -197,6 +197,11 @@ type Call struct {
 	endCause         EndCause
 	rtcpSeen         bool // an RTCP packet reached the call
 	got100, gotOther bool // of the current initial INVITE transaction
+	// sipPackets holds the call's SIP packet records with
+	// Config.SIPPackets (sippackets.go), sipOmitted counts those left out
+	// past MaxSIPPacketBytes.
+	sipOmitted uint32
+	sipPackets []byte
 }
 
 // EndCause is why a call left the table.

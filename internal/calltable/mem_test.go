@@ -29,14 +29,21 @@ func loadCalls(tab *Table, n int) {
 }
 
 // BenchmarkCallMemory holds 100,000 concurrent calls with two streams each
-// and reports the heap they take per call (target: at most 4 KiB).
+// and reports the heap they take per call (target: at most 4 KiB), as the
+// table is by default and with the records of each call's SIP packets
+// (Config.SIPPackets, the sniffer's active_call_info; two per call here).
 func BenchmarkCallMemory(b *testing.B) {
+	b.Run("default", func(b *testing.B) { benchCallMemory(b, Config{}) })
+	b.Run("sip_packets", func(b *testing.B) { benchCallMemory(b, Config{SIPPackets: true}) })
+}
+
+func benchCallMemory(b *testing.B, cfg Config) {
 	const calls = 100000
 	for i := 0; i < b.N; i++ {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		tab := New(Config{}, nil)
+		tab := New(cfg, nil)
 		loadCalls(tab, calls)
 		runtime.GC()
 		runtime.ReadMemStats(&after)

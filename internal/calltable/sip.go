@@ -43,6 +43,7 @@ func (t *Table) handleSIP(dg *decode.Datagram) {
 	default:
 		if c := t.calls[string(m.CallID)]; c != nil {
 			t.record(RecordSIP, c, dg)
+			t.addSIPPacket(c, m, dg)
 			c.Messages++
 			c.LastSIP, c.LastPacket = dg.Time, dg.Time
 			c.sipTTL.add(dg.TTL)
@@ -71,6 +72,7 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	c.LastSIP, c.LastPacket = dg.Time, dg.Time
 	c.sipTTL.add(dg.TTL)
 	t.addLadder(c.Ref, dg)
+	t.addSIPPacket(c, m, dg)
 
 	// Which side sent this message: a request from the dialog initiator
 	// carries the caller's From tag; a response to it comes from the callee.

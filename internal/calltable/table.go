@@ -46,6 +46,10 @@ type Config struct {
 	// LadderRawBytes keeps up to that much of each raw message (at most
 	// MaxLadderRaw; 0 keeps only start lines).
 	LadderBytes, LadderRawBytes int
+	// SIPPackets keeps, per call, a record of each of its SIP packets
+	// (time, addresses, first line, lengths, CSeq) for [Table.SIPPackets]:
+	// the sniffer's active_call_info = yes. Off by default, as there.
+	SIPPackets bool
 }
 
 func (c *Config) setDefaults() {
@@ -105,8 +109,11 @@ type Stats struct {
 	CallsDropped   uint64 // new calls refused because MaxCalls was reached
 	StreamsDropped uint64 // new streams refused because MaxStreamsPerCall was reached
 	RegsDropped    uint64 // bindings refused because MaxRegistrations was reached
-	Calls          int    // calls in the table now (in progress and lingering)
-	Registrations  int    // bindings in the table now
+	// SIPPacketsOmitted counts SIP packets not recorded for
+	// [Table.SIPPackets] because their call had MaxSIPPacketBytes of them.
+	SIPPacketsOmitted uint64
+	Calls             int // calls in the table now (in progress and lingering)
+	Registrations     int // bindings in the table now
 }
 
 // Table tracks calls and registrations. Safe for concurrent use: the packet

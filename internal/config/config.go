@@ -172,6 +172,7 @@ type Config struct {
 	SIPWithoutRTPTimeout time.Duration // sipwithoutrtptimeout: end a call with no RTP at all
 	AbsoluteTimeout      time.Duration // absolute_timeout: end any call after this long
 	CallsLimit           int           // callslimit: maximum concurrent calls, 0 = unlimited
+	ActiveCallInfo       bool          // active_call_info: keep each call's SIP packets for the manager's active_call_info
 	LogLevel             slog.Level    // loglevel: debug, info, warn or error
 	LogFormat            string        // log_format: "text" (logfmt) or "json", one format for every line
 

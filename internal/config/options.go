@@ -214,6 +214,9 @@ func buildOptions() map[string]*option {
 	}
 	list = append(list, recordingOptions()...)
 	list = append(list, hepOptions()...)
+	list = append(list,
+		boolOpt("active_call_info", false, func(c *Config) *bool { return &c.ActiveCallInfo }),
+	)
 	m := make(map[string]*option, len(list))
 	for _, o := range list {
 		if _, dup := m[o.key]; dup {

@@ -66,6 +66,9 @@ type Datagram struct {
 	VLAN    uint16    // innermost 802.1Q VLAN ID; NoVLAN if the frame had none
 	Encap   Encap     // the tunnels the datagram came through; zero if none
 	TTL     uint8     // IPv4 TTL or IPv6 hop limit of the innermost IP header
+	// FrameLen is the wire length of the frame that completed the
+	// datagram (capture.Frame.Length); 0 when it did not come from a frame.
+	FrameLen int
 	// Held lists, with [Config.KeepFragments], the frames of the earlier
 	// fragments of a datagram reassembled from IP fragments, in arrival
 	// order; the frame being decoded completed it and is not among them.
@@ -314,6 +317,7 @@ func (d *Decoder) Decode(f *capture.Frame, h Handler) {
 	d.h = h
 	d.snapped = f.Length > len(f.Data)
 	d.dg.Time = f.Time
+	d.dg.FrameLen = f.Length
 	d.dg.VLAN = NoVLAN
 	d.dg.TTL = 0
 	d.dg.Held = nil

@@ -93,7 +93,7 @@ func TestDecodeLayers(t *testing.T) {
 			d := NewDecoder(Config{})
 			var c collector
 			d.Decode(frame(tt.lt, tt.data), &c)
-			want := []Datagram{{Flow: tt.wantFlow, Time: t0, Payload: payload, VLAN: tt.wantVLAN, TTL: 64}} // the builders send TTL 64
+			want := []Datagram{{Flow: tt.wantFlow, Time: t0, Payload: payload, VLAN: tt.wantVLAN, TTL: 64, FrameLen: len(tt.data)}} // the builders send TTL 64
 			if diff := cmp.Diff(want, c.got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 				t.Errorf("datagrams (-want +got):\n%s", diff)
 			}

@@ -175,6 +175,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 		SetupTimeout:    cfg.SIPWithoutRTPTimeout,
 		AbsoluteTimeout: cfg.AbsoluteTimeout,
 		Events:          s.bus,
+		SIPPackets:      cfg.ActiveCallInfo,
 	}, s.sink)
 
 	// The one listener policy, before anything is bound.

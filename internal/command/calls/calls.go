@@ -79,6 +79,33 @@ const NoEncapProto = 255
 // (its option active_call_info = no, the default).
 const SIPPacketsDisabled = "active call info is disabled (option active_call_info)"
 
+// SIPPacket is one SIP packet of a call, for active_call_info's
+// sip_packets with the sniffer's active_call_info = yes (its
+// sSipPacketInfo).
+type SIPPacket struct {
+	Time       int64      `json:"time"` // Unix µs
+	SrcIP      netip.Addr `json:"src_ip"`
+	SrcPort    uint16     `json:"src_port"`
+	DstIP      netip.Addr `json:"dst_ip"`
+	DstPort    uint16     `json:"dst_port"`
+	Line       string     `json:"sip"`        // the message's first line
+	SIPLen     int        `json:"sip_len"`    // the SIP message's length, bytes
+	PacketLen  int        `json:"packet_len"` // the wire length of the frame that carried it
+	CSeqMethod int        `json:"cseq_m"`     // the CSeq method as the sniffer numbers it (INVITE 1, BYE 2, …, 0 unknown)
+	CSeq       uint32     `json:"cseq_n"`     // the CSeq number
+}
+
+// PacketSource is optionally implemented by a [Source] that keeps the SIP
+// packets of calls in progress (the sniffer's option active_call_info).
+// SIPPackets returns those of the call with reference callRef (as in
+// [Call].CallRef), oldest first, as a copy taken under the table lock; ok
+// is false when packets are not kept, and active_call_info then answers
+// with [SIPPacketsDisabled]. A call that left the table in the meantime
+// has none.
+type PacketSource interface {
+	SIPPackets(callRef string) (p []SIPPacket, ok bool)
+}
+
 // Stream is one RTP stream of a call, for active_call_info.
 type Stream struct {
 	SrcIP     netip.Addr `json:"src_ip"`
@@ -255,16 +282,53 @@ func (g *group) listCalls(_ context.Context, req *command.Request) (command.Resu
 // members in column order; the manager transport renders the sniffer's
 // bytes from the same parts (CallTable, SIPPacketsText, StreamTable).
 type Info struct {
-	Call       *command.Table // one row
+	Call *command.Table // one row
+	// SIPPackets is the sip_packets text when packets are not kept
+	// ([SIPPacketsDisabled]); empty when they are, and Packets holds them.
 	SIPPackets string
+	Packets    []SIPPacket
 	RTPStreams []Stream
 }
 
 // CallTable returns the call as a one-row table.
 func (in Info) CallTable() *command.Table { return in.Call }
 
-// SIPPacketsText returns the sip_packets member.
+// SIPPacketsText returns the sip_packets member when it is a text, and ""
+// when it is the array of [Info.SIPPacketTable].
 func (in Info) SIPPacketsText() string { return in.SIPPackets }
+
+// sipPacketColumns are the members of a sip_packets element, in the
+// sniffer's order (sSipPacketInfo::getJson).
+var sipPacketColumns = []string{"time", "src_ip", "src_port", "dst_ip", "dst_port",
+	"sip", "sip_len", "packet_len", "cseq_m", "cseq_n"}
+
+// SIPPacketTable returns the packets as a table with the sip_packets
+// members as columns: time in µs, addresses, ports, the first line, the
+// lengths and the CSeq method and number as integers. It is nil when
+// sip_packets is the text of [Info.SIPPacketsText].
+func (in Info) SIPPacketTable() *command.Table {
+	if in.SIPPackets != "" {
+		return nil
+	}
+	t := &command.Table{Len: len(in.Packets), Columns: make([]command.Column, len(sipPacketColumns))}
+	for i, n := range sipPacketColumns {
+		t.Columns[i] = command.Column{Name: n}
+	}
+	t.Emit = func(i int, w command.CellWriter) {
+		p := &in.Packets[i]
+		w.Int(p.Time)
+		w.Addr(p.SrcIP)
+		w.Int(int64(p.SrcPort))
+		w.Addr(p.DstIP)
+		w.Int(int64(p.DstPort))
+		w.Str(p.Line)
+		w.Int(int64(p.SIPLen))
+		w.Int(int64(p.PacketLen))
+		w.Int(int64(p.CSeqMethod))
+		w.Int(int64(p.CSeq))
+	}
+	return t
+}
 
 // streamColumns are the members of an rtp_streams element, in the
 // sniffer's order (RTP::getJson).
@@ -317,7 +381,18 @@ func (in Info) MarshalJSON() ([]byte, error) {
 			b = append(append(append(b, k...), ':'), v...)
 		}
 	}
-	sp, _ := json.Marshal(in.SIPPackets)
+	var sp []byte
+	switch {
+	case in.SIPPackets != "":
+		sp, _ = json.Marshal(in.SIPPackets)
+	case len(in.Packets) == 0:
+		sp = []byte("[]")
+	default:
+		var err error
+		if sp, err = json.Marshal(in.Packets); err != nil {
+			return nil, err
+		}
+	}
 	st, err := json.Marshal(in.RTPStreams)
 	if err != nil {
 		return nil, err
@@ -358,11 +433,17 @@ func (g *group) activeCallInfo(_ context.Context, req *command.Request) (command
 		c.Streams = nil
 		st := slices.Clone(all[i].Streams)
 		g.recycle(all)
-		return command.Value{V: Info{
+		info := Info{
 			Call:       newListing([]Call{c}, g.d.Now()).table(),
 			SIPPackets: SIPPacketsDisabled,
 			RTPStreams: st,
-		}}, nil
+		}
+		if ps, ok := g.d.Source.(PacketSource); ok {
+			if p, ok := ps.SIPPackets(c.CallRef); ok {
+				info.SIPPackets, info.Packets = "", p
+			}
+		}
+		return command.Value{V: info}, nil
 	}
 	g.recycle(all)
 	return nil, fmt.Errorf("calls: call %s: %w", ref, command.ErrNoEntry)

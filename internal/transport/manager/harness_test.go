@@ -29,6 +29,31 @@ type fakeCalls []calls.Call
 
 func (f fakeCalls) ActiveCalls(bool) []calls.Call { return append([]calls.Call(nil), f...) }
 
+// packetCalls is a call source that keeps the SIP packets of its calls
+// (the sniffer's active_call_info = yes), by CallRef.
+type packetCalls struct {
+	fakeCalls
+	packets map[string][]calls.SIPPacket
+}
+
+func (p packetCalls) SIPPackets(ref string) ([]calls.SIPPacket, bool) { return p.packets[ref], true }
+
+// onePackets are oneCall's SIP packets: its INVITE, 100, 200 and ACK.
+func onePackets() []calls.SIPPacket {
+	a, b := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("2001:db8::5")
+	us := t0.UnixMicro()
+	return []calls.SIPPacket{
+		{Time: us + 1200, SrcIP: a, SrcPort: 5060, DstIP: b, DstPort: 5060, Line: "INVITE sip:+420555@b.example SIP/2.0",
+			SIPLen: 912, PacketLen: 974, CSeqMethod: 1, CSeq: 101},
+		{Time: us + 31870, SrcIP: b, SrcPort: 5060, DstIP: a, DstPort: 5060, Line: "SIP/2.0 100 Trying",
+			SIPLen: 402, PacketLen: 464, CSeqMethod: 1, CSeq: 101},
+		{Time: us + 4_000_015, SrcIP: b, SrcPort: 5060, DstIP: a, DstPort: 5060, Line: `SIP/2.0 200 "OK"`,
+			SIPLen: 811, PacketLen: 873, CSeqMethod: 1, CSeq: 101},
+		{Time: us + 4_020_377, SrcIP: a, SrcPort: 5060, DstIP: b, DstPort: 5060, Line: "ACK sip:+420555@[2001:db8::5]:5060 SIP/2.0",
+			SIPLen: 380, PacketLen: 442, CSeqMethod: 10, CSeq: 101},
+	}
+}
+
 type fakeRegs []registers.Registration
 
 func (f fakeRegs) Registrations() []registers.Registration {
@@ -74,6 +99,12 @@ type testEnv struct {
 // command group registered over fakes.
 func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
 	t.Helper()
+	return newEnvSource(t, cfg, fakeCalls(cs))
+}
+
+// newEnvSource is newEnv with the calls of src.
+func newEnvSource(t testing.TB, cfg Config, src calls.Source) *testEnv {
+	t.Helper()
 	reg := command.NewRegistry()
 	env := &testEnv{life: &fakeLife{terminated: make(chan struct{})}}
 	if cfg.Addr == "" {
@@ -87,7 +118,7 @@ func newEnv(t testing.TB, cfg Config, cs []calls.Call) *testEnv {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return t0.Add(time.Minute) }
-	calls.Register(reg, calls.Deps{Source: fakeCalls(cs), Now: now})
+	calls.Register(reg, calls.Deps{Source: src, Now: now})
 	registers.Register(reg, registers.Deps{Source: fakeRegs{{
 		ID: 42, CallDate: t0, SIPCallerIP: netip.MustParseAddr("10.1.2.3"), SIPCalledIP: netip.MustParseAddr("10.1.2.4"),
 		SIPCallerPort: 5062, SIPCalledPort: 5060, FromNum: "2001", FromDomain: "pbx", ToNum: "2001", ToDomain: "pbx",

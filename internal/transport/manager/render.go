@@ -99,6 +99,7 @@ const (
 	xfPort               // integer → quoted decimal (active_call_info rtp_streams ports)
 	xfAddrText           // address → quoted text, IPv4 too
 	xfFloatG             // float in C++ ostream's default form: 6 significant digits
+	xfSlash              // text with '/' escaped as \/, as the sniffer's json_string_escape does
 )
 
 // listCallsXform maps listcalls columns to their legacy encodings.
@@ -125,6 +126,17 @@ func streamXform(name string) cellXform {
 		return xfFloatG
 	}
 	return xfNone
+}
+
+// sipPacketXform maps active_call_info's sip_packets members to the
+// sniffer's encodings (sSipPacketInfo::getJson through JsonExport):
+// addresses and ports as strings, the first line escaped by its
+// json_string_escape ("SIP\/2.0").
+func sipPacketXform(name string) cellXform {
+	if name == "sip" {
+		return xfSlash
+	}
+	return streamXform(name)
 }
 
 // listCallsTail is what the sniffer writes after the cells of a listcalls
@@ -171,15 +183,21 @@ func renderListRegisters(w io.Writer, _ *command.Request, res command.Result) er
 
 // callInfo is what active_call_info's result offers its rendering
 // (calls.Info): the call as a one-row listcalls table, the sip_packets
-// text and the streams as a table with the rtp_streams members as columns.
+// text, or the packets as a table with the sip_packets members as columns
+// when they are kept (nil otherwise), and the streams as a table with the
+// rtp_streams members as columns.
 type callInfo interface {
 	CallTable() *command.Table
 	SIPPacketsText() string
+	SIPPacketTable() *command.Table
 	StreamTable() *command.Table
 }
 
 // renderCallInfo writes the sniffer's active_call_info object:
-// {"call":{…listcalls row as members…},"sip_packets":…,"rtp_streams":[…]}.
+// {"call":{…listcalls row as members…},"sip_packets":…,"rtp_streams":[…]},
+// sip_packets being the text of its active_call_info = no or, with yes,
+// the array of its sSipPacketInfo objects (ports as strings, as in
+// rtp_streams).
 func renderCallInfo(w io.Writer, _ *command.Request, res command.Result) error {
 	v, ok := res.(command.Value)
 	if !ok {
@@ -196,19 +214,39 @@ func renderCallInfo(w io.Writer, _ *command.Request, res command.Result) error {
 		b = append(b, "{}"...)
 	}
 	b = append(b, `,"sip_packets":`...)
-	b = appendJSONString(b, ci.SIPPacketsText())
-	b = append(b, `,"rtp_streams":[`...)
-	st := ci.StreamTable()
-	xf := columnXforms(st, streamXform)
-	for i := 0; i < st.Len; i++ {
+	if pt := ci.SIPPacketTable(); pt != nil {
+		b = appendObjectArray(b, pt, sipPacketXform)
+	} else {
+		b = appendJSONString(b, ci.SIPPacketsText())
+	}
+	b = append(b, `,"rtp_streams":`...)
+	b = appendObjectArray(b, ci.StreamTable(), streamXform)
+	b = append(b, '}')
+	_, err := w.Write(b)
+	return err
+}
+
+// appendJSONStringSlash is appendJSONString with each '/' written as \/,
+// as JsonExport writes a string (json_string_escape).
+func appendJSONStringSlash(b []byte, s string) []byte {
+	if !strings.Contains(s, "/") {
+		return appendJSONString(b, s)
+	}
+	return append(b, bytes.ReplaceAll(appendJSONString(nil, s), []byte("/"), []byte(`\/`))...)
+}
+
+// appendObjectArray appends t's rows as a JSON array of objects, the
+// column names as keys, each column in its xform encoding.
+func appendObjectArray(b []byte, t *command.Table, xform func(string) cellXform) []byte {
+	b = append(b, '[')
+	xf := columnXforms(t, xform)
+	for i := 0; i < t.Len; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendObjectRow(b, st, i, xf, false)
+		b = appendObjectRow(b, t, i, xf, false)
 	}
-	b = append(b, "]}"...)
-	_, err := w.Write(b)
-	return err
+	return append(b, ']')
 }
 
 // appendFloat appends f with its column's legacy transformation: MOS as

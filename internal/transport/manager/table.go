@@ -81,9 +81,13 @@ func (e *cellEncoder) Bool(v bool)     { e.next(); e.b = strconv.AppendBool(e.b,
 func (e *cellEncoder) Float(f float64) { e.b = appendFloat(e.b, f, e.next()) }
 
 func (e *cellEncoder) Str(s string) {
-	e.next()
+	x := e.next()
 	if s == "" && e.emptyNull {
 		e.b = append(e.b, "null"...)
+		return
+	}
+	if x == xfSlash {
+		e.b = appendJSONStringSlash(e.b, s)
 		return
 	}
 	e.b = appendJSONString(e.b, s)

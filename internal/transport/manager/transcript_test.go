@@ -51,6 +51,10 @@ func TestTranscripts(t *testing.T) {
 		t.Fatal("no transcripts")
 	}
 	env := newEnv(t, Config{}, []calls.Call{oneCall()})
+	// Transcripts whose comment says "active_call_info = yes" talk to a
+	// sensor that keeps the SIP packets of its calls.
+	withPackets := newEnvSource(t, Config{}, packetCalls{fakeCalls{oneCall()},
+		map[string][]calls.SIPPacket{oneCall().CallRef: onePackets()}})
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			raw, err := os.ReadFile(f)
@@ -62,6 +66,10 @@ func TestTranscripts(t *testing.T) {
 				_, s, _ = strings.Cut(s, "\n")
 			}
 			head := string(raw[:len(raw)-len(s)])
+			env := env
+			if strings.Contains(head, "active_call_info = yes") {
+				env = withPackets
+			}
 			client, server, ok := strings.Cut(s, "\n----------\n")
 			if !ok {
 				t.Fatal("no ---------- separator")
