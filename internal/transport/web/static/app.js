@@ -252,7 +252,7 @@ function chart(box, opt) {
   const m = { l: 42, r: 10, t: 8, b: 22 }, pw = W - m.l - m.r, ph = H - m.t - m.b;
   const s = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
   const [x0, x1] = opt.x, [y0, y1] = opt.y;
-  const X = (v) => m.l + (x1 === x0 ? pw / 2 : ((v - x0) / (x1 - x0)) * pw);
+  const X = (v) => m.l + (x1 === x0 ? pw / 2 : ((Math.min(Math.max(v, x0), x1) - x0) / (x1 - x0)) * pw);
   const Y = (v) => m.t + ph - ((Math.min(Math.max(v, y0), y1) - y0) / (y1 - y0)) * ph;
   for (const b of opt.bands || []) {
     s.append(svg("rect", { x: m.l, width: pw, y: Y(b.to), height: Math.max(0, Y(b.from) - Y(b.to)), class: "band " + b.cls }));
