@@ -116,7 +116,6 @@ type dialog struct {
 	from, to             string // name-addr with tags
 	pkts                 *[]capPkt
 	callerUA, calleeUA   string
-	cseq                 int
 	callerSDP, calleeSDP string
 }
 

@@ -48,7 +48,7 @@ func tsharkSIP(t *testing.T, file string) map[string][]map[string]any {
 			t.Fatalf("tshark line %q: %d fields", line, len(f))
 		}
 		sec, frac, _ := strings.Cut(f[1], ".")
-		us, _ := strconv.ParseInt(sec+(frac+"000000")[:6], 10, 64)
+		us, _ := strconv.ParseInt(sec+(frac + "000000")[:6], 10, 64)
 		udpLen, _ := strconv.Atoi(f[8])
 		frameLen, _ := strconv.Atoi(f[9])
 		seq, _ := strconv.Atoi(f[11])
