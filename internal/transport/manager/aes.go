@@ -195,15 +195,20 @@ const DefaultKeyTTL = time.Minute
 
 // keyCache serves the manager key: the configured one if any, otherwise
 // the KeyStore's, cached for ttl and reloaded on demand (after a failed
-// decryption). Safe for concurrent use.
+// decryption). The store is queried outside mu, one query at a time:
+// requests that need a reload while one is running wait for its result
+// instead of starting another, so failed decryptions (which anybody can
+// send) never queue the cache's readers behind the database. Safe for
+// concurrent use.
 type keyCache struct {
-	static Key
-	store  KeyStore
-	ttl    time.Duration
+	store KeyStore
+	ttl   time.Duration
 
-	mu     sync.Mutex
-	cur    Key
-	loaded time.Time
+	mu      sync.Mutex
+	static  Key
+	cur     Key
+	loaded  time.Time
+	loading chan struct{} // non-nil while a load runs; closed when it ends
 }
 
 // setStatic replaces the configured key (reload).
@@ -216,21 +221,44 @@ func (k *keyCache) setStatic(key Key) {
 // get returns the current key; force bypasses the cache.
 func (k *keyCache) get(ctx context.Context, force bool) (Key, bool) {
 	k.mu.Lock()
-	static := k.static
-	k.mu.Unlock()
-	if static.Valid() {
+	if k.static.Valid() {
+		static := k.static
+		k.mu.Unlock()
 		return static, true
 	}
 	if k.store == nil {
+		k.mu.Unlock()
 		return Key{}, false
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if force || k.loaded.IsZero() || time.Since(k.loaded) > k.ttl {
-		k.cur = k.load(ctx)
-		k.loaded = time.Now()
+	if !force && !k.loaded.IsZero() && time.Since(k.loaded) <= k.ttl {
+		cur := k.cur
+		k.mu.Unlock()
+		return cur, cur.Valid()
 	}
-	return k.cur, k.cur.Valid()
+	if wait := k.loading; wait != nil {
+		// A load is running: share its result (it began at most one
+		// query before this call) rather than queue another query.
+		k.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+		k.mu.Lock()
+		cur := k.cur
+		k.mu.Unlock()
+		return cur, cur.Valid()
+	}
+	done := make(chan struct{})
+	k.loading = done
+	k.mu.Unlock()
+
+	key := k.load(ctx)
+
+	k.mu.Lock()
+	k.cur, k.loaded, k.loading = key, time.Now(), nil
+	k.mu.Unlock()
+	close(done)
+	return key, key.Valid()
 }
 
 func (k *keyCache) load(ctx context.Context) Key {
@@ -246,4 +274,8 @@ func (k *keyCache) load(ctx context.Context) Key {
 }
 
 // supported reports whether AES can be used at all (a static key or a store).
-func (k *keyCache) supported() bool { return k.static.Valid() || k.store != nil }
+func (k *keyCache) supported() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.static.Valid() || k.store != nil
+}

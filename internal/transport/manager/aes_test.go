@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
@@ -266,5 +268,79 @@ func TestStoredKeyRoundTrip(t *testing.T) {
 		if _, err := ParseStoredKey(bad); err == nil {
 			t.Errorf("ParseStoredKey(%q) succeeded", bad)
 		}
+	}
+}
+
+// slowStore blocks every GetSystem until release is closed, counting the
+// queries in flight and the most seen at once.
+type slowStore struct {
+	fakeStore
+	release  chan struct{}
+	inFlight atomic.Int32
+	most     atomic.Int32
+	started  atomic.Int32
+}
+
+func (s *slowStore) GetSystem(ctx context.Context, typ string) (string, error) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	s.started.Add(1)
+	<-s.release
+	return s.fakeStore.GetSystem(ctx, typ)
+}
+
+// TestKeyReloadOutsideTheLock: forced reloads (one per failed decryption,
+// which any client can cause) run one store query at a time, and while it
+// runs the cache still answers from memory (supported, a reload of the
+// configured key) instead of queueing behind the database.
+func TestKeyReloadOutsideTheLock(t *testing.T) {
+	store := &slowStore{release: make(chan struct{})}
+	store.set(key16, iv16)
+	k := &keyCache{store: store, ttl: time.Minute}
+	var wg sync.WaitGroup
+	results := make(chan bool, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ok := k.get(context.Background(), true)
+			results <- ok
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for store.started.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no store query started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The query is blocked in the store: the cache's lock must be free.
+	locked := make(chan struct{})
+	go func() {
+		k.supported()
+		k.setStatic(Key{})
+		close(locked)
+	}()
+	select {
+	case <-locked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cache's lock is held during the store query")
+	}
+	close(store.release)
+	wg.Wait()
+	close(results)
+	for ok := range results {
+		if !ok {
+			t.Error("a forced get found no key")
+		}
+	}
+	if m := store.most.Load(); m != 1 {
+		t.Errorf("%d store queries at once, want 1", m)
 	}
 }
