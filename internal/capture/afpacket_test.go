@@ -58,6 +58,16 @@ func foreignFragment(t testing.TB, ip []byte) bool {
 	return false
 }
 
+// ourDatagrams is the filter for what conn sends to 127.0.0.1:port and
+// nothing else that other tests put on lo at the same time: IPv4 between
+// 127.0.0.1 and itself, both ports. (Port tests also pass non-first
+// fragments, which carry no ports; those of other tests' IPv4 traffic
+// between the same addresses are told apart by foreignFragment.)
+func ourDatagrams(port int, conn *net.UDPConn) string {
+	return fmt.Sprintf("ip and src host 127.0.0.1 and dst host 127.0.0.1 and udp dst port %d and src port %d",
+		port, conn.LocalAddr().(*net.UDPAddr).Port)
+}
+
 type capturedFrame struct {
 	data     []byte
 	time     time.Time
@@ -96,17 +106,17 @@ func TestLiveLoopback(t *testing.T) {
 		t.Run(tc.iface, func(t *testing.T) {
 			sink := udpSink(t)
 			port := sink.LocalAddr().(*net.UDPAddr).Port
-			l := openLiveOrSkip(t, LiveConfig{Interface: tc.iface, Filter: fmt.Sprintf("udp port %d", port)})
-			if l.LinkType() != tc.lt {
-				t.Fatalf("LinkType = %d, want %d", l.LinkType(), tc.lt)
-			}
-			frames, done := collect(l)
-
 			conn, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
+			l := openLiveOrSkip(t, LiveConfig{Interface: tc.iface, Filter: ourDatagrams(port, conn)})
+			if l.LinkType() != tc.lt {
+				t.Fatalf("LinkType = %d, want %d", l.LinkType(), tc.lt)
+			}
+			frames, done := collect(l)
+
 			const n = 50
 			start := time.Now()
 			for i := range n {
@@ -343,11 +353,10 @@ func floodLoopback(t testing.TB, n int) (pps float64, dropped uint64, sent int) 
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// Both ports in the filter: other tests' traffic to a port that was
-	// theirs a moment ago (an RTP stream outliving its receiver) cannot
-	// pass it.
-	from := conn.LocalAddr().(*net.UDPAddr).Port
-	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 256, Filter: fmt.Sprintf("udp dst port %d and src port %d", port, from)})
+	// Addresses and both ports in the filter: other tests' traffic to a
+	// port that was theirs a moment ago (an RTP stream outliving its
+	// receiver, frames of a generated capture sent into lo) cannot pass it.
+	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 256, Filter: ourDatagrams(port, conn)})
 
 	sendDone := make(chan int, 1)
 	payload := make([]byte, 172) // an RTP packet of 20 ms G.711
