@@ -196,6 +196,7 @@ func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram
 			c.HangupBy = sender
 		}
 	case sip.MethodBYE:
+		t.qualityReport(c, m, sender, dg.Time)
 		if !c.byeSeen {
 			c.byeSeen = true
 			c.byeNs = dg.Time.UnixNano()
@@ -219,6 +220,9 @@ func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagra
 		} else if len(m.UserAgent) > 0 {
 			c.CalledUA = t.intern.get(m.UserAgent)
 		}
+	}
+	if m.CSeqMethod == sip.MethodBYE && code >= 200 && code < 300 {
+		t.qualityReport(c, m, sender, dg.Time)
 	}
 	if m.CSeqMethod == sip.MethodBYE && code >= 200 && code < 300 && c.byeSeen {
 		// The sniffer ignores the call's RTP after the confirmed BYE.

@@ -92,23 +92,27 @@ type Sink interface {
 
 // Stats are the table's counters.
 type Stats struct {
-	Datagrams      uint64 // datagrams offered
-	SIPMessages    uint64 // SIP messages parsed
-	SIPMalformed   uint64 // SIP-looking datagrams that failed to parse
-	SIPKeepalives  uint64 // keepalives on a SIP port (CRLF, whitespace, short junk; see sip.IsKeepalive)
-	SIPLenient     uint64 // messages accepted despite a malformed Content-Length (the datagram bounds them)
-	SIPOrphans     uint64 // in-dialog messages for a Call-ID never seen with an INVITE
-	SIPOther       uint64 // OPTIONS, NOTIFY, ... outside any call
-	RTPPackets     uint64 // RTP packets attributed to a call
-	RTPMalformed   uint64 // datagrams on a media address that were not RTP
-	RTCPPackets    uint64 // RTCP packets attributed to a call
-	RTCPMalformed  uint64
-	Unmatched      uint64 // UDP datagrams neither SIP nor on a known media address
-	CallsStarted   uint64
-	CallsEnded     uint64
-	CallsDropped   uint64 // new calls refused because MaxCalls was reached
-	StreamsDropped uint64 // new streams refused because MaxStreamsPerCall was reached
-	RegsDropped    uint64 // bindings refused because MaxRegistrations was reached
+	Datagrams     uint64 // datagrams offered
+	SIPMessages   uint64 // SIP messages parsed
+	SIPMalformed  uint64 // SIP-looking datagrams that failed to parse
+	SIPKeepalives uint64 // keepalives on a SIP port (CRLF, whitespace, short junk; see sip.IsKeepalive)
+	SIPLenient    uint64 // messages accepted despite a malformed Content-Length (the datagram bounds them)
+	SIPOrphans    uint64 // in-dialog messages for a Call-ID never seen with an INVITE
+	SIPOther      uint64 // OPTIONS, NOTIFY, ... outside any call
+	RTPPackets    uint64 // RTP packets attributed to a call
+	RTPMalformed  uint64 // datagrams on a media address that were not RTP
+	RTCPPackets   uint64 // RTCP packets attributed to a call
+	RTCPMalformed uint64
+	// QualityReports counts X-RTP-Stat-style end-of-call summaries fed to
+	// the streams their senders received; QualityReportsMalformed those
+	// whose PR, PL or JI was not a number.
+	QualityReports, QualityReportsMalformed uint64
+	Unmatched                               uint64 // UDP datagrams neither SIP nor on a known media address
+	CallsStarted                            uint64
+	CallsEnded                              uint64
+	CallsDropped                            uint64 // new calls refused because MaxCalls was reached
+	StreamsDropped                          uint64 // new streams refused because MaxStreamsPerCall was reached
+	RegsDropped                             uint64 // bindings refused because MaxRegistrations was reached
 	// SIPPacketsOmitted counts SIP packets not recorded for
 	// [Table.SIPPackets] because their call had MaxSIPPacketBytes of them.
 	SIPPacketsOmitted uint64

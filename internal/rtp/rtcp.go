@@ -332,3 +332,27 @@ func (s *Stream) AddXR(m XRVoIPMetrics) {
 		s.rtcpState().acc.mosLQ = m.MOSLQ
 	}
 }
+
+// AddQualityReport accounts a receiver's own summary of this stream, as a
+// SIP X-RTP-Stat header carries it at the end of a call (packets lost and
+// interarrival jitter in milliseconds), as one report block: lost is the
+// cumulative loss, the fraction lost is lost over received + lost, and the
+// jitter is converted to the stream's timestamp units. A negative figure
+// means the report did not give it; lost then counts as 0.
+func (s *Stream) AddQualityReport(received, lost int64, jitterMS float64, arrival time.Time) {
+	rate := float64(s.clockRate)
+	if rate == 0 {
+		rate = 8000
+	}
+	rb := ReportBlock{}
+	if lost > 0 {
+		rb.CumulativeLost = int32(min(lost, 1<<23-1))
+		if total := received + lost; received >= 0 && total > 0 {
+			rb.FractionLost = uint8(min(255, lost*256/total))
+		}
+	}
+	if jitterMS > 0 {
+		rb.Jitter = uint32(min(jitterMS*rate/1000, float64(^uint32(0))))
+	}
+	s.AddReport(rb, arrival)
+}

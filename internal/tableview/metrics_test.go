@@ -43,10 +43,10 @@ func TestMOSBands(t *testing.T) {
 func TestQualityAccumulates(t *testing.T) {
 	q := NewQuality()
 	t0 := time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC)
-	q.Tick(t0, 1, 0) // one call started before the first tick
+	q.Tick(t0, 1, 0)                                         // one call started before the first tick
 	q.CallEnded(withDTMF(endedCall(200, true, 44, 980, 20))) // MOS 4.4, 2% loss
-	q.CallEnded(endedCall(486, false, -1, 0, 0))   // busy: no media, counts for NER
-	q.CallEnded(endedCall(503, false, -1, 0, 0))   // a network failure
+	q.CallEnded(endedCall(486, false, -1, 0, 0))             // busy: no media, counts for NER
+	q.CallEnded(endedCall(503, false, -1, 0, 0))             // a network failure
 	q.Tick(t0.Add(20*time.Second), 3, 2)
 	q.Tick(t0.Add(65*time.Second), 5, 1) // the next minute
 	q.CallEnded(endedCall(200, true, 31, 900, 100))
