@@ -363,8 +363,6 @@ func TestAMIInjectionCaptureParses(t *testing.T) {
 	}
 }
 
-var errTimeout = &net.OpError{Op: "ami", Err: os.ErrDeadlineExceeded}
-
 // TestAMIBadInput sends spec §9 bad input to the daemon's AMI port:
 // over-long lines, too many headers, a stray blank line, a slow-loris
 // before login, and a flood of unauthenticated connections beyond
