@@ -90,6 +90,24 @@ type Stats struct {
 	AcceptRetries uint64
 }
 
+// Sum adds the counters of several listeners (a transport's TCP and unix
+// listeners, say) into one Stats.
+func Sum(ls []*Listener) Stats {
+	var sum Stats
+	for _, l := range ls {
+		st := l.Stats()
+		sum.Accepted += st.Accepted
+		sum.Active += st.Active
+		sum.Unauth += st.Unauth
+		sum.Panics += st.Panics
+		sum.AcceptRetries += st.AcceptRetries
+		for i := range st.Closed {
+			sum.Closed[i] += st.Closed[i]
+		}
+	}
+	return sum
+}
+
 // Refused sums the connections refused by a limit.
 func (s Stats) Refused() uint64 {
 	return s.Closed[ClosedRefusedCap] + s.Closed[ClosedRefusedUnauth] + s.Closed[ClosedRefusedPerAddr]

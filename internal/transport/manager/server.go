@@ -294,19 +294,7 @@ func (s *Server) Stats() conn.Stats {
 		ls = append(ls, s.file.l)
 	}
 	s.mu.Unlock()
-	var sum conn.Stats
-	for _, l := range ls {
-		st := l.Stats()
-		sum.Accepted += st.Accepted
-		sum.Active += st.Active
-		sum.Unauth += st.Unauth
-		sum.Panics += st.Panics
-		sum.AcceptRetries += st.AcceptRetries
-		for i := range st.Closed {
-			sum.Closed[i] += st.Closed[i]
-		}
-	}
-	return sum
+	return conn.Sum(ls)
 }
 
 // Execute runs one complete request as if it had arrived on a connection

@@ -301,19 +301,7 @@ func (s *Server) Stats() conn.Stats {
 	s.mu.Lock()
 	ls := append([]*conn.Listener(nil), s.listeners...)
 	s.mu.Unlock()
-	var sum conn.Stats
-	for _, l := range ls {
-		st := l.Stats()
-		sum.Accepted += st.Accepted
-		sum.Active += st.Active
-		sum.Unauth += st.Unauth
-		sum.Panics += st.Panics
-		sum.AcceptRetries += st.AcceptRetries
-		for i := range st.Closed {
-			sum.Closed[i] += st.Closed[i]
-		}
-	}
-	return sum
+	return conn.Sum(ls)
 }
 
 // Active returns the connected sensors ordered by id.
