@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,18 +66,6 @@ func (s *memStore) callIDs() []string {
 	return ids
 }
 
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func ids(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -107,7 +96,7 @@ func TestWriterFlushesWithinInterval(t *testing.T) {
 	w.Add(Record{CallID: "one"})
 	w.AddRegistration(Registration{User: "alice", State: RegOK})
 	// Neither a full batch nor Close: only the interval ticker flushes.
-	checkFor(t, 10*time.Second, "flush", func() bool { return len(st.callIDs()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "flush", func() bool { return len(st.callIDs()) == 1 })
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +137,7 @@ func TestWriterOutage(t *testing.T) {
 			t.Fatalf("after %d adds Pending = %d, over the queue bound %d + one batch %d", i+1, s.Pending, queueSize, batchSize)
 		}
 	}
-	checkFor(t, 10*time.Second, "retries", func() bool { return w.Stats().Retried >= 2 })
+	sharedtest.Eventually(t, 10*time.Second, "retries", func() bool { return w.Stats().Retried >= 2 })
 	s := w.Stats()
 	if s.Written != 0 || s.Failed != 0 {
 		t.Errorf("during outage Written = %d, Failed = %d; want 0 and 0", s.Written, s.Failed)
@@ -166,7 +155,7 @@ func TestWriterOutage(t *testing.T) {
 		t.Errorf("during outage SpillFiles = %d, want 1", s.SpillFiles)
 	}
 	st.setDown(false)
-	checkFor(t, 10*time.Second, "all records", func() bool { return len(st.callIDs()) >= n })
+	sharedtest.Eventually(t, 10*time.Second, "all records", func() bool { return len(st.callIDs()) >= n })
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +195,7 @@ func TestWriterCloseSpillsAndReplaysOnRestart(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	go w2.Run(ctx2)
-	checkFor(t, 3*time.Second, "replay", func() bool { return len(st.callIDs()) == 23 })
+	sharedtest.Eventually(t, 3*time.Second, "replay", func() bool { return len(st.callIDs()) == 23 })
 	if err := w2.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +239,7 @@ func TestWriterTornSpillLine(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.Run(ctx)
-	checkFor(t, 3*time.Second, "replay", func() bool { return w.Stats().SpillFiles == 0 })
+	sharedtest.Eventually(t, 3*time.Second, "replay", func() bool { return w.Stats().SpillFiles == 0 })
 	w.Close(context.Background())
 	if got := st.callIDs(); !equalStrings(got, []string{"x1", "x2"}) {
 		t.Errorf("stored %v, want [x1 x2]", got)

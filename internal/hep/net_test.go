@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,18 +16,6 @@ import (
 )
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// checkFor polls cond until it holds or timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // sink collects copies of the packets a collector delivers.
 type sink struct {
@@ -114,7 +103,7 @@ func TestCollectorChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, "7 UDP packets", func() bool { return c.Stats().Received == 7 })
+	sharedtest.Eventually(t, 5*time.Second, "7 UDP packets", func() bool { return c.Stats().Received == 7 })
 	st := c.Stats()
 	if st.Delivered != 1 || st.AuthFailures != 3 || st.UnknownAgents != 1 || st.Malformed != 1 || st.Ignored != 1 {
 		t.Errorf("stats = %+v, want delivered 1, auth failures 3, unknown 1, malformed 1, ignored 1", st)
@@ -138,7 +127,7 @@ func TestCollectorChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, "the garbage to close the TCP connection", func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "the garbage to close the TCP connection", func() bool {
 		s := c.Stats()
 		return s.Malformed == 2 && s.Conns == 0
 	})
@@ -159,13 +148,13 @@ func TestCollectorMaxConns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	checkFor(t, 5*time.Second, "first connection", func() bool { return c.Stats().Conns == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "first connection", func() bool { return c.Stats().Conns == 1 })
 	b, err := net.Dial("tcp", c.TCPAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	checkFor(t, 5*time.Second, "second connection refused", func() bool { return c.Stats().ConnsRefused == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "second connection refused", func() bool { return c.Stats().ConnsRefused == 1 })
 }
 
 // TestSenderToCollector: a Sender feeding a Collector on loopback, over
@@ -182,7 +171,7 @@ func TestSenderToCollector(t *testing.T) {
 			done := make(chan struct{})
 			go func() { s.Run(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
-			checkFor(t, 5*time.Second, "connected", func() bool { return s.Stats().Connected })
+			sharedtest.Eventually(t, 5*time.Second, "connected", func() bool { return s.Stats().Connected })
 			const n = 500
 			for i := range n {
 				p := Packet{IPProto: 6, Type: TypeSIP, CaptureID: 1, AuthKey: []byte("ignored"),
@@ -192,10 +181,10 @@ func TestSenderToCollector(t *testing.T) {
 					t.Fatalf("Send %d refused", i)
 				}
 				if i%100 == 99 { // let UDP's receive buffer drain
-					checkFor(t, 5*time.Second, "a batch delivered", func() bool { return c.Stats().Delivered == uint64(i+1) })
+					sharedtest.Eventually(t, 5*time.Second, "a batch delivered", func() bool { return c.Stats().Delivered == uint64(i+1) })
 				}
 			}
-			checkFor(t, 5*time.Second, "every packet delivered", func() bool { return c.Stats().Delivered == n })
+			sharedtest.Eventually(t, 5*time.Second, "every packet delivered", func() bool { return c.Stats().Delivered == n })
 			got := k.snapshot()
 			seen := map[string]bool{}
 			for _, p := range got {
@@ -214,7 +203,7 @@ func TestSenderToCollector(t *testing.T) {
 					}
 				}
 			}
-			checkFor(t, 5*time.Second, "the sender's count", func() bool { return s.Stats().Sent == n }) // counted after the write returns
+			sharedtest.Eventually(t, 5*time.Second, "the sender's count", func() bool { return s.Stats().Sent == n }) // counted after the write returns
 			if st := s.Stats(); st.Dropped != 0 || st.Failed != 0 || st.Queued != 0 {
 				t.Errorf("sender stats %+v", st)
 			}
@@ -320,7 +309,7 @@ func TestSenderReconnect(t *testing.T) {
 	}
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	go c1.Run(ctx1)
-	checkFor(t, 5*time.Second, "the queued packets delivered", func() bool { return c1.Stats().Delivered == 5 })
+	sharedtest.Eventually(t, 5*time.Second, "the queued packets delivered", func() bool { return c1.Stats().Delivered == 5 })
 	cancel1()
 	c1.Close()
 
@@ -334,9 +323,9 @@ func TestSenderReconnect(t *testing.T) {
 		}
 	}
 	c2, k2 := startCollector(t, CollectorConfig{Addr: addr})
-	checkFor(t, 5*time.Second, "reconnection", func() bool { return s.Stats().Connected })
+	sharedtest.Eventually(t, 5*time.Second, "reconnection", func() bool { return s.Stats().Connected })
 	send(1000)
-	checkFor(t, 5*time.Second, "a packet after the reconnection", func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "a packet after the reconnection", func() bool {
 		for _, p := range k2.snapshot() {
 			if string(p.Payload) == "p1000" {
 				return true
@@ -364,7 +353,7 @@ func BenchmarkLoopback(b *testing.B) {
 			done := make(chan struct{})
 			go func() { s.Run(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
-			checkFor(b, 5*time.Second, "connected", func() bool { return s.Stats().Connected })
+			sharedtest.Eventually(b, 5*time.Second, "connected", func() bool { return s.Stats().Connected })
 			p := Packet{IPProto: 17, Type: TypeSIP, Src: netip.MustParseAddrPort("10.0.0.1:5060"), Dst: netip.MustParseAddrPort("10.0.0.2:5060"),
 				Time: time.Unix(1700000000, 0), Payload: bytes.Repeat([]byte("v"), 700)}
 			start := c.Stats().Delivered

@@ -292,18 +292,18 @@ func TestMySQLOutageWriterLosesNothing(t *testing.T) {
 		}
 	}
 	add(0, 100)
-	checkFor(t, 10*time.Second, "first 100 stored", func() bool { return w.Stats().Written == 100 })
+	sharedtest.Eventually(t, 10*time.Second, "first 100 stored", func() bool { return w.Stats().Written == 100 })
 
 	run("down")
 	add(100, 400)
-	checkFor(t, 20*time.Second, "retries while down", func() bool { return w.Stats().Retried >= 2 })
+	sharedtest.Eventually(t, 20*time.Second, "retries while down", func() bool { return w.Stats().Retried >= 2 })
 	s := w.Stats()
 	t.Logf("while down: %#v", s)
 	if s.Spilled == 0 || s.Written != 100 {
 		t.Errorf("while down Stats = %#v, want records spilled and none written", s)
 	}
 	run("up")
-	checkFor(t, 60*time.Second, "all 400 stored", func() bool { return w.Stats().Written >= 400 })
+	sharedtest.Eventually(t, 60*time.Second, "all 400 stored", func() bool { return w.Stats().Written >= 400 })
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -323,17 +323,6 @@ func TestMySQLOutageWriterLosesNothing(t *testing.T) {
 	}
 	if s := w.Stats(); s.Failed != 0 || s.SpillFiles != 0 || s.Replayed != s.Spilled {
 		t.Errorf("final Stats = %#v", s)
-	}
-}
-
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"log/slog"
 	"net"
@@ -586,7 +587,7 @@ func TestSlowConsumerCutOff(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	checkFor(t, 5*time.Second, "the cut-off session to be gone", func() bool { return h.srv.Stats().Active == 0 })
+	sharedtest.Eventually(t, 5*time.Second, "the cut-off session to be gone", func() bool { return h.srv.Stats().Active == 0 })
 }
 
 func FuzzFramer(f *testing.F) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"log/slog"
 	"net"
@@ -19,18 +20,6 @@ import (
 	"github.com/voipsensor/voipsensor/internal/event"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // refused reports whether the server closed c without writing a byte.
 func refused(t *testing.T, c net.Conn) bool {
@@ -112,7 +101,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	checkFor(t, 5*time.Second, "accept to hit EMFILE", func() bool { return h.srv.Stats().AcceptRetries > 0 })
+	sharedtest.Eventually(t, 5*time.Second, "accept to hit EMFILE", func() bool { return h.srv.Stats().AcceptRetries > 0 })
 	restore()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	banner := make([]byte, len("Asterisk Call Manager/9.0.0\r\n"))
@@ -156,7 +145,7 @@ func TestActionPanicContained(t *testing.T) {
 	if m := cl.read(); !strings.HasPrefix(m, "Response: Success\r\nActionID: p\r\nPing: Pong\r\n") {
 		t.Errorf("ping after the panics: %q", m)
 	}
-	checkFor(t, 5*time.Second, "the panics to be counted and logged", func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "the panics to be counted and logged", func() bool {
 		st := h.srv.Stats()
 		return st.Panics == 2 && st.Closed[conn.ClosedPanic] == 2 && strings.Count(logs.String(), "session panicked") == 2
 	})

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"net"
 	"os"
@@ -14,18 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // serve starts a Listener on a loopback port running h; it is shut down at
 // cleanup.
@@ -123,7 +112,7 @@ func TestSessionCap(t *testing.T) {
 		t.Fatalf("Stats = %+v, want 1 refused at the cap and 3 active", st)
 	}
 	io.WriteString(cs[0], "quit\n")
-	checkFor(t, 5*time.Second, "a free slot", func() bool { return x.Stats().Active == 2 })
+	sharedtest.Eventually(t, 5*time.Second, "a free slot", func() bool { return x.Stats().Active == 2 })
 	c := dial(t, x)
 	if got := readLine(t, c); got != "hello\n" {
 		t.Fatalf("after a slot was freed: %q", got)
@@ -142,7 +131,7 @@ func TestUnauthCapsLeaveRoomForLoggedIn(t *testing.T) {
 	if got := readLine(t, a); got != "login\n" {
 		t.Fatal(got)
 	}
-	checkFor(t, 5*time.Second, "the login to free its unauthenticated slot", func() bool { return x.Stats().Unauth == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the login to free its unauthenticated slot", func() bool { return x.Stats().Unauth == 1 })
 	c := dial(t, x)
 	if got := readLine(t, c); got != "hello\n" {
 		t.Fatalf("after a login freed a slot: %q", got)
@@ -178,7 +167,7 @@ func TestFirstRequestDeadline(t *testing.T) {
 	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("silent session: read %d, %v; want it closed", n, err)
 	}
-	checkFor(t, 5*time.Second, "the close to be counted", func() bool { return x.Stats().Closed[ClosedFirstRequest] == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the close to be counted", func() bool { return x.Stats().Closed[ClosedFirstRequest] == 1 })
 	io.WriteString(talker, "still here\n")
 	if got := readLine(t, talker); got != "still here\n" {
 		t.Fatalf("talker: %q", got)
@@ -200,29 +189,10 @@ func TestPanicContained(t *testing.T) {
 	if got := readLine(t, dial(t, x)); got != "fine\n" {
 		t.Fatalf("after a panic the listener answered %q", got)
 	}
-	checkFor(t, 5*time.Second, "counters", func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "counters", func() bool {
 		st := x.Stats()
 		return st.Panics == 1 && st.Closed[ClosedPanic] == 1
 	})
-}
-
-// flakyListener fails Accept with a temporary error n times.
-type flakyListener struct {
-	net.Listener
-	n atomic.Int32
-}
-
-type tempErr struct{}
-
-func (tempErr) Error() string   { return "accept: too many open files" }
-func (tempErr) Temporary() bool { return true }
-func (tempErr) Timeout() bool   { return false }
-
-func (f *flakyListener) Accept() (net.Conn, error) {
-	if f.n.Add(-1) >= 0 {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: tempErr{}}
-	}
-	return f.Listener.Accept()
 }
 
 func TestAcceptBackoff(t *testing.T) {
@@ -230,8 +200,8 @@ func TestAcceptBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &flakyListener{Listener: l}
-	fl.n.Store(4)
+	fl := &sharedtest.FlakyListener{Listener: l}
+	fl.Fails.Store(4)
 	x := New(fl, Limits{}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -282,7 +252,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		}
 		cs = append(cs, c)
 	}
-	checkFor(t, 5*time.Second, "accept to hit EMFILE", func() bool { return x.Stats().AcceptRetries > 0 })
+	sharedtest.Eventually(t, 5*time.Second, "accept to hit EMFILE", func() bool { return x.Stats().AcceptRetries > 0 })
 	restore()
 	for _, c := range cs {
 		c.Close()
@@ -312,7 +282,7 @@ func TestDrainLetsSessionsFinish(t *testing.T) {
 		})
 	}()
 	c := dial(t, x)
-	checkFor(t, 5*time.Second, "the session", func() bool { return x.Stats().Active == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the session", func() bool { return x.Stats().Active == 1 })
 	cancel()
 	if got := readLine(t, c); got != "bye\n" {
 		t.Fatalf("draining session wrote %q", got)
@@ -338,7 +308,7 @@ func TestDrainBound(t *testing.T) {
 		})
 	}()
 	dial(t, x)
-	checkFor(t, 5*time.Second, "the session", func() bool { return x.Stats().Active == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the session", func() bool { return x.Stats().Active == 1 })
 	cancel()
 	<-done
 	<-stuck
@@ -516,7 +486,7 @@ func TestLimitedForHTTP(t *testing.T) {
 		t.Fatal("a third connection from one address was handed to the server")
 	}
 	sa.Close()
-	checkFor(t, 5*time.Second, "the slot to free", func() bool { return x.Stats().Active == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the slot to free", func() bool { return x.Stats().Active == 1 })
 	dial(t, x)
 	select {
 	case c := <-accepted:

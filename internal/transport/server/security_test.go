@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"net"
 	"net/netip"
@@ -136,7 +137,7 @@ func TestServiceKeyMadeOnce(t *testing.T) {
 		}()
 	}
 	// The twelve wait for the one generation Listen started.
-	checkFor(t, 10*time.Second, "12 openings waiting for the key", func() bool { return srv.Stats().Active == n })
+	sharedtest.Eventually(t, 10*time.Second, "12 openings waiting for the key", func() bool { return srv.Stats().Active == n })
 	open()
 	var first string
 	for i := range n {
@@ -201,7 +202,7 @@ func TestServiceKeyRotation(t *testing.T) {
 		}
 	}
 	close(second)
-	checkFor(t, 5*time.Second, "the rotated key", func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "the rotated key", func() bool {
 		k, _ := h.get(ctx)
 		return k == k2
 	})
@@ -313,7 +314,7 @@ func TestServiceHandshakeDeadline(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("silent handshake: read %d, %v; want the server to close", n, err)
 	}
-	checkFor(t, 5*time.Second, "the close counted", func() bool { return srv.Stats().Closed[conn.ClosedFirstRequest] == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "the close counted", func() bool { return srv.Stats().Closed[conn.ClosedFirstRequest] == 1 })
 }
 
 // Finding 5: a connection that sends nothing used to hold a slot for 30 s.
@@ -330,7 +331,7 @@ func TestFirstRequestDeadline(t *testing.T) {
 			t.Fatalf("read %d, %v; want the server to close a connection without an opening message", n, err)
 		}
 	}
-	checkFor(t, 5*time.Second, "both counted", func() bool { return srv.Stats().Closed[conn.ClosedFirstRequest] == 2 })
+	sharedtest.Eventually(t, 5*time.Second, "both counted", func() bool { return srv.Stats().Closed[conn.ClosedFirstRequest] == 2 })
 }
 
 // Finding 5: 200 silent connections from one address used to take every
@@ -341,13 +342,13 @@ func TestFloodDoesNotStarveSensors(t *testing.T) {
 		c.Limits = conn.Limits{MaxConns: 64, MaxUnauth: 32, MaxUnauthPerAddr: 8, FirstRequest: time.Minute}
 	})
 	startProbe(t, []string{addr}, 1, testPassword)
-	checkFor(t, 10*time.Second, "sensor 1 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 1 active", func() bool { return len(srv.Active()) == 1 })
 	base := srv.Stats()
 	const flood = 200
 	for range flood {
 		dialFrom(t, addr, "127.0.0.3")
 	}
-	checkFor(t, 10*time.Second, "the flood accepted, all but 8 refused", func() bool {
+	sharedtest.Eventually(t, 10*time.Second, "the flood accepted, all but 8 refused", func() bool {
 		st := srv.Stats()
 		return st.Accepted-base.Accepted >= flood && st.Closed[conn.ClosedRefusedPerAddr]-base.Closed[conn.ClosedRefusedPerAddr] == flood-8
 	})
@@ -355,7 +356,7 @@ func TestFloodDoesNotStarveSensors(t *testing.T) {
 		t.Errorf("relay to the logged-in sensor during the flood = %q", got)
 	}
 	startProbe(t, []string{addr}, 2, testPassword)
-	checkFor(t, 10*time.Second, "a new sensor logged in during the flood", func() bool { return len(srv.Active()) == 2 })
+	sharedtest.Eventually(t, 10*time.Second, "a new sensor logged in during the flood", func() bool { return len(srv.Active()) == 2 })
 	if got := gui(t, addr, 2, "echo new", nil); got != "new" {
 		t.Errorf("relay to the new sensor during the flood = %q", got)
 	}
@@ -400,7 +401,7 @@ func TestPanicContained(t *testing.T) {
 			c.OnDisconnect = func(Service) { disconnects.Add(1) }
 		})
 		startProbe(t, []string{addr}, 3, testPassword)
-		checkFor(t, 10*time.Second, "sensor 3 back after the panic", func() bool {
+		sharedtest.Eventually(t, 10*time.Second, "sensor 3 back after the panic", func() bool {
 			return connects.Load() >= 2 && len(srv.Active()) == 1
 		})
 		if st := srv.Stats(); st.Panics != 1 || st.Closed[conn.ClosedPanic] != 1 {
@@ -415,25 +416,6 @@ func TestPanicContained(t *testing.T) {
 	})
 }
 
-// flakyListener fails Accept with a temporary error (EMFILE) n times.
-type flakyListener struct {
-	net.Listener
-	n atomic.Int32
-}
-
-type tempErr struct{}
-
-func (tempErr) Error() string   { return "accept: too many open files" }
-func (tempErr) Temporary() bool { return true }
-func (tempErr) Timeout() bool   { return false }
-
-func (f *flakyListener) Accept() (net.Conn, error) {
-	if f.n.Add(-1) >= 0 {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: tempErr{}}
-	}
-	return f.Listener.Accept()
-}
-
 // The accept loop used to return on any error: running out of file
 // descriptors once stopped the server API for good.
 func TestAcceptSurvivesTemporaryErrors(t *testing.T) {
@@ -445,8 +427,8 @@ func TestAcceptSurvivesTemporaryErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &flakyListener{Listener: l}
-	fl.n.Store(5)
+	fl := &sharedtest.FlakyListener{Listener: l}
+	fl.Fails.Store(5)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, fl) }()
@@ -472,7 +454,7 @@ func TestGUICommandNeedsAuthentication(t *testing.T) {
 	}
 	srv, addr := startServerPrep(t, nil, remote)
 	startProbe(t, []string{addr}, 7, testPassword)
-	checkFor(t, 10*time.Second, "sensor 7 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 7 active", func() bool { return len(srv.Active()) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, tt := range []struct {
@@ -512,7 +494,7 @@ func TestGUICommandNeedsAuthentication(t *testing.T) {
 	key := testKey{SessionKey{CKey: "0123456789abcdef0123456789abcdef", IVec: "fedcba9876543210"}}
 	srv, addr = startServerPrep(t, func(c *Config) { c.ManagerKey = key }, remote)
 	startProbe(t, []string{addr}, 8, testPassword)
-	checkFor(t, 10*time.Second, "sensor 8 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 8 active", func() bool { return len(srv.Active()) == 1 })
 	if got, err := (Client{Addr: addr, Key: key, CipherName: "aes-128-cbc"}).GUICommand(ctx, 8, "echo wrapped"); err != nil || string(got) != "wrapped" {
 		t.Errorf("wrapped gui_command = %q, %v", got, err)
 	}
@@ -523,7 +505,7 @@ func TestGUICommandNeedsAuthentication(t *testing.T) {
 	// From this host nothing is needed, as with the legacy server.
 	srv, addr = startServerPrep(t, nil, nil)
 	startProbe(t, []string{addr}, 9, testPassword)
-	checkFor(t, 10*time.Second, "sensor 9 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 9 active", func() bool { return len(srv.Active()) == 1 })
 	if got := gui(t, addr, 9, "echo local", nil); got != "local" {
 		t.Errorf("loopback gui_command = %q", got)
 	}
@@ -535,7 +517,7 @@ func TestRelayedManagerFileNeedsAES(t *testing.T) {
 	key := testKey{SessionKey{CKey: "0123456789abcdef0123456789abcdef", IVec: "fedcba9876543210"}}
 	srv, addr := startServer(t, func(c *Config) { c.ManagerKey = key })
 	startProbe(t, []string{addr}, 7, testPassword)
-	checkFor(t, 10*time.Second, "sensor 7 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 7 active", func() bool { return len(srv.Active()) == 1 })
 	for _, line := range []string{"manager_file start /tmp/x.sock", "manager_file stop", "reload"} {
 		if got := gui(t, addr, 7, line, nil); got != TextNeedAES {
 			t.Errorf("plaintext %q = %q, want %q", line, got, TextNeedAES)

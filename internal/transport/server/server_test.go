@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 	"io"
 	"net"
 	"slices"
@@ -114,18 +115,6 @@ func startProbe(t *testing.T, dests []string, id int, password string) (p *Probe
 	return p, stop
 }
 
-// checkFor polls cond every 10 ms until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func activeIDs(t *testing.T, addr string) []int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -168,7 +157,7 @@ func TestActiveAndRelay(t *testing.T) {
 	for _, id := range []int{3, 1, 2} {
 		startProbe(t, []string{addr}, id, testPassword)
 	}
-	checkFor(t, 10*time.Second, "three sensors active", func() bool { return len(srv.Active()) == 3 })
+	sharedtest.Eventually(t, 10*time.Second, "three sensors active", func() bool { return len(srv.Active()) == 3 })
 	if got, want := activeIDs(t, addr), []int{1, 2, 3}; !slices.Equal(got, want) {
 		t.Errorf("active ids = %v, want %v", got, want)
 	}
@@ -202,7 +191,7 @@ func TestGUICommandAES(t *testing.T) {
 	key := testKey{SessionKey{CKey: "0123456789abcdef0123456789abcdef", IVec: "fedcba9876543210"}}
 	_, addr := startServer(t, func(c *Config) { c.ManagerKey = key })
 	startProbe(t, []string{addr}, 7, testPassword)
-	checkFor(t, 10*time.Second, "sensor active", func() bool { return len(activeIDs(t, addr)) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor active", func() bool { return len(activeIDs(t, addr)) == 1 })
 	if got := gui(t, addr, 7, "echo hi", key); got != "hi" {
 		t.Errorf("AES gui_command = %q, want hi", got)
 	}
@@ -238,19 +227,19 @@ func TestGUICommandAES(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	srv, addr := startServer(t, nil)
 	p, _ := startProbe(t, []string{addr}, 5, "wrong")
-	checkFor(t, 10*time.Second, "bad password refusal", func() bool {
+	sharedtest.Eventually(t, 10*time.Second, "bad password refusal", func() bool {
 		var re *RefusedError
 		return errors.As(p.LastError(), &re) && re.Reason == TextBadPassword
 	})
 	ok, _ := startProbe(t, []string{addr}, 6, testPassword)
-	checkFor(t, 10*time.Second, "sensor 6 active", func() bool { return ok.Connected() != "" })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 6 active", func() bool { return ok.Connected() != "" })
 	dup, _ := startProbe(t, []string{addr}, 6, testPassword)
-	checkFor(t, 10*time.Second, "duplicate refusal", func() bool {
+	sharedtest.Eventually(t, 10*time.Second, "duplicate refusal", func() bool {
 		var re *RefusedError
 		return errors.As(dup.LastError(), &re) && re.Reason == "client with sensor_id 6 is already connected, refusing connection"
 	})
 	same, _ := startProbe(t, []string{addr}, 1000, testPassword)
-	checkFor(t, 10*time.Second, "same-id refusal", func() bool {
+	sharedtest.Eventually(t, 10*time.Second, "same-id refusal", func() bool {
 		var re *RefusedError
 		return errors.As(same.LastError(), &re) && re.Reason == TextSameSensorID
 	})
@@ -283,7 +272,7 @@ func rawService(t *testing.T, addr string) (net.Conn, []byte) {
 func TestMalformedInput(t *testing.T) {
 	srv, addr := startServer(t, nil)
 	startProbe(t, []string{addr}, 4, testPassword)
-	checkFor(t, 10*time.Second, "sensor 4 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 4 active", func() bool { return len(srv.Active()) == 1 })
 	ctx := context.Background()
 	for _, tt := range []struct{ in, want string }{
 		{`{"type_connection":"manager_command",` + "\r\n", TextMalformed},
@@ -345,9 +334,9 @@ func TestMalformedInput(t *testing.T) {
 func TestDisconnectAndSilence(t *testing.T) {
 	srv, addr := startServer(t, nil)
 	_, stop := startProbe(t, []string{addr}, 8, testPassword)
-	checkFor(t, 10*time.Second, "sensor 8 active", func() bool { return len(srv.Active()) == 1 })
+	sharedtest.Eventually(t, 10*time.Second, "sensor 8 active", func() bool { return len(srv.Active()) == 1 })
 	stop()
-	checkFor(t, 2*time.Second, "sensor 8 gone after close", func() bool { return len(srv.Active()) == 0 })
+	sharedtest.Eventually(t, 2*time.Second, "sensor 8 gone after close", func() bool { return len(srv.Active()) == 0 })
 
 	// A sensor that completes the handshake and then never answers a
 	// ping is dropped after PingEvery+PongTimeout (500 ms here).
@@ -367,7 +356,7 @@ func TestDisconnectAndSilence(t *testing.T) {
 		t.Errorf("expected a ping, got %q, %v", b, err)
 	}
 	start := time.Now()
-	checkFor(t, 3*time.Second, "silent sensor dropped", func() bool { return len(srv.Active()) == 0 })
+	sharedtest.Eventually(t, 3*time.Second, "silent sensor dropped", func() bool { return len(srv.Active()) == 0 })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("silent sensor dropped after %v", d)
 	}
@@ -377,7 +366,7 @@ func TestTimeoutAndFanout(t *testing.T) {
 	srv, addr := startServer(t, func(c *Config) { c.TaskTimeout = 300 * time.Millisecond })
 	startProbe(t, []string{addr}, 1, testPassword)
 	startProbe(t, []string{addr}, 2, testPassword)
-	checkFor(t, 10*time.Second, "two sensors", func() bool { return len(srv.Active()) == 2 })
+	sharedtest.Eventually(t, 10*time.Second, "two sensors", func() bool { return len(srv.Active()) == 2 })
 	if got := gui(t, addr, 1, "sleep", nil); got != TextTimeout {
 		t.Errorf("slow command = %q, want %q", got, TextTimeout)
 	}
@@ -429,7 +418,7 @@ func TestFanoutPartial(t *testing.T) {
 			}
 		}
 	}()
-	checkFor(t, 10*time.Second, "two sensors", func() bool { return len(srv.Active()) == 2 })
+	sharedtest.Eventually(t, 10*time.Second, "two sensors", func() bool { return len(srv.Active()) == 2 })
 	start := time.Now()
 	all := srv.ListCallsAll(context.Background(), 400*time.Millisecond)
 	if d := time.Since(start); d > 2*time.Second {
@@ -450,7 +439,7 @@ func TestFailoverAndReconnect(t *testing.T) {
 	l.Close()
 	srv, addr := startServer(t, nil)
 	p, _ := startProbe(t, []string{dead, addr}, 11, testPassword)
-	checkFor(t, 10*time.Second, "failover to the second server", func() bool { return p.Connected() == addr })
+	sharedtest.Eventually(t, 10*time.Second, "failover to the second server", func() bool { return p.Connected() == addr })
 
 	// A restore handshake replaces the old connection: kill the service
 	// socket on the server side and watch the probe come back.
@@ -458,7 +447,7 @@ func TestFailoverAndReconnect(t *testing.T) {
 	old := srv.services[11]
 	srv.mu.Unlock()
 	old.conn.Conn.Close() // the socket breaks under the session
-	checkFor(t, 10*time.Second, "sensor 11 back", func() bool {
+	sharedtest.Eventually(t, 10*time.Second, "sensor 11 back", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		now := srv.services[11]
