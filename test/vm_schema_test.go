@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -291,7 +290,7 @@ func TestVoipmonitorSchemaMariaDB(t *testing.T) {
 	}
 
 	// Columns as information_schema spells them, against the sniffer's.
-	want := readSchemaColumns(t)
+	want := sharedtest.SchemaColumns(t)
 	for table, cols := range want {
 		rows := queryStrings(t, db, `SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, 'NULL')
 			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, table)
@@ -345,7 +344,7 @@ func TestVoipmonitorSchemaMariaDB(t *testing.T) {
 // sniffer's.
 func compareWithSniffer(t *testing.T, db *sql.DB, ref vmReference) {
 	t.Helper()
-	schema := readSchemaColumns(t)
+	schema := sharedtest.SchemaColumns(t)
 	want := map[string][]map[string]string{}
 	for _, table := range []string{"cdr", "cdr_next", "cdr_rtp", "register_state", "register_failed"} {
 		if _, err := os.Stat(filepath.Join(ref.rows, table+".tsv")); err == nil {
@@ -898,7 +897,7 @@ func checkColumnsSQLite(t *testing.T, db *sql.DB) {
 		}
 		return "TEXT"
 	}
-	for table, cols := range readSchemaColumns(t) {
+	for table, cols := range sharedtest.SchemaColumns(t) {
 		info := queryMaps(t, db, fmt.Sprintf("PRAGMA table_info(%q)", table))
 		var got, want []string
 		for _, r := range info {
@@ -917,30 +916,6 @@ func checkColumnsSQLite(t *testing.T, db *sql.DB) {
 			t.Errorf("%s columns:\n got %q\nwant %q", table, got, want)
 		}
 	}
-}
-
-// readSchemaColumns reads ../shared/peers/voipmonitor/schema-columns.tsv:
-// per table, "name\ttype\tnullable\tdefault" lines.
-func readSchemaColumns(t *testing.T) map[string][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(sharedtest.Dir(t), "peers", "voipmonitor", "schema-columns.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string][]string{}
-	table := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		switch line := sc.Text(); {
-		case strings.HasPrefix(line, "## "):
-			table = strings.TrimPrefix(line, "## ")
-		case strings.HasPrefix(line, "column_name\t"), line == "":
-		default:
-			out[table] = append(out[table], line)
-		}
-	}
-	return out
 }
 
 func openSQLiteDB(t *testing.T, path string) *sql.DB {

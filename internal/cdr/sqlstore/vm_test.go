@@ -1,12 +1,10 @@
 package sqlstore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -491,7 +489,7 @@ func TestVMOpen(t *testing.T) {
 // the real sniffer 2026.04.0 created (../shared/peers/voipmonitor/
 // schema-columns.tsv): names in order, MySQL types, NULL and defaults.
 func TestVMTablesAsTheSniffer(t *testing.T) {
-	want := readSchemaColumns(t)
+	want := sharedtest.SchemaColumns(t)
 	for _, tb := range vmTables {
 		cols, ok := want[tb.name]
 		if !ok {
@@ -516,29 +514,4 @@ func TestVMTablesAsTheSniffer(t *testing.T) {
 	if len(want) != len(vmTables) {
 		t.Errorf("schema-columns.tsv has %d tables, voipsensor creates %d", len(want), len(vmTables))
 	}
-}
-
-// readSchemaColumns reads schema-columns.tsv: "## table", a header, then
-// name, type, nullability, default per line.
-func readSchemaColumns(t *testing.T) map[string][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(sharedtest.Dir(t), "peers", "voipmonitor", "schema-columns.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string][]string{}
-	table := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "## "):
-			table = strings.TrimPrefix(line, "## ")
-		case strings.HasPrefix(line, "column_name\t"), line == "":
-		default:
-			out[table] = append(out[table], line)
-		}
-	}
-	return out
 }
