@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/sensor"
@@ -72,6 +74,13 @@ func runRun(args []string) int {
 	opts := sensor.Options{
 		ReadFile: f.read, Realtime: f.realtime, Speed: f.speed, Loop: f.loop,
 		Logger: log, ConfigPath: f.conf, Overrides: overrides, LogLevel: level, Args: os.Args,
+	}
+	if v := os.Getenv("VOIPSENSOR_TEST_STALL"); v != "" {
+		// A test hook, "N:DURATION": the analysis stalls once for
+		// DURATION after its N-th frame.
+		n, d, _ := strings.Cut(v, ":")
+		opts.StallAfter, _ = strconv.ParseUint(n, 10, 64)
+		opts.StallFor, _ = time.ParseDuration(d)
 	}
 	if (f.realtime || f.speed != 0 || f.loop) && f.read == "" {
 		fmt.Fprintln(os.Stderr, "voipsensor run: --realtime, --speed and --loop need -r FILE")

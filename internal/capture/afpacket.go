@@ -94,8 +94,9 @@ type Live struct {
 
 	frames, bytes atomic.Uint64
 
-	statsMu sync.Mutex // guards tp's socket calls against Close, and dropped
+	statsMu sync.Mutex // guards tp's socket calls against Close, dropped and freezes
 	dropped uint64
+	freezes uint64
 }
 
 // OpenLive opens cfg.Interface for capture. It needs CAP_NET_RAW.
@@ -348,10 +349,10 @@ func (l *Live) Stats() Stats {
 		// afpacket accumulates PACKET_STATISTICS itself: the value is
 		// cumulative since open.
 		if _, v3, err := l.tp.SocketStats(); err == nil {
-			l.dropped = uint64(v3.Drops())
+			l.dropped, l.freezes = uint64(v3.Drops()), uint64(v3.QueueFreezes())
 		}
 	}
-	return Stats{Frames: l.frames.Load(), Bytes: l.bytes.Load(), KernelDropped: l.dropped}
+	return Stats{Frames: l.frames.Load(), Bytes: l.bytes.Load(), KernelDropped: l.dropped, RingFreezes: l.freezes}
 }
 
 // Close stops the capture; a blocked ReadFrame returns [ErrClosed]. Close
@@ -367,7 +368,7 @@ func (l *Live) Close() error {
 	l.statsMu.Lock()
 	defer l.statsMu.Unlock()
 	if _, v3, err := l.tp.SocketStats(); err == nil {
-		l.dropped = uint64(v3.Drops())
+		l.dropped, l.freezes = uint64(v3.Drops()), uint64(v3.QueueFreezes())
 	}
 	l.tp.Close()
 	return nil

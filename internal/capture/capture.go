@@ -39,6 +39,13 @@ type Stats struct {
 	Bytes         uint64 // captured bytes delivered
 	KernelDropped uint64 // frames the kernel dropped because the reader was too slow (live only)
 	IfDropped     uint64 // frames the interface or driver dropped (live only, when known)
+	RingFreezes   uint64 // times the kernel ring was full and froze its queue (live only)
+
+	// The packet buffer's, when the source is [Buffered] (zero otherwise).
+	BufferDropped  uint64 // frames read from the ring but dropped because the buffer was full
+	BufferCapacity uint64 // the buffer's size, bytes
+	BufferUsed     uint64 // bytes of frames (with their headers) waiting in the buffer now
+	BufferHigh     uint64 // most bytes of frames ever waiting at once
 }
 
 // Source delivers captured frames, from a file or a live interface.

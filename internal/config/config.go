@@ -92,6 +92,10 @@ type Config struct {
 	SpoolDir  string     // spooldir: directory for the database, spill files and captures
 	Promisc   bool       // promisc: put the interface in promiscuous mode
 	Ringbuf   int        // ringbuffer: kernel capture ring size in MB
+	// max_buffer_mem: the packet buffer between the kernel ring and the
+	// analysis, in MB (allocated as it fills); 0 analyses straight from
+	// the ring.
+	MaxBufferMem int
 
 	// CDR storage.
 	SQLDriver     string        // sqldriver: "sqlite" or "mysql"
@@ -205,6 +209,12 @@ type position struct {
 	line int
 }
 
+// DefaultMaxBufferMem is max_buffer_mem's default in MB: the sniffer's
+// (voipmonitor.conf ships max_buffer_mem = 2000). The buffer grows only as
+// far as the analysis falls behind, so an idle sensor holds 1 MiB of it;
+// the sensor caps it at half the machine's memory.
+const DefaultMaxBufferMem = 2000
+
 // Default returns a Config that runs without a file: capture on "any",
 // SIP on 5060, SQLite in [DefaultSpoolDir], manager on 127.0.0.1:5029, the
 // web UI on 127.0.0.1:8090, everything else disabled.
@@ -216,6 +226,7 @@ func Default() *Config {
 		SpoolDir:              DefaultSpoolDir,
 		Promisc:               true,
 		Ringbuf:               50,
+		MaxBufferMem:          DefaultMaxBufferMem,
 		SQLDriver:             "sqlite",
 		CDRSchema:             "voipsensor",
 		MySQLHost:             "127.0.0.1",

@@ -105,6 +105,7 @@ func buildOptions() map[string]*option {
 		strOpt("spooldir", false, func(c *Config) *string { return &c.SpoolDir }, checkNonEmpty),
 		boolOpt("promisc", false, func(c *Config) *bool { return &c.Promisc }),
 		intOpt("ringbuffer", false, func(c *Config) *int { return &c.Ringbuf }, 1, 4096),
+		intOpt("max_buffer_mem", false, func(c *Config) *int { return &c.MaxBufferMem }, 0, 1<<20),
 
 		// Storage.
 		strOpt("sqldriver", false, func(c *Config) *string { return &c.SQLDriver }, checkOneOf("sqlite", "mysql")),

@@ -59,6 +59,11 @@ type Options struct {
 	// Args is the process's command line, which the MI command arg shows
 	// with every secret setting redacted.
 	Args []string
+	// StallAfter and StallFor are a test hook: the analysis sleeps StallFor
+	// once, after its StallAfter-th frame, as a stalled analysis would
+	// (CPU contention, a long GC, a slow sink).
+	StallAfter uint64
+	StallFor   time.Duration
 }
 
 // Endpoint is a listener the sensor bound, for people and tests.
@@ -122,6 +127,7 @@ type Sensor struct {
 	cutReached  chan struct{} // closed by the packet loop at the first frame after cutAt
 	captureTID  atomic.Int64  // OS thread of the packet loop
 	storeDown   atomic.Bool   // the CDR store is failing
+	bufWatch    bufferWatch   // the packet buffer's overflow state; Run's goroutine only
 	cpu         system.ThreadCPU
 	mu          sync.Mutex
 	decStat     decode.Stats // copied out of the packet goroutine now and then
@@ -373,6 +379,11 @@ func (s *Sensor) openSource() (capture.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sensor: %w", err)
 		}
+		if mb := bufferMB(s.cfg.MaxBufferMem); mb > 0 {
+			// A capture goroutine empties the ring into the packet
+			// buffer; the packet loop analyses from it.
+			return capture.NewBuffered(src, mb<<20), nil
+		}
 		return src, nil
 	}
 	src, err := open()
@@ -457,6 +468,7 @@ wait:
 		case <-tick:
 			s.logStatus()
 		case now := <-expire.C:
+			s.watchBuffer()
 			if s.live {
 				s.table.Expire(now)
 			}
@@ -524,8 +536,10 @@ func (s *Sensor) shutdown(runErr error, writerDone <-chan struct{}) error {
 	if err := s.store.Close(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	ws := s.writer.Stats()
-	s.log.Info("sensor stopped", "frames", s.frames.Load(), "cdr_written", ws.Written, "cdr_spilled", ws.Spilled, "cdr_failed", ws.Failed)
+	ws, cs := s.writer.Stats(), s.src.Stats()
+	s.watchBuffer()
+	s.log.Info("sensor stopped", "frames", s.frames.Load(), "kernel_drops", cs.KernelDropped, "buffer_drops", cs.BufferDropped,
+		"buffer_high_mb", cs.BufferHigh>>20, "cdr_written", ws.Written, "cdr_spilled", ws.Spilled, "cdr_failed", ws.Failed)
 	return runErr
 }
 
@@ -562,6 +576,9 @@ func (s *Sensor) packetLoop() error {
 		s.frames.Add(1)
 		s.bytes.Add(uint64(len(fr.Data)))
 		s.dec.Decode(&fr, h)
+		if n == s.opts.StallAfter && s.opts.StallFor > 0 {
+			time.Sleep(s.opts.StallFor) // the test hook: a stalled analysis
+		}
 		if n&1023 == 0 {
 			s.publishDecodeStats()
 			if fr.Time.Sub(lastExpire) >= time.Second {
@@ -616,7 +633,9 @@ func (s *Sensor) logStatus() {
 	st := s.Status()
 	s.log.Info("status",
 		"calls", st.Table.Calls, "calls_total", st.Table.CallsStarted, "registrations", st.Table.Registrations,
-		"frames", st.Frames, "kernel_drops", st.Capture.KernelDropped,
+		"frames", st.Frames, "kernel_drops", st.Capture.KernelDropped, "ring_freezes", st.Capture.RingFreezes,
+		"buffer_drops", st.Capture.BufferDropped, "buffer_pct", bufferPct(st.Capture.BufferUsed, st.Capture.BufferCapacity),
+		"buffer_high_pct", bufferPct(st.Capture.BufferHigh, st.Capture.BufferCapacity),
 		"malformed", st.Decode.Malformed, "sip_malformed", st.Table.SIPMalformed,
 		"cdr_written", st.CDR.Written, "cdr_pending", st.CDR.Pending, "cdr_spilled", st.CDR.Spilled,
 		"heap_mb", st.HeapByte>>20, s.spool.statusAttr())

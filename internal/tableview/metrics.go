@@ -257,12 +257,16 @@ func (m Metrics) Families() []metrics.Family {
 		"ip_fragment": float64(d.Fragments), "tcp_segment": float64(d.TCPSegments), "sip_keepalive": float64(t.SIPKeepalives),
 		"sip_quality_report": float64(t.QualityReports),
 	})
-	labelled("voipsensor_dropped_total", "Packets or objects the sensor lost or refused, by stage and reason: kernel and interface drops are the capture's, the rest malformed input or limits.", metrics.Counter, "reason", map[string]float64{
-		"kernel": float64(st.Capture.KernelDropped), "interface": float64(st.Capture.IfDropped),
+	labelled("voipsensor_dropped_total", "Packets or objects the sensor lost or refused, by stage and reason: kernel and interface drops are the capture's, buffer the packet buffer's (max_buffer_mem full), the rest malformed input or limits.", metrics.Counter, "reason", map[string]float64{
+		"kernel": float64(st.Capture.KernelDropped), "interface": float64(st.Capture.IfDropped), "buffer": float64(st.Capture.BufferDropped),
 		"decode_malformed": float64(d.Malformed), "decode_unsupported": float64(d.Unsupported), "decode_truncated": float64(d.Truncated),
 		"tunnel_malformed": float64(d.TunnelMalformed), "fragments": float64(d.FragmentsDropped), "tcp_streams": float64(d.TCPDropped),
 		"sip_malformed": float64(t.SIPMalformed), "rtp_malformed": float64(t.RTPMalformed), "rtcp_malformed": float64(t.RTCPMalformed),
 		"sip_quality_report_malformed": float64(t.QualityReportsMalformed), "calls_over_limit": float64(t.CallsDropped), "streams_over_limit": float64(t.StreamsDropped), "registrations_over_limit": float64(t.RegsDropped),
+	})
+	one("voipsensor_ring_freezes_total", "Times the kernel capture ring was full and froze its queue (live capture).", metrics.Counter, float64(st.Capture.RingFreezes))
+	labelled("voipsensor_packet_buffer_bytes", "The packet buffer between the kernel ring and the analysis (max_buffer_mem): frames waiting now, the most ever waiting, and its size.", metrics.Gauge, "state", map[string]float64{
+		"used": float64(st.Capture.BufferUsed), "high_water": float64(st.Capture.BufferHigh), "capacity": float64(st.Capture.BufferCapacity),
 	})
 	one("voipsensor_calls_in_progress", "Calls not yet ended.", metrics.Gauge, float64(counts.InProgress))
 	one("voipsensor_calls_in_memory", "Calls in the table, including ended ones lingering for late packets.", metrics.Gauge, float64(t.Calls))

@@ -52,10 +52,15 @@ func (ss *SystemStats) Snapshot() system.SensorStats {
 		CDRQueue:      st.CDR.Pending,
 		Packets:       st.Frames,
 		Drops:         st.Capture.KernelDropped,
+		BufferDrops:   st.Capture.BufferDropped,
+		MemoryFull:    st.Capture.BufferCapacity > 0 && st.Capture.BufferUsed*100 >= st.Capture.BufferCapacity*99,
 		InterfaceDrops: []system.InterfaceDrops{
 			{Name: ss.Source, Drops: st.Capture.KernelDropped},
 		},
 		CaptureCPU: ss.CPU(),
+	}
+	if c := st.Capture.BufferCapacity; c > 0 {
+		out.BufferUsedPct = 100 * float64(st.Capture.BufferUsed) / float64(c)
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -97,8 +97,10 @@ type Load struct {
 }
 
 // StatString renders the sniffer's pbStatString status line from st, in
-// its token order (PcapQueue::pcapStat): calls, PS rates, SQLq, heap,
-// drop (only when non-zero), throughput, the tar queue and buffers
+// its token order (PcapQueue::pcapStat): calls, PS rates, SQLq, heap (the
+// packet buffer's fill, percent), drop (H: packets the full buffer
+// dropped, I-<interface>: the kernel's; only when non-zero), throughput,
+// the tar queue and buffers
 // (tarQ, tarB, fileB: 0, voipsensor writes no tar files), t0CPU,
 // tRTP_CPU, RSS/VSZ, TCM (the Go heap in tcmalloc's slots),
 // HEAP_HASHTABLE (0/0: voipsensor has no separate hash-table heap), LA
@@ -114,8 +116,8 @@ func StatString(st SensorStats, version string, mem ProcMem, heap HeapMem, la Lo
 		r(st.SIPPerSec), r(st.RegisterPerSec), r(st.RTPPerSec), r(st.PacketsPerSec))
 	fmt.Fprintf(&b, "SQLq[C1:%d] ", st.CDRQueue)
 	fmt.Fprintf(&b, "heap[u%.0f|t0] ", st.BufferUsedPct)
-	if st.Drops > 0 || len(st.InterfaceDrops) > 0 {
-		b.WriteString("drop[H:0")
+	if st.Drops > 0 || st.BufferDrops > 0 || len(st.InterfaceDrops) > 0 {
+		fmt.Fprintf(&b, "drop[H:%d", st.BufferDrops) // H: the packet buffer ("heap")
 		for _, d := range st.InterfaceDrops {
 			fmt.Fprintf(&b, " I-%s:%d", d.Name, d.Drops)
 		}

@@ -31,6 +31,7 @@ type SensorStats struct {
 	MemoryFull    bool
 
 	Packets, Drops uint64 // captured / dropped by the kernel, since start
+	BufferDrops    uint64 // dropped because the packet buffer was full, since start
 	InterfaceDrops []InterfaceDrops
 	MbitPerSec     float64 // capture throughput
 

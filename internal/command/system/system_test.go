@@ -115,6 +115,12 @@ func TestStatString(t *testing.T) {
 	if got != want {
 		t.Errorf("StatString =\n%s\nwant\n%s", got, want)
 	}
+	// Packets the full packet buffer dropped are drop's H figure, shown
+	// even when the kernel dropped none.
+	got = StatString(SensorStats{BufferUsedPct: 99.6, BufferDrops: 1234}, "0.1", ProcMem{}, HeapMem{}, Load{})
+	if !strings.Contains(got, " heap[u100|t0] drop[H:1234] ") {
+		t.Errorf("StatString with buffer drops = %q", got)
+	}
 	// Load over ¾ of the CPUs with hyper-threading: marked, and "h".
 	got = StatString(SensorStats{}, "0.1", ProcMem{}, HeapMem{}, Load{Avg: [3]float64{0.58, 2.25, 4.18}, NCPU: 2, HT: true})
 	if !strings.Contains(got, " RSS/VSZ[]MB TCM[]MB HEAP_HASHTABLE[0/0]MB *LA[0.58 2.25 4.18|2h] v0.1 ") {
