@@ -19,7 +19,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/gen"
-	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/offline"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
@@ -198,7 +198,7 @@ func (r *tableRows) String() string {
 func compareWithTshark(t *testing.T, file string, extra []string, unreadable string, exceptions map[string]string) string {
 	t.Helper()
 	var c collect
-	res, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c)
+	res, err := offline.Analyze(context.Background(), []string{file}, offline.AnalyzeOptions{}, &c)
 	if unreadable != "" {
 		if err == nil {
 			t.Errorf("%s is readable now: remove it from foreignUnreadable (%s)", file, unreadable)
@@ -332,7 +332,7 @@ func TestEncapCaptures(t *testing.T) {
 func checkEncapCall(t *testing.T, file, kind string) {
 	t.Helper()
 	var c collect
-	if _, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c); err != nil {
+	if _, err := offline.Analyze(context.Background(), []string{file}, offline.AnalyzeOptions{}, &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.calls) != 1 {

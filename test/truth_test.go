@@ -11,7 +11,7 @@ import (
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/gen"
-	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/offline"
 )
 
 // truth mirrors the generator's ground-truth JSON (internal/gen/doc.go).
@@ -214,7 +214,7 @@ func BenchmarkAnalyze(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var c collect
-		if _, err := sensor.Analyze(context.Background(), []string{file}, sensor.AnalyzeOptions{}, &c); err != nil {
+		if _, err := offline.Analyze(context.Background(), []string{file}, offline.AnalyzeOptions{}, &c); err != nil {
 			b.Fatal(err)
 		}
 		if len(c.calls) != cfg.Calls {

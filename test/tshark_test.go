@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
-	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/offline"
 	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
@@ -69,7 +69,7 @@ func (c *collect) RegistrationChanged(r *calltable.RegistrationInfo) { c.regs = 
 func analyze(t *testing.T, files ...string) *collect {
 	t.Helper()
 	var c collect
-	if _, err := sensor.Analyze(context.Background(), files, sensor.AnalyzeOptions{}, &c); err != nil {
+	if _, err := offline.Analyze(context.Background(), files, offline.AnalyzeOptions{}, &c); err != nil {
 		t.Fatalf("Analyze(%v): %v", files, err)
 	}
 	return &c

@@ -13,7 +13,7 @@ import (
 	"strconv"
 
 	"github.com/voipsensor/voipsensor/internal/decode"
-	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/offline"
 )
 
 // callRef is listcalls' callreference: "0x" and hexadecimal digits.
@@ -49,7 +49,7 @@ func runExport(args []string) int {
 		fmt.Fprintln(os.Stderr, "voipsensor export:", err)
 		return 2
 	}
-	opt := sensor.ExportOptions{SpoolDir: cfg.SpoolDir, Capture: *capture, SIPPorts: new(decode.PortSet)}
+	opt := offline.ExportOptions{SpoolDir: cfg.SpoolDir, Capture: *capture, SIPPorts: new(decode.PortSet)}
 	for _, r := range cfg.SIPPorts {
 		opt.SIPPorts.Add(r.Lo, r.Hi)
 	}
@@ -80,7 +80,7 @@ func runExport(args []string) int {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	res, err := sensor.Export(ctx, opt, bw)
+	res, err := offline.Export(ctx, opt, bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -94,7 +94,7 @@ func runExport(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor export:", err)
-		if errors.Is(err, sensor.ErrNoSuchCall) {
+		if errors.Is(err, offline.ErrNoSuchCall) {
 			return 3
 		}
 		return 1

@@ -16,8 +16,8 @@ import (
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
 	"github.com/voipsensor/voipsensor/internal/decode"
+	"github.com/voipsensor/voipsensor/internal/offline"
 	"github.com/voipsensor/voipsensor/internal/report"
-	"github.com/voipsensor/voipsensor/internal/sensor"
 )
 
 func runRead(args []string) int {
@@ -71,12 +71,12 @@ func runRead(args []string) int {
 	if *asJSON {
 		sink.json = report.NewJSONWriter(out)
 	}
-	opts := sensor.AnalyzeOptions{SIPPorts: ps, DecodeOnly: *decodeOnly}
+	opts := offline.AnalyzeOptions{SIPPorts: ps, DecodeOnly: *decodeOnly}
 	bar := newProgressBar(*quiet)
 	if bar != nil {
 		opts.Progress = bar.update
 	}
-	res, err := sensor.Analyze(ctx, files, opts, sink)
+	res, err := offline.Analyze(ctx, files, opts, sink)
 	bar.done()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "voipsensor read:", err)

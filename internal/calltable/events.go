@@ -9,7 +9,7 @@ import (
 )
 
 // emit queues an event about c for publication after the lock is released.
-// Lock must be held.
+// Must hold t.mu.
 func (t *Table) emit(kind event.Kind, c *Call, at time.Time) *event.Event {
 	if t.cfg.Events == nil {
 		return nil
@@ -61,7 +61,7 @@ const dtmfDigits = "0123456789*#ABCD"
 
 // handleEvent turns telephone-event packets into DTMFBegin/DTMFEnd events.
 // An event is identified by its RTP timestamp (RFC 4733 §2.5.1.2); its end
-// packet is sent three times and reported once. Lock must be held.
+// packet is sent three times and reported once. Must hold t.mu.
 func (t *Table) handleEvent(c *Call, s *Stream, dg *decode.Datagram, ts uint32, payload []byte) {
 	if t.cfg.Events == nil || len(payload) < 4 {
 		return

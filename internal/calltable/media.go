@@ -10,7 +10,7 @@ import (
 
 // handleRTP accounts one RTP packet on a call's media address. viaDst tells
 // whether c is the call of the destination address, whose stream hint is
-// hint. Lock must be held.
+// hint. Must hold t.mu.
 func (t *Table) handleRTP(c *Call, hint *Stream, viaDst bool, dg *decode.Datagram) {
 	// Load the call's tap and the hint's SSRC first: both are usually cache
 	// misses, and issued together they overlap instead of queueing behind
@@ -113,7 +113,7 @@ func (c *Call) firstVoicePT(eventPT int) uint8 {
 
 // handleRTCP applies an RTCP compound packet: sender reports are remembered
 // on the stream they describe (for round-trip times), report blocks feed the
-// statistics of the stream they report on. Lock must be held.
+// statistics of the stream they report on. Must hold t.mu.
 func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 	// The SR's sender sends the stream it describes; a report block's
 	// sender receives the stream it reports on.
@@ -151,7 +151,7 @@ func (t *Table) handleRTCP(c *Call, dg *decode.Datagram) {
 // 3550 §11) or its advertised a=rtcp port, so that two parties on one host
 // (one address, different ports) each get their own reports even when they
 // share an SSRC; when no stream matches that way, by address alone (RTCP
-// from an unrelated port, behind NAT). Lock must be held.
+// from an unrelated port, behind NAT). Must hold t.mu.
 func (c *Call) rtcpStreams(ssrc uint32, from netip.AddrPort, sent bool, fn func(*Stream)) {
 	end := func(s *Stream) netip.AddrPort {
 		if sent {

@@ -58,7 +58,7 @@ func (t *Table) SetRecorder(rec Recorder) {
 	t.mu.Unlock()
 }
 
-// record tells the recorder that dg belongs to c. Lock must be held.
+// record tells the recorder that dg belongs to c. Must hold t.mu.
 func (t *Table) record(kind RecordKind, c *Call, dg *decode.Datagram) {
 	if t.rec != nil {
 		t.rec.Record(kind, c.Ref, c.CallID, c.InviteTime, dg)
@@ -66,7 +66,7 @@ func (t *Table) record(kind RecordKind, c *Call, dg *decode.Datagram) {
 }
 
 // recordRegister tells the recorder that dg belongs to r's transaction
-// chain. Lock must be held.
+// chain. Must hold t.mu.
 func (t *Table) recordRegister(r *Registration, dg *decode.Datagram) {
 	if t.rec != nil {
 		t.rec.Record(RecordRegister, r.ID, "", r.pendingStart, dg)

@@ -61,7 +61,7 @@ type Registration struct {
 	askExpires   int
 }
 
-// handleRegister applies a REGISTER request or response. Lock must be held.
+// handleRegister applies a REGISTER request or response. Must hold t.mu.
 func (t *Table) handleRegister(m *sip.Message, dg *decode.Datagram) {
 	if m.Request {
 		t.registerRequest(m, dg)
@@ -117,6 +117,8 @@ func (t *Table) handleRegister(m *sip.Message, dg *decode.Datagram) {
 	t.setRegState(r, state, dg.Time)
 }
 
+// registerRequest applies a REGISTER request to its registration,
+// creating it on the first one. Must hold t.mu.
 func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 	key := regKey{
 		aor:     string(m.To.User) + "@" + string(m.To.Host),
@@ -177,7 +179,7 @@ func (t *Table) registerRequest(m *sip.Message, dg *decode.Datagram) {
 	}
 }
 
-// setRegState moves r to state and reports the change. Lock must be held.
+// setRegState moves r to state and reports the change. Must hold t.mu.
 func (t *Table) setRegState(r *Registration, s RegState, now time.Time) {
 	if r.State == s && s != RegFailed {
 		return // a refresh: same state, nothing to report
@@ -197,7 +199,7 @@ func (t *Table) setRegState(r *Registration, s RegState, now time.Time) {
 
 // expireRegsLocked moves bindings past their expiry to Expired, fails
 // transactions that never got a final response, and forgets bindings that
-// have been dead for an hour. Lock must be held.
+// have been dead for an hour. Must hold t.mu.
 //
 // The bindings that change state are applied in the order of their keys,
 // not the map's, so that the same input reports them in the same order.

@@ -12,7 +12,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/sip"
 )
 
-// handleSIP parses one SIP message and applies it. Lock must be held.
+// handleSIP parses one SIP message and applies it. Must hold t.mu.
 func (t *Table) handleSIP(dg *decode.Datagram) {
 	m := &t.msg
 	if err := m.Unmarshal(dg.Payload); err != nil {
@@ -53,7 +53,7 @@ func (t *Table) handleSIP(dg *decode.Datagram) {
 	}
 }
 
-// handleDialog applies an INVITE-dialog message. Lock must be held.
+// handleDialog applies an INVITE-dialog message. Must hold t.mu.
 func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	c := t.calls[string(m.CallID)]
 	if c == nil {
@@ -92,6 +92,7 @@ func (t *Table) handleDialog(m *sip.Message, dg *decode.Datagram) {
 	}
 }
 
+// newCall creates the call an initial INVITE starts. Must hold t.mu.
 func (t *Table) newCall(m *sip.Message, dg *decode.Datagram) *Call {
 	t.nextRef++
 	from, to := &m.From, &m.To
@@ -169,6 +170,8 @@ func encapOf(dg *decode.Datagram) *decode.Encap {
 	return &e
 }
 
+// handleDialogRequest applies a request within a call's dialog (re-INVITE,
+// ACK, BYE, CANCEL, ...). Must hold t.mu.
 func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram, sender Side) {
 	switch m.Method {
 	case sip.MethodINVITE:
@@ -212,6 +215,8 @@ func (t *Table) handleDialogRequest(c *Call, m *sip.Message, dg *decode.Datagram
 	}
 }
 
+// handleDialogResponse applies a response within a call's dialog. Must
+// hold t.mu.
 func (t *Table) handleDialogResponse(c *Call, m *sip.Message, dg *decode.Datagram, sender Side) {
 	code := m.StatusCode
 	if sender == SideCallee && c.CalledUA == "" {
@@ -319,7 +324,7 @@ func (c *Call) addLeg(src, dst netip.AddrPort) {
 }
 
 // applySDP records the media a side advertised. offer tells whether the
-// message is an offer that may put the call on hold. Lock must be held.
+// message is an offer that may put the call on hold. Must hold t.mu.
 func (t *Table) applySDP(c *Call, m *sip.Message, side Side, offer bool) {
 	if len(m.Body) == 0 || !isSDP(m.ContentType) {
 		return
@@ -370,7 +375,7 @@ func (t *Table) applySDP(c *Call, m *sip.Message, side Side, offer bool) {
 
 // addMedia remembers an endpoint and indexes its addresses. Without an
 // explicit a=rtcp and without rtcp-mux, RTCP is on the RTP port + 1 (RFC
-// 3550 §11). Lock must be held.
+// 3550 §11). Must hold t.mu.
 func (t *Table) addMedia(c *Call, ep MediaEndpoint) {
 	if !ep.RTCP.IsValid() && !ep.RTCPMux && ep.Addr.Port() < 65535 {
 		ep.RTCP = netip.AddrPortFrom(ep.Addr.Addr(), ep.Addr.Port()+1)

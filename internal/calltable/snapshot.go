@@ -122,7 +122,7 @@ func (c *CallInfo) Best(side Side) *StreamInfo {
 	return best
 }
 
-// info copies c. Lock must be held.
+// info copies c. Must hold t.mu.
 func (c *Call) info(now time.Time) *CallInfo {
 	ci := &CallInfo{
 		Ref: c.Ref, CallID: c.CallID,

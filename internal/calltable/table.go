@@ -182,7 +182,7 @@ func (t *Table) HandleDatagram(dg *decode.Datagram) {
 	t.unlockAndDeliver()
 }
 
-// handleLocked accounts one datagram. Lock must be held.
+// handleLocked accounts one datagram. Must hold t.mu.
 func (t *Table) handleLocked(dg *decode.Datagram) {
 	t.stats.Datagrams++
 	if ns := dg.Time.UnixNano(); ns > t.nowNs {
@@ -264,7 +264,7 @@ func (t *Table) unlockAndDeliver() {
 	}
 }
 
-// dispatch routes a datagram to media, SIP or nowhere. Lock must be held.
+// dispatch routes a datagram to media, SIP or nowhere. Must hold t.mu.
 func (t *Table) dispatch(dg *decode.Datagram) {
 	if dg.Flow.Proto == decode.ProtoUDP {
 		if c, hint, viaDst := t.lookupMedia(dg.Flow); c != nil {
@@ -290,7 +290,7 @@ func (t *Table) dispatch(dg *decode.Datagram) {
 // or source. When the two point to different calls (media ports reused by
 // overlapping calls), the call that knows both ends wins. viaDst tells
 // whether that call is the destination's; then hint is the destination's
-// stream hint. Lock must be held.
+// stream hint. Must hold t.mu.
 func (t *Table) lookupMedia(f decode.Flow) (c *Call, hint *Stream, viaDst bool) {
 	sd, ss := t.media.slot(f.Dst), t.media.slot(f.Src)
 	cd, cs := sd.c, ss.c
@@ -306,7 +306,7 @@ func (t *Table) lookupMedia(f decode.Flow) (c *Call, hint *Stream, viaDst bool) 
 	return cd, sd.recv, true
 }
 
-// expireLocked closes timed-out calls and registrations. Lock must be held.
+// expireLocked closes timed-out calls and registrations. Must hold t.mu.
 func (t *Table) expireLocked(now time.Time) {
 	t.lastExp = now
 	switch ns := now.UnixNano(); {
@@ -333,6 +333,7 @@ func (t *Table) expireLocked(now time.Time) {
 	t.expireRegsLocked(now)
 }
 
+// timeoutLocked ends c at end for cause. Must hold t.mu.
 func (t *Table) timeoutLocked(c *Call, end time.Time, cause EndCause) {
 	c.State = StateTimeout
 	c.endCause = cause
@@ -345,7 +346,7 @@ func (t *Table) timeoutLocked(c *Call, end time.Time, cause EndCause) {
 // liveCallsLocked returns the calls in the table in creation order, in a
 // scratch slice reused by the next call, so that calls closed together
 // (timeouts, CloseAll) reach the sink in a deterministic order: the same
-// input gives the same output. Lock must be held.
+// input gives the same output. Must hold t.mu.
 func (t *Table) liveCallsLocked() []*Call {
 	out := t.scratch[:0]
 	for _, s := range t.order.list {
@@ -358,7 +359,7 @@ func (t *Table) liveCallsLocked() []*Call {
 }
 
 // finishLocked removes c from the table and queues its final copy for the
-// sink. Lock must be held.
+// sink. Must hold t.mu.
 func (t *Table) finishLocked(c *Call) {
 	for _, s := range c.Streams {
 		s.RTP.Finish()

@@ -65,7 +65,7 @@ func ParseQualityReport(v []byte) (q QualityReport, ok bool) {
 
 // qualityReport feeds the X-RTP-Stat-style summary in m, sent by sender
 // at the end of the call, to the voice streams sender received, as a
-// report block from their receiver. Lock must be held.
+// report block from their receiver. Must hold t.mu.
 func (t *Table) qualityReport(c *Call, m *sip.Message, sender Side, at time.Time) {
 	for _, name := range qualityHeaders {
 		v := m.Header(name)

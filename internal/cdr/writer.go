@@ -349,7 +349,8 @@ func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, replay bool) e
 	}
 }
 
-// take moves up to BatchSize items from the queue into w.batch.
+// take moves up to BatchSize items from the queue into w.batch. Must hold
+// w.flushMu (take itself takes w.mu).
 func (w *Writer) take() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -366,7 +367,8 @@ func (w *Writer) take() bool {
 	return true
 }
 
-// write stores w.batch, removing from it whatever was stored.
+// write stores w.batch, removing from it whatever was stored. Must hold
+// w.flushMu.
 func (w *Writer) write(ctx context.Context) error {
 	var recs []Record
 	var regs []Registration
@@ -407,7 +409,7 @@ func (w *Writer) write(ctx context.Context) error {
 
 // writeEach stores the batch's records (or registrations) one at a time,
 // setting aside those the store rejects, so that one bad item cannot block
-// the queue.
+// the queue. Must hold w.flushMu.
 func (w *Writer) writeEach(ctx context.Context, records bool) error {
 	for i := 0; i < len(w.batch); {
 		it := w.batch[i]
@@ -508,7 +510,7 @@ func (w *Writer) spillFiles() []string {
 
 // loadReplay fills w.batch from the oldest spill file, rotating the file
 // being written so it can be replayed too. It returns false when there is
-// nothing to replay.
+// nothing to replay. Must hold w.flushMu.
 func (w *Writer) loadReplay() bool {
 	for {
 		if w.replayFile == "" {
@@ -546,6 +548,7 @@ func (w *Writer) loadReplay() bool {
 }
 
 // readSpill reads up to BatchSize items from w.replayFile at w.replayOff.
+// Must hold w.flushMu.
 func (w *Writer) readSpill() (int, error) {
 	f, err := os.Open(w.replayFile)
 	if err != nil {

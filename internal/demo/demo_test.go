@@ -19,7 +19,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/capture"
 	"github.com/voipsensor/voipsensor/internal/demo"
 	"github.com/voipsensor/voipsensor/internal/g711"
-	"github.com/voipsensor/voipsensor/internal/sensor"
+	"github.com/voipsensor/voipsensor/internal/offline"
 )
 
 // What scripts/make-demo.sh asks the generator for (see its header).
@@ -59,7 +59,7 @@ func TestAnalyze(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sink collect
-	res, err := sensor.Analyze(context.Background(), []string{path}, sensor.AnalyzeOptions{}, &sink)
+	res, err := offline.Analyze(context.Background(), []string{path}, offline.AnalyzeOptions{}, &sink)
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}

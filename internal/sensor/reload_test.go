@@ -59,30 +59,3 @@ func TestReloadSerialisedAndCopied(t *testing.T) {
 		t.Errorf("the start configuration changed: rtptimeout %v", s.cfg.RTPTimeout)
 	}
 }
-
-// TestAlive: waiting for a frame is alive, progress is alive, and the
-// analysis of one frame stuck for 30 s is not (the systemd watchdog then
-// stops pinging).
-func TestAlive(t *testing.T) {
-	var s Sensor
-	if !s.Alive() {
-		t.Fatal("a loop waiting in ReadFrame is alive")
-	}
-	s.analysing.Store(true)
-	s.frames.Store(10)
-	if !s.Alive() {
-		t.Fatal("a loop that made progress is alive")
-	}
-	s.aliveAt = time.Now().Add(-29 * time.Second)
-	if !s.Alive() {
-		t.Fatal("29 s on one frame is still within the bound")
-	}
-	s.aliveAt = time.Now().Add(-31 * time.Second)
-	if s.Alive() {
-		t.Fatal("31 s on one frame: not alive")
-	}
-	s.frames.Store(11)
-	if !s.Alive() {
-		t.Fatal("progress again: alive")
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/decode"
 	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/pipeline"
 	"github.com/voipsensor/voipsensor/internal/tableview"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
@@ -103,7 +103,7 @@ type Sensor struct {
 	live   bool // wall clock drives call timeouts when the capture is quiet
 
 	bus     *event.Bus
-	sink    *cdrSink
+	sink    *tableview.CDRSink
 	quality *tableview.Quality // ended calls' quality, for the metrics and the console's charts
 	spool   *spooling          // recording, retention and the spool's files (wire_spool.go)
 
@@ -117,20 +117,10 @@ type Sensor struct {
 	stop           context.CancelFunc // set by Run; Terminate calls it
 	stopMu         sync.Mutex
 
-	frames      atomic.Uint64
-	bytes       atomic.Uint64
-	cutAt       atomic.Int64 // stop requested: frames stamped at or after it (Unix ns) are not analysed
-	analysing   atomic.Bool  // the packet loop is between ReadFrame and the next one
-	aliveMu     sync.Mutex   // guards aliveFrames, aliveAt (Alive)
-	aliveFrames uint64
-	aliveAt     time.Time
-	cutReached  chan struct{} // closed by the packet loop at the first frame after cutAt
-	captureTID  atomic.Int64  // OS thread of the packet loop
-	storeDown   atomic.Bool   // the CDR store is failing
-	bufWatch    bufferWatch   // the packet buffer's overflow state; Run's goroutine only
-	cpu         system.ThreadCPU
-	mu          sync.Mutex
-	decStat     decode.Stats // copied out of the packet goroutine now and then
+	loop      *pipeline.Loop       // the packet path, built once the wiring is done
+	storeDown atomic.Bool          // the CDR store is failing
+	bufWatch  pipeline.BufferWatch // the packet buffer's overflow state; Run's goroutine only
+	cpu       system.ThreadCPU
 }
 
 // New builds a sensor from cfg: it opens the CDR store and the packet source
@@ -142,7 +132,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	if opts.StatusEvery == 0 {
 		opts.StatusEvery = 10 * time.Second
 	}
-	s := &Sensor{cfg: *cfg, opts: opts, log: opts.Logger, start: time.Now(), cutReached: make(chan struct{})}
+	s := &Sensor{cfg: *cfg, opts: opts, log: opts.Logger, start: time.Now()}
 	cur := *cfg
 	s.current.Store(&cur)
 	cfg = &s.cfg // the sensor's own copy from here on
@@ -172,8 +162,7 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	})
 	s.bus = event.NewBus()
 	s.quality = tableview.NewQuality()
-	s.sink = &cdrSink{w: s.writer, idSensor: cfg.IDSensor, quality: s.quality}
-	s.sink.registrations.Store(cfg.SIPRegister)
+	s.sink = tableview.NewCDRSink(s.writer, s.quality, cfg.IDSensor, cfg.SIPRegister)
 	s.table = calltable.New(calltable.Config{
 		SIPPorts:        ports,
 		MaxCalls:        cfg.CallsLimit,
@@ -215,6 +204,10 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 			s.abort()
 			return nil, err
 		}
+	}
+	s.loop = pipeline.New(s.src, s.dec, s.captureHandler())
+	if opts.StallFor > 0 {
+		s.loop.Stall(opts.StallAfter, opts.StallFor)
 	}
 	return s, nil
 }
@@ -319,7 +312,7 @@ func (s *Sensor) applyLive(nc *config.Config) error {
 	if s.opts.LogLevel != nil {
 		s.opts.LogLevel.Set(nc.LogLevel)
 	}
-	s.sink.registrations.Store(nc.SIPRegister)
+	s.sink.SetRegistrations(nc.SIPRegister)
 	if s.manager != nil {
 		var key manager.Key
 		if nc.ManagerAESKey.IsSet() {
@@ -367,7 +360,7 @@ func (s *Sensor) openSource() (capture.Source, error) {
 	}
 	if open == nil && s.cfg.Interface == "none" {
 		s.live = true // the HEP collector's packets only
-		return newNullSource(), nil
+		return capture.Null(), nil
 	}
 	if open == nil {
 		s.live = true
@@ -379,7 +372,7 @@ func (s *Sensor) openSource() (capture.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sensor: %w", err)
 		}
-		if mb := bufferMB(s.cfg.MaxBufferMem); mb > 0 {
+		if mb := pipeline.BufferMB(s.cfg.MaxBufferMem); mb > 0 {
 			// A capture goroutine empties the ring into the packet
 			// buffer; the packet loop analyses from it.
 			return capture.NewBuffered(src, mb<<20), nil
@@ -440,8 +433,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 		s.writer.Run(context.WithoutCancel(ctx))
 	}()
 
-	loopErr := make(chan error, 1)
-	go func() { loopErr <- s.packetLoop() }()
+	s.loop.Start()
 
 	var tick <-chan time.Time
 	if s.opts.StatusEvery > 0 {
@@ -458,17 +450,17 @@ wait:
 	for {
 		select {
 		case <-ctx.Done():
-			if e := s.stopCapture(loopErr); e != nil && !errors.Is(e, capture.ErrClosed) {
+			if e := s.stopCapture(); e != nil && !errors.Is(e, capture.ErrClosed) {
 				err = e
 			}
 			break wait
-		case e := <-loopErr:
-			err = e
+		case <-s.loop.Done():
+			err = s.loop.Err()
 			break wait
 		case <-tick:
 			s.logStatus()
 		case now := <-expire.C:
-			s.watchBuffer()
+			s.bufWatch.Check(s.src.Stats(), s.log)
 			if s.live {
 				s.table.Expire(now)
 			}
@@ -483,41 +475,18 @@ wait:
 // it to be read out of the kernel ring.
 const drainTimeout = 300 * time.Millisecond
 
-// stopCapture ends the packet loop and returns its result. A live source
-// is first drained: every frame stamped before the stop is still analysed
-// (the kernel may hold them in the ring), and the drain ends at the first
-// frame stamped after it, or after drainTimeout when the wire is quiet. So
-// the calls closed at the stop count exactly the packets sent before it.
-// Only then is the source closed, while the packet loop is back in
-// ReadFrame or discarding frames after the cut: it is never decoding a
-// frame of a ring that Close releases (capture.Live's lease guarantees it
-// too).
-func (s *Sensor) stopCapture(loopErr <-chan error) error {
-	cut := time.Now()
+// stopCapture ends the packet loop and returns its result; a live source
+// is drained to the stop first (pipeline.Loop.Stop).
+func (s *Sensor) stopCapture() error {
+	drain := time.Duration(0)
 	if s.live {
-		s.cutAt.Store(cut.UnixNano())
-		t := time.NewTimer(drainTimeout)
-		select {
-		case err := <-loopErr: // the source ended by itself
-			t.Stop()
-			s.src.Close()
-			s.logCut(cut)
-			return err
-		case <-s.cutReached:
-		case <-t.C:
-		}
-		t.Stop()
+		drain = drainTimeout
 	}
-	s.src.Close()
-	err := <-loopErr
-	if s.live {
-		s.logCut(cut)
+	cut, err := s.loop.Stop(drain)
+	if !cut.IsZero() {
+		s.log.Info("capture stopped", "cut", cut.UTC().Format(time.RFC3339Nano), "frames", s.loop.Frames())
 	}
 	return err
-}
-
-func (s *Sensor) logCut(cut time.Time) {
-	s.log.Info("capture stopped", "cut", cut.UTC().Format(time.RFC3339Nano), "frames", s.frames.Load())
 }
 
 // shutdown closes the calls still open, flushes the CDR writer and closes
@@ -537,94 +506,26 @@ func (s *Sensor) shutdown(runErr error, writerDone <-chan struct{}) error {
 		runErr = errors.Join(runErr, err)
 	}
 	ws, cs := s.writer.Stats(), s.src.Stats()
-	s.watchBuffer()
-	s.log.Info("sensor stopped", "frames", s.frames.Load(), "kernel_drops", cs.KernelDropped, "buffer_drops", cs.BufferDropped,
+	s.bufWatch.Check(s.src.Stats(), s.log)
+	s.log.Info("sensor stopped", "frames", s.loop.Frames(), "kernel_drops", cs.KernelDropped, "buffer_drops", cs.BufferDropped,
 		"buffer_high_mb", cs.BufferHigh>>20, "cdr_written", ws.Written, "cdr_spilled", ws.Spilled, "cdr_failed", ws.Failed)
 	return runErr
-}
-
-// packetLoop reads, decodes and accounts frames until the source ends. It is
-// the only goroutine that touches the decoder.
-func (s *Sensor) packetLoop() error {
-	runtime.LockOSThread() // one thread for capture, so sniffer_threads can show its CPU
-	s.captureTID.Store(gettid())
-	var fr capture.Frame
-	h := s.captureHandler()
-	var lastExpire time.Time
-	pastCut := false
-	for n := uint64(1); ; n++ {
-		s.analysing.Store(false)
-		if err := s.src.ReadFrame(&fr); err != nil {
-			s.publishDecodeStats()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if cut := s.cutAt.Load(); cut != 0 && fr.Time.UnixNano() >= cut {
-			// After the stop: not analysed. The loop keeps reading (and
-			// discarding) until the source is closed, so that it never
-			// leaves with a frame of the source in hand.
-			if !pastCut {
-				pastCut = true
-				s.publishDecodeStats()
-				close(s.cutReached)
-			}
-			continue
-		}
-		s.analysing.Store(true)
-		s.frames.Add(1)
-		s.bytes.Add(uint64(len(fr.Data)))
-		s.dec.Decode(&fr, h)
-		if n == s.opts.StallAfter && s.opts.StallFor > 0 {
-			time.Sleep(s.opts.StallFor) // the test hook: a stalled analysis
-		}
-		if n&1023 == 0 {
-			s.publishDecodeStats()
-			if fr.Time.Sub(lastExpire) >= time.Second {
-				s.dec.Expire(fr.Time)
-				lastExpire = fr.Time
-			}
-		}
-	}
-}
-
-func (s *Sensor) publishDecodeStats() {
-	st := s.dec.Stats()
-	s.mu.Lock()
-	s.decStat = st
-	s.mu.Unlock()
 }
 
 // Status is a point-in-time view of the sensor's counters.
 type Status = tableview.Counters
 
-// Alive reports whether the packet loop is making progress: it is waiting
-// for the next frame (a quiet interface is alive), or it has finished a
-// frame within the last 30 s; a loop wedged in the analysis of one frame
-// is not. For the systemd watchdog, which calls it every few seconds.
-// Safe for concurrent use.
-func (s *Sensor) Alive() bool {
-	s.aliveMu.Lock()
-	defer s.aliveMu.Unlock()
-	now, fr := time.Now(), s.frames.Load()
-	if !s.analysing.Load() || fr != s.aliveFrames {
-		s.aliveFrames, s.aliveAt = fr, now
-		return true
-	}
-	return now.Sub(s.aliveAt) < 30*time.Second
-}
+// Alive reports whether the packet loop is making progress
+// (pipeline.Loop.Alive), for the systemd watchdog. Safe for concurrent use.
+func (s *Sensor) Alive() bool { return s.loop.Alive() }
 
 // Status returns the counters. Safe for concurrent use.
 func (s *Sensor) Status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s.mu.Lock()
-	dec := s.decStat
-	s.mu.Unlock()
 	return Status{
-		Uptime: time.Since(s.start), Frames: s.frames.Load(), Bytes: s.bytes.Load(),
-		Capture: s.src.Stats(), Decode: dec, Table: s.table.Stats(), CDR: s.writer.Stats(),
+		Uptime: time.Since(s.start), Frames: s.loop.Frames(), Bytes: s.loop.Bytes(),
+		Capture: s.src.Stats(), Decode: s.loop.DecodeStats(), Table: s.table.Stats(), CDR: s.writer.Stats(),
 		HeapByte: ms.HeapAlloc,
 	}
 }
@@ -634,8 +535,8 @@ func (s *Sensor) logStatus() {
 	s.log.Info("status",
 		"calls", st.Table.Calls, "calls_total", st.Table.CallsStarted, "registrations", st.Table.Registrations,
 		"frames", st.Frames, "kernel_drops", st.Capture.KernelDropped, "ring_freezes", st.Capture.RingFreezes,
-		"buffer_drops", st.Capture.BufferDropped, "buffer_pct", bufferPct(st.Capture.BufferUsed, st.Capture.BufferCapacity),
-		"buffer_high_pct", bufferPct(st.Capture.BufferHigh, st.Capture.BufferCapacity),
+		"buffer_drops", st.Capture.BufferDropped, "buffer_pct", pipeline.BufferPct(st.Capture.BufferUsed, st.Capture.BufferCapacity),
+		"buffer_high_pct", pipeline.BufferPct(st.Capture.BufferHigh, st.Capture.BufferCapacity),
 		"malformed", st.Decode.Malformed, "sip_malformed", st.Table.SIPMalformed,
 		"cdr_written", st.CDR.Written, "cdr_pending", st.CDR.Pending, "cdr_spilled", st.CDR.Spilled,
 		"heap_mb", st.HeapByte>>20, s.spool.statusAttr())
@@ -662,29 +563,5 @@ func (s *Sensor) storeError(err error, retrying bool) {
 	}
 	if !s.storeDown.Swap(true) {
 		s.log.Warn("cdr store failing, records queued and retried", "err", err)
-	}
-}
-
-// cdrSink queues ended calls and registration changes for the CDR writer.
-// Safe for concurrent use; never blocks (the writer spills when full).
-type cdrSink struct {
-	w             *cdr.Writer
-	quality       *tableview.Quality
-	idSensor      int
-	registrations atomic.Bool // sip-register, changeable by reload
-}
-
-func (k *cdrSink) CallEnded(c *calltable.CallInfo) {
-	r := tableview.NewRecord(c, k.idSensor)
-	addSnifferFields(&r, c)
-	k.w.Add(r)
-	k.quality.CallEnded(c)
-}
-
-func (k *cdrSink) RegistrationChanged(r *calltable.RegistrationInfo) {
-	if k.registrations.Load() {
-		g := tableview.NewRegistration(r, k.idSensor)
-		addSnifferRegFields(&g, r)
-		k.w.AddRegistration(g)
 	}
 }

@@ -1,20 +1,12 @@
 package sensor
 
-import (
-	"sync/atomic"
-	"syscall"
-
-	"github.com/voipsensor/voipsensor/internal/command/system"
-)
-
-// gettid returns the calling OS thread's id.
-func gettid() int64 { return int64(syscall.Gettid()) }
+import "github.com/voipsensor/voipsensor/internal/command/system"
 
 // threadList implements system.Threads: the capture thread by name.
-type threadList struct{ tid *atomic.Int64 }
+type threadList struct{ s *Sensor }
 
 func (tl threadList) Threads() []system.Thread {
-	if tid := tl.tid.Load(); tid != 0 {
+	if tid := tl.s.loop.ThreadID(); tid != 0 {
 		return []system.Thread{{Name: "t0 capture+analysis", TID: int(tid)}}
 	}
 	return nil

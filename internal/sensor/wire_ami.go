@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/voipsensor/voipsensor/internal/calltable"
-	"github.com/voipsensor/voipsensor/internal/event"
+	"github.com/voipsensor/voipsensor/internal/tableview"
 	"github.com/voipsensor/voipsensor/internal/transport/ami"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 )
@@ -43,7 +42,7 @@ func (s *Sensor) wireAMI() error {
 	s.addrs = append(s.addrs, Endpoint{Name: "ami", Network: "tcp", Addr: addr})
 	s.addSessions("ami", "tcp", func() conn.Stats { return srv.Stats().Stats })
 	s.services = append(s.services, service{"ami", func(ctx context.Context) error {
-		go publishQuality(ctx, s.table, s.bus, qualityEvery)
+		go tableview.PublishQuality(ctx, s.table, s.bus, qualityEvery)
 		err := srv.Run(ctx)
 		st := srv.Stats()
 		s.log.Info("AMI stopped", "accepted", st.Accepted, "refused", st.Refused(), "slow_consumers", st.SlowConsumers(),
@@ -52,24 +51,4 @@ func (s *Sensor) wireAMI() error {
 		return err
 	}, func() { srv.Close() }})
 	return nil
-}
-
-// publishQuality publishes one event.Quality per call in progress every
-// period until ctx is done.
-func publishQuality(ctx context.Context, t *calltable.Table, bus *event.Bus, period time.Duration) {
-	tk := time.NewTicker(period)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			snap := t.Snapshot()
-			for _, ci := range snap.Calls {
-				if ci.State.InProgress() {
-					bus.Publish(ci.Event(event.Quality, snap.Time))
-				}
-			}
-		}
-	}
 }

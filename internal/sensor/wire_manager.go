@@ -63,7 +63,7 @@ func (s *Sensor) wireManager() error {
 	system.Register(s.reg, system.Deps{
 		Version: Version, Build: "voipsensor",
 		Stats: &tableview.SystemStats{Start: s.start, Source: s.sourceName(), Counters: s.Status,
-			CPU: func() float64 { return s.cpu.Percent(s.captureTID.Load()) }}, Threads: trafficThreads{threadList{&s.captureTID}, s},
+			CPU: func() float64 { return s.cpu.Percent(s.loop.ThreadID()) }}, Threads: trafficThreads{threadList{s}, s},
 		Lifecycle: lifecycle{s}, AES: srv, Sockets: srv,
 	})
 	if err := srv.Listen(); err != nil {
@@ -111,7 +111,7 @@ type trafficThreads struct {
 func (tt trafficThreads) Threads() []system.Thread {
 	ts := tt.threadList.Threads()
 	for i := range ts {
-		ts[i].Packets = tt.s.frames.Load() // the one thread that reads and analyses frames
+		ts[i].Packets = tt.s.loop.Frames() // the one thread that reads and analyses frames
 	}
 	return ts
 }

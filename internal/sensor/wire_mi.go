@@ -115,7 +115,7 @@ func vcsRevision() string {
 func (s *Sensor) miProcesses() []micmd.Process {
 	pid := os.Getpid()
 	rows := []micmd.Process{{ID: 0, PID: pid, Type: "voipsensor main"}}
-	if tid := s.captureTID.Load(); tid != 0 {
+	if tid := s.loop.ThreadID(); tid != 0 {
 		rows = append(rows, micmd.Process{ID: 1, PID: int(tid), Type: "capture " + s.sourceName()})
 	}
 	for _, e := range s.addrs {

@@ -199,7 +199,7 @@ func (c *Cleaner) Clean(now time.Time) Usage {
 }
 
 // scan lists the minute directories, oldest first (the names sort by
-// time), with the size of each type's files.
+// time), with the size of each type's files. Must hold c.run.
 func (c *Cleaner) scan() []minute {
 	var out []minute
 	dates, _ := os.ReadDir(c.dir)
@@ -232,7 +232,7 @@ func (c *Cleaner) scan() []minute {
 	return out
 }
 
-// sizeDir adds the regular files of dir to m's type typ.
+// sizeDir adds the regular files of dir to m's type typ. Must hold c.run.
 func (c *Cleaner) sizeDir(dir string, m *minute, typ Type) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -251,7 +251,7 @@ func (c *Cleaner) sizeDir(dir string, m *minute, typ Type) {
 }
 
 // prune removes a minute directory left empty, then its hour and date
-// directories if they are empty too.
+// directories if they are empty too. Must hold c.run.
 func (c *Cleaner) prune(rel string) {
 	p := filepath.Join(c.dir, filepath.FromSlash(rel))
 	for i := 0; i < 3; i++ {

@@ -106,7 +106,8 @@ const (
 // add converts the calls in progress among cs and appends their rows in
 // cs's order. The batch is cut into contiguous runs, one per part; each
 // part fills the row slots of its run, and the gaps that skipped calls
-// leave are closed afterwards.
+// leave are closed afterwards. Must hold the table's lock: called inside
+// calltable.Table.EachCallBatch.
 func (b *rowBuf) add(cs []*calltable.Call, idSensor int, withStreams bool) {
 	base := len(b.rows)
 	b.rows = slices.Grow(b.rows, len(cs))[:base+len(cs)]
@@ -138,7 +139,7 @@ func (b *rowBuf) add(cs []*calltable.Call, idSensor int, withStreams bool) {
 }
 
 // convert fills rows[0:] and refs[0:] with the calls in progress among cs
-// and returns how many it filled.
+// and returns how many it filled. Must hold the table's lock (see add).
 func (p *rowPart) convert(rows []calls.Call, refs []uint64, cs []*calltable.Call, idSensor int, withStreams bool) int {
 	n := 0
 	for _, c := range cs {
@@ -254,7 +255,7 @@ func (p *rowPool) put(rows []calls.Call) {
 func firstRow(rows []calls.Call) *calls.Call { return &rows[:1][0] }
 
 // fillCallRow converts one call, with its Streams if withStreams. stats
-// and sides are those of c.Streams, computed once. Lock must be held
+// and sides are those of c.Streams, computed once. Must hold the table's lock
 // (c belongs to the table).
 func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, sides []calltable.Side,
 	idSensor int, withStreams bool, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {

@@ -50,6 +50,7 @@ func NewRecord(c *calltable.CallInfo, idSensor int) cdr.Record {
 	if s := c.Best(calltable.SideCallee); s != nil {
 		r.B = newStream(s)
 	}
+	addSnifferFields(&r, c)
 	return r
 }
 
@@ -138,11 +139,13 @@ func vmMOS(mult10 int) int {
 
 // NewRegistration turns a registration state change into its stored form.
 func NewRegistration(r *calltable.RegistrationInfo, idSensor int) cdr.Registration {
-	return cdr.Registration{
+	g := cdr.Registration{
 		IDSensor: idSensor, Time: r.StateTime,
 		User: r.User, Domain: r.Domain, Contact: r.Contact,
 		State:   r.State,
 		Expires: r.Expires, Attempts: r.Attempts, UserAgent: r.UA,
 		Src: r.Src, Dst: r.Dst, RRD: r.RRD,
 	}
+	addSnifferRegFields(&g, r)
+	return g
 }

@@ -1,41 +1,22 @@
-package sensor
+package hepfeed
 
 import (
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
-	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/hep"
 	"github.com/voipsensor/voipsensor/internal/tableview"
 )
 
-// newHEPSensor is a sensor that captures nothing and collects HEP on a
-// loopback port, with extra settings; the tests hand it packets through
-// hepPacket, as the collector's goroutines would.
-func newHEPSensor(t *testing.T, set map[string]string) *Sensor {
-	t.Helper()
-	cfg := config.Default()
-	base := map[string]string{"spooldir": t.TempDir(), "interface": "none", "managerport": "0", "web_port": "0",
-		"metrics_bind": "", "hep_bind": "127.0.0.1", "hep_port": "0"}
-	for k, v := range set {
-		base[k] = v
-	}
-	for k, v := range base {
-		if err := cfg.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := New(cfg, Options{StatusEvery: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.hep.collector.Close() })
-	return s
+// newFeeder is a feeder into a fresh call table; the tests hand it
+// packets as the collector's goroutines would. sensorIDs is hep_id_sensor.
+func newFeeder(sensorIDs map[uint32]int) (*Feeder, *calltable.Table) {
+	tab := calltable.New(calltable.Config{}, nil)
+	return NewFeeder(tab, sensorIDs), tab
 }
 
 var (
@@ -46,7 +27,7 @@ var (
 
 // hepCall sends, as agent captureID, a call with SDP both ways and 50
 // PCMU packets from each side: A sends SSRC 0x1111, B 0x2222.
-func hepCall(t *testing.T, s *Sensor, captureID uint32, callID string) {
+func hepCall(t *testing.T, f *Feeder, captureID uint32, callID string) {
 	t.Helper()
 	sdp := func(ap netip.AddrPort) string {
 		return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 %[1]s\r\ns=-\r\nc=IN IP4 %[1]s\r\nt=0 0\r\nm=audio %[2]d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", ap.Addr(), ap.Port())
@@ -58,7 +39,7 @@ func hepCall(t *testing.T, s *Sensor, captureID uint32, callID string) {
 	send := func(typ hep.ProtoType, src, dst netip.AddrPort, at time.Time, payload []byte) {
 		t.Helper()
 		p := hep.Packet{Version: 3, IPProto: 17, Type: typ, CaptureID: captureID, Src: src, Dst: dst, Time: at, Payload: payload}
-		if !s.hepPacket(&p) {
+		if !f.Packet(&p) {
 			t.Fatalf("packet of type %v not analysed", typ)
 		}
 	}
@@ -85,8 +66,8 @@ func hepCall(t *testing.T, s *Sensor, captureID uint32, callID string) {
 // as the same report in binary would; one that does not parse is counted
 // and changes nothing.
 func TestHEPRTCPJSON(t *testing.T) {
-	s := newHEPSensor(t, nil)
-	hepCall(t, s, 1, "json-rtcp-call")
+	f, tab := newFeeder(nil)
+	hepCall(t, f, 1, "json-rtcp-call")
 	rtcpA := netip.AddrPortFrom(hepMediaA.Addr(), hepMediaA.Port()+1)
 	rtcpB := netip.AddrPortFrom(hepMediaB.Addr(), hepMediaB.Port()+1)
 	at := hepT0.Add(time.Second + 500*time.Millisecond)
@@ -102,18 +83,18 @@ func TestHEPRTCPJSON(t *testing.T) {
 	for i, r := range reports {
 		p := hep.Packet{Version: 3, IPProto: 17, Type: hep.TypeRTCP, CaptureID: 1, Src: rtcpB, Dst: rtcpA,
 			Time: at.Add(time.Duration(i) * time.Second), Payload: []byte(r), CorrelationID: []byte("json-rtcp-call")}
-		if !s.hepPacket(&p) {
+		if !f.Packet(&p) {
 			t.Fatalf("report %d not analysed", i)
 		}
 	}
 	bad := hep.Packet{Version: 3, IPProto: 17, Type: hep.TypeRTCP, Src: rtcpB, Dst: rtcpA, Time: at, Payload: []byte(`{"ssrc":8738,"report_blocks":[{"source_ssrc":4369,`)}
-	if s.hepPacket(&bad) {
+	if f.Packet(&bad) {
 		t.Error("a truncated JSON report was analysed")
 	}
-	if got, bad := s.hep.rtcpJSON.Load(), s.hep.rtcpJSONBad.Load(); got != 2 || bad != 1 {
+	if got, bad := f.JSONRTCP(); got != 2 || bad != 1 {
 		t.Errorf("JSON RTCP counted %d analysed, %d malformed; want 2, 1", got, bad)
 	}
-	c := oneCall(t, s.table)
+	c := oneCall(t, tab)
 	var found bool
 	for _, st := range c.Streams {
 		r := st.Stats.RTCP
@@ -133,7 +114,7 @@ func TestHEPRTCPJSON(t *testing.T) {
 		t.Fatalf("no stream of SSRC 0x1111 in %+v", c.Streams)
 	}
 	var fams []string
-	for _, f := range s.hepFamilies() {
+	for _, f := range Families(nil, f, nil) {
 		if f.Name == "voipsensor_hep_rtcp_json_total" {
 			for _, smp := range f.Samples {
 				fams = append(fams, fmt.Sprintf("%s=%v", smp.Labels["outcome"], smp.Value))
@@ -149,20 +130,21 @@ func TestHEPRTCPJSON(t *testing.T) {
 // its id_sensor into the CDR and listcalls; other agents' calls keep the
 // sensor's.
 func TestHEPIDSensor(t *testing.T) {
-	s := newHEPSensor(t, map[string]string{"id_sensor": "5", "hep_id_sensor": "2001:42,2002:43"})
-	hepCall(t, s, 2001, "agent-2001-call")
-	hepCall(t, s, 7, "agent-7-call")
+	const idSensor = 5 // the sensor's own
+	f, tab := newFeeder(map[uint32]int{2001: 42, 2002: 43})
+	hepCall(t, f, 2001, "agent-2001-call")
+	hepCall(t, f, 7, "agent-7-call")
 	want := map[string]int{"agent-2001-call": 42, "agent-7-call": 5}
-	snap := s.table.Snapshot()
+	snap := tab.Snapshot()
 	if len(snap.Calls) != 2 {
 		t.Fatalf("%d calls, want 2", len(snap.Calls))
 	}
 	for _, ci := range snap.Calls {
-		if got := tableview.NewRecord(ci, s.cfg.IDSensor).IDSensor; got != want[ci.CallID] {
+		if got := tableview.NewRecord(ci, idSensor).IDSensor; got != want[ci.CallID] {
 			t.Errorf("%s: CDR id_sensor %d, want %d", ci.CallID, got, want[ci.CallID])
 		}
 	}
-	rows := tableview.NewSource(s.table, s.cfg.IDSensor, false).ActiveCalls(false)
+	rows := tableview.NewSource(tab, idSensor, false).ActiveCalls(false)
 	if len(rows) != 2 {
 		t.Fatalf("%d listcalls rows, want 2", len(rows))
 	}

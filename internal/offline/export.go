@@ -1,4 +1,4 @@
-package sensor
+package offline
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 )
 
 // ErrNoSuchCall is returned by [Export] when no frame of the call was found.
-var ErrNoSuchCall = errors.New("sensor: no such call")
+var ErrNoSuchCall = errors.New("offline: no such call")
 
 // ExportOptions choose one call and where to take it from.
 type ExportOptions struct {
@@ -56,7 +56,7 @@ func Export(ctx context.Context, opt ExportOptions, w io.Writer) (ExportResult, 
 	}
 	files, err := spool.FindCall(opt.SpoolDir, opt.CallID)
 	if err != nil {
-		return ExportResult{}, fmt.Errorf("sensor: %w", err)
+		return ExportResult{}, fmt.Errorf("offline: %w", err)
 	}
 	if len(files) == 0 {
 		return ExportResult{}, ErrNoSuchCall
@@ -93,7 +93,7 @@ func mergePcaps(ctx context.Context, dir string, names []string, pw *spool.Write
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("sensor: %w", err)
+			return fmt.Errorf("offline: %w", err)
 		}
 		in.fr.Data = append([]byte(nil), in.fr.Data...) // held while the others are read
 		in.more = true
@@ -102,7 +102,7 @@ func mergePcaps(ctx context.Context, dir string, names []string, pw *spool.Write
 	for _, n := range names {
 		f, err := capture.OpenFile(filepath.Join(dir, filepath.FromSlash(n)))
 		if err != nil {
-			return 0, fmt.Errorf("sensor: %w", err)
+			return 0, fmt.Errorf("offline: %w", err)
 		}
 		in := &input{f: f}
 		ins = append(ins, in)
@@ -122,7 +122,7 @@ func mergePcaps(ctx context.Context, dir string, names []string, pw *spool.Write
 			return n, nil
 		}
 		if err := pw.WriteFrame(&first.fr); err != nil {
-			return n, fmt.Errorf("sensor: %w", err)
+			return n, fmt.Errorf("offline: %w", err)
 		}
 		n++
 		if n%4096 == 0 && ctx.Err() != nil {
@@ -142,7 +142,7 @@ func exportCapture(ctx context.Context, opt ExportOptions, pw *spool.Writer) (Ex
 	}
 	f, err := capture.OpenFile(opt.Capture)
 	if err != nil {
-		return ExportResult{}, fmt.Errorf("sensor: %w", err)
+		return ExportResult{}, fmt.Errorf("offline: %w", err)
 	}
 	defer f.Close()
 	cut := &cutter{callID: opt.CallID, ref: opt.Ref, w: pw, calls: map[uint64]bool{}}
@@ -157,14 +157,14 @@ func exportCapture(ctx context.Context, opt ExportOptions, pw *spool.Writer) (Ex
 	for n := 1; ; n++ {
 		if err := f.ReadFrame(&fr); err != nil {
 			if !errors.Is(err, io.EOF) {
-				return cut.result(), fmt.Errorf("sensor: %s: %w", opt.Capture, err)
+				return cut.result(), fmt.Errorf("offline: %s: %w", opt.Capture, err)
 			}
 			break
 		}
 		cut.frame(&fr)
 		dec.Decode(&fr, h)
 		if cut.err != nil {
-			return cut.result(), fmt.Errorf("sensor: %w", cut.err)
+			return cut.result(), fmt.Errorf("offline: %w", cut.err)
 		}
 		if n%batchFrames == 0 {
 			if err := ctx.Err(); err != nil {
@@ -203,7 +203,8 @@ func (c *cutter) frame(f *capture.Frame) {
 	c.seq++
 }
 
-// Record implements calltable.Recorder.
+// Record implements calltable.Recorder. Must hold the table's lock (the
+// table calls it so); the cutter is used by one table only.
 func (c *cutter) Record(kind calltable.RecordKind, ref uint64, callID string, start time.Time, dg *decode.Datagram) {
 	if kind == calltable.RecordRegister || c.done == c.seq || c.err != nil {
 		return

@@ -1,4 +1,4 @@
-package sensor
+package offline
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed fun
 	progress func(string, int64, int64), res *AnalyzeResult) error {
 	f, err := capture.OpenFile(name)
 	if err != nil {
-		return fmt.Errorf("sensor: %w", err)
+		return fmt.Errorf("offline: %w", err)
 	}
 	defer f.Close()
 	// A read that blocks (a FIFO, a pipe from a capture still running)
@@ -116,7 +116,7 @@ func analyzeFile(ctx context.Context, name string, dec *decode.Decoder, feed fun
 		for {
 			if err := f.ReadFrame(&fr); err != nil {
 				if !errors.Is(err, io.EOF) {
-					rerr = fmt.Errorf("sensor: %s: %w", name, err)
+					rerr = fmt.Errorf("offline: %s: %w", name, err)
 				}
 				eof = true
 				return

@@ -1,4 +1,4 @@
-package sensor
+package tableview
 
 import (
 	"strings"
@@ -8,11 +8,8 @@ import (
 	"github.com/voipsensor/voipsensor/internal/decode"
 )
 
-// The CDR record and registration come from tableview.NewRecord and
-// tableview.NewRegistration; the functions below add the fields that only
-// VoIPmonitor's own schema (cdr_schema = voipmonitor) stores. They belong
-// beside those projections and live here while tableview is being
-// reworked.
+// The functions below add to NewRecord and NewRegistration the fields
+// that only VoIPmonitor's own schema (cdr_schema = voipmonitor) stores.
 
 // addSnifferFields fills the fields of r that serve VoIPmonitor's schema
 // from the call c that r was projected from.

@@ -1,0 +1,110 @@
+package tableview
+
+import (
+	"time"
+
+	"github.com/voipsensor/voipsensor/internal/command/metrics"
+	"github.com/voipsensor/voipsensor/internal/spool"
+)
+
+// spoolStat is spool_stat's answer: the recorder's counters (null when
+// nothing is recorded) and the cleaner's (null without retention limits).
+type spoolStat struct {
+	Recording *recordingStat `json:"recording"`
+	Cleaner   *cleanerStat   `json:"cleaner"`
+}
+
+type recordingStat struct {
+	Frames       uint64 `json:"frames"`
+	Bytes        uint64 `json:"bytes"`
+	Dropped      uint64 `json:"dropped"`
+	DiskFull     uint64 `json:"disk_full"`
+	Lost         uint64 `json:"lost"`
+	LinkMismatch uint64 `json:"link_mismatch"`
+	Errors       uint64 `json:"errors"`
+	FilesCreated uint64 `json:"files_created"`
+	FilesOpen    int    `json:"files_open"`
+	QueueBytes   int    `json:"queue_bytes"`
+	Paused       bool   `json:"paused"`
+}
+
+type cleanerStat struct {
+	Passes       uint64           `json:"passes"`
+	RemovedFiles uint64           `json:"removed_files"`
+	RemovedBytes uint64           `json:"removed_bytes"`
+	Errors       uint64           `json:"errors"`
+	At           time.Time        `json:"at"`      // the last pass
+	Bytes        map[string]int64 `json:"bytes"`   // by type directory: SIP, RTP, REG
+	Files        map[string]int   `json:"files"`   // likewise
+	Minutes      int              `json:"minutes"` // minute directories holding recordings
+	Oldest       *time.Time       `json:"oldest"`  // the oldest of them; null when none
+}
+
+// SpoolStat is spool_stat's answer for a recorder and a cleaner, either
+// nil when not running.
+func SpoolStat(rec *spool.Recorder, clean *spool.Cleaner) any {
+	var out spoolStat
+	if rec != nil {
+		st := rec.Stats()
+		out.Recording = &recordingStat{
+			Frames: st.Frames, Bytes: st.Bytes, Dropped: st.Dropped, DiskFull: st.DiskFull, Lost: st.Lost,
+			LinkMismatch: st.LinkMismatch, Errors: st.Errors, FilesCreated: st.FilesCreated,
+			FilesOpen: st.FilesOpen, QueueBytes: st.QueueBytes, Paused: st.Paused,
+		}
+	}
+	if clean != nil {
+		st := clean.Stats()
+		c := &cleanerStat{Passes: st.Passes, RemovedFiles: st.RemovedFiles, RemovedBytes: st.RemovedBytes,
+			Errors: st.Errors, At: st.Usage.At, Minutes: st.Usage.Minutes, Bytes: map[string]int64{}, Files: map[string]int{}}
+		for _, typ := range []spool.Type{spool.TypeSIP, spool.TypeRTP, spool.TypeREG} {
+			c.Bytes[typ.Dir()], c.Files[typ.Dir()] = st.Usage.Bytes[typ], st.Usage.Files[typ]
+		}
+		if !st.Usage.Oldest.IsZero() {
+			c.Oldest = &st.Usage.Oldest
+		}
+		out.Cleaner = c
+	}
+	return out
+}
+
+// SpoolFamilies are the recorder's and the cleaner's counters as metric
+// families; either may be nil (not running).
+func SpoolFamilies(rec *spool.Recorder, clean *spool.Cleaner) []metrics.Family {
+	var fams []metrics.Family
+	one := func(name, help, typ string, v float64) {
+		fams = append(fams, metrics.Family{Name: name, Help: help, Type: typ, Samples: []metrics.Sample{{Value: v}}})
+	}
+	if rec != nil {
+		st := rec.Stats()
+		paused := 0.0
+		if st.Paused {
+			paused = 1
+		}
+		one("voipsensor_recording_frames_total", "Frames written to the spool's call pcaps.", metrics.Counter, float64(st.Frames))
+		one("voipsensor_recording_bytes_total", "Bytes written to the spool's call pcaps.", metrics.Counter, float64(st.Bytes))
+		fams = append(fams, metrics.Family{Name: "voipsensor_recording_dropped_total", Type: metrics.Counter,
+			Help: "Frames not recorded, by reason: buffer_full (the writer fell behind; capture never waits), disk_full (recording stopped until space returns), error (an open or write failed), link_type (another link type than the call's pcap).",
+			Samples: []metrics.Sample{
+				{Labels: map[string]string{"reason": "buffer_full"}, Value: float64(st.Dropped)},
+				{Labels: map[string]string{"reason": "disk_full"}, Value: float64(st.DiskFull)},
+				{Labels: map[string]string{"reason": "error"}, Value: float64(st.Lost)},
+				{Labels: map[string]string{"reason": "link_type"}, Value: float64(st.LinkMismatch)},
+			}})
+		one("voipsensor_recording_errors_total", "Failed opens, writes and closes of call pcaps.", metrics.Counter, float64(st.Errors))
+		one("voipsensor_recording_files_created_total", "Call pcaps created.", metrics.Counter, float64(st.FilesCreated))
+		one("voipsensor_recording_files_open", "Call pcaps open now.", metrics.Gauge, float64(st.FilesOpen))
+		one("voipsensor_recording_queue_bytes", "Frame bytes waiting for the writer.", metrics.Gauge, float64(st.QueueBytes))
+		one("voipsensor_recording_paused", "1 while recording is stopped by a full disk.", metrics.Gauge, paused)
+	}
+	if clean != nil {
+		st := clean.Stats()
+		f := metrics.Family{Name: "voipsensor_spool_bytes", Help: "Recordings in the spool by type, at the last cleaning pass.", Type: metrics.Gauge}
+		for _, typ := range []spool.Type{spool.TypeSIP, spool.TypeRTP, spool.TypeREG} {
+			f.Samples = append(f.Samples, metrics.Sample{Labels: map[string]string{"type": typ.Dir()}, Value: float64(st.Usage.Bytes[typ])})
+		}
+		fams = append(fams, f)
+		one("voipsensor_spool_removed_files_total", "Recordings the cleaner deleted (maxpool limits).", metrics.Counter, float64(st.RemovedFiles))
+		one("voipsensor_spool_removed_bytes_total", "Bytes of recordings the cleaner deleted.", metrics.Counter, float64(st.RemovedBytes))
+	}
+	return fams
+}
