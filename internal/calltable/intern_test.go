@@ -40,7 +40,7 @@ func TestCallsShareRepeatedStrings(t *testing.T) {
 	tab := New(Config{}, nil)
 	loadCalls(tab, 2)
 	var cs []*Call
-	tab.EachCall(nil, func(c *Call) { cs = append(cs, c) })
+	tab.EachCall(nil, func(v CallView) { c := v.c; cs = append(cs, c) })
 	if len(cs) != 2 {
 		t.Fatalf("%d calls", len(cs))
 	}

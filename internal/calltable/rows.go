@@ -15,8 +15,8 @@ var eachCallYield func()
 // (ascending Ref, which is also InviteTime order for calls seen live), with
 // the table lock held; now is the table's capture time. It is
 // [Table.EachCallBatch] one call at a time.
-func (t *Table) EachCall(start func(n int, now time.Time), fn func(c *Call)) {
-	t.EachCallBatch(start, func(cs []*Call) {
+func (t *Table) EachCall(start func(n int, now time.Time), fn func(c CallView)) {
+	t.EachCallBatch(start, func(cs []CallView) {
 		for _, c := range cs {
 			fn(c)
 		}
@@ -26,7 +26,8 @@ func (t *Table) EachCall(start func(n int, now time.Time), fn func(c *Call)) {
 // EachCallBatch calls fn with successive batches of the table's calls, in
 // creation order (ascending Ref, which is also InviteTime order for calls
 // seen live), with the table lock held; now is the table's capture time.
-// It serves listings that build their own rows in one pass, without the
+// The calls are handed out as read-only views, never as the table's own
+// *Call. It serves listings that build their own rows in one pass, without the
 // intermediate [CallInfo] copies a [Table.Snapshot] makes (listcalls over
 // 100,000 calls), and lets them share a batch among goroutines: fn may read
 // the calls from several goroutines as long as all of them are done when
@@ -41,20 +42,20 @@ func (t *Table) EachCall(start func(n int, now time.Time), fn func(c *Call)) {
 // snapshot: a call that starts meanwhile may or may not be visited, one
 // that ends before it is reached is not, every call present throughout is
 // visited, and none twice.
-func (t *Table) EachCallBatch(start func(n int, now time.Time), fn func(cs []*Call)) {
+func (t *Table) EachCallBatch(start func(n int, now time.Time), fn func(cs []CallView)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if start != nil {
 		start(len(t.calls), t.now)
 	}
 	o := &t.order
-	batch := make([]*Call, 0, min(eachCallBatch, len(o.list)))
+	batch := make([]CallView, 0, min(eachCallBatch, len(o.list)))
 	gen := o.gen
 	for i := 0; i < len(o.list); {
 		batch = batch[:0]
 		for ; i < len(o.list) && len(batch) < eachCallBatch; i++ {
 			if c := o.list[i].c; c != nil {
-				batch = append(batch, c)
+				batch = append(batch, CallView{c})
 			}
 		}
 		if len(batch) == 0 {
@@ -64,7 +65,7 @@ func (t *Table) EachCallBatch(start func(n int, now time.Time), fn func(cs []*Ca
 		if i == len(o.list) {
 			break
 		}
-		last := batch[len(batch)-1].Ref
+		last := batch[len(batch)-1].c.Ref
 		t.mu.Unlock()
 		if eachCallYield != nil {
 			eachCallYield()

@@ -30,7 +30,8 @@ func TestEachCallYields(t *testing.T) {
 		}
 	}()
 	seen := map[uint64]int{}
-	tab.EachCall(nil, func(c *Call) {
+	tab.EachCall(nil, func(v CallView) {
+		c := v.c
 		seen[c.Ref]++
 		if len(seen)%500 == 0 {
 			time.Sleep(time.Millisecond) // give the feeder a chance mid-batch too
@@ -56,7 +57,7 @@ func TestEachCallWhileCallsEnd(t *testing.T) {
 	const n = 3*eachCallBatch + 17
 	loadCalls(tab, n)
 	refOf := map[string]uint64{}
-	tab.EachCall(nil, func(c *Call) { refOf[c.CallID] = c.Ref })
+	tab.EachCall(nil, func(v CallView) { c := v.c; refOf[c.CallID] = c.Ref })
 
 	// Two calls in three hang up (BYE, then the linger passes) while the
 	// listing has let go of the lock after its first batch.
@@ -82,7 +83,7 @@ func TestEachCallWhileCallsEnd(t *testing.T) {
 	}
 	defer func() { eachCallYield = nil }()
 	var seen []uint64
-	tab.EachCall(nil, func(c *Call) { seen = append(seen, c.Ref) })
+	tab.EachCall(nil, func(v CallView) { c := v.c; seen = append(seen, c.Ref) })
 	eachCallYield = nil
 
 	if tab.order.gen == 0 {
@@ -110,7 +111,8 @@ func TestEachCallWhileCallsEnd(t *testing.T) {
 		t.Errorf("%d calls left, want %d", got, n-len(ended))
 	}
 	left := 0
-	tab.EachCall(nil, func(c *Call) {
+	tab.EachCall(nil, func(v CallView) {
+		c := v.c
 		left++
 		if ended[c.Ref] {
 			t.Errorf("ended call %d still listed", c.Ref)

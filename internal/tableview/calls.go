@@ -53,7 +53,7 @@ func (ts Source) ActiveCalls(withStreams bool) []calls.Call {
 	var buf *rowBuf
 	ts.t.EachCallBatch(func(n int, _ time.Time) {
 		buf = ts.pool.get(n)
-	}, func(cs []*calltable.Call) {
+	}, func(cs []calltable.CallView) {
 		buf.add(cs, ts.idSensor, withStreams)
 	})
 	// The callreferences are cut out of one string, built after the lock
@@ -108,7 +108,7 @@ const (
 // part fills the row slots of its run, and the gaps that skipped calls
 // leave are closed afterwards. Must hold the table's lock: called inside
 // calltable.Table.EachCallBatch.
-func (b *rowBuf) add(cs []*calltable.Call, idSensor int, withStreams bool) {
+func (b *rowBuf) add(cs []calltable.CallView, idSensor int, withStreams bool) {
 	base := len(b.rows)
 	b.rows = slices.Grow(b.rows, len(cs))[:base+len(cs)]
 	b.refs = slices.Grow(b.refs, len(cs))[:base+len(cs)]
@@ -140,19 +140,20 @@ func (b *rowBuf) add(cs []*calltable.Call, idSensor int, withStreams bool) {
 
 // convert fills rows[0:] and refs[0:] with the calls in progress among cs
 // and returns how many it filled. Must hold the table's lock (see add).
-func (p *rowPart) convert(rows []calls.Call, refs []uint64, cs []*calltable.Call, idSensor int, withStreams bool) int {
+func (p *rowPart) convert(rows []calls.Call, refs []uint64, cs []calltable.CallView, idSensor int, withStreams bool) int {
 	n := 0
 	for _, c := range cs {
-		if !c.State.InProgress() {
+		if !c.State().InProgress() {
 			continue
 		}
 		p.stats, p.sides = p.stats[:0], p.sides[:0]
-		for _, st := range c.Streams {
-			p.stats = append(p.stats, st.RTP.Summary())
-			p.sides = append(p.sides, st.Side)
+		for i := range c.NumStreams() {
+			st := c.Stream(i)
+			p.stats = append(p.stats, st.Summary())
+			p.sides = append(p.sides, st.Side())
 		}
 		fillCallRow(&rows[n], c, p.stats, p.sides, idSensor, withStreams, &p.streams, &p.proxies)
-		refs[n] = c.Ref
+		refs[n] = c.Ref()
 		n++
 	}
 	return n
@@ -257,32 +258,32 @@ func firstRow(rows []calls.Call) *calls.Call { return &rows[:1][0] }
 // fillCallRow converts one call, with its Streams if withStreams. stats
 // and sides are those of c.Streams, computed once. Must hold the table's lock
 // (c belongs to the table).
-func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, sides []calltable.Side,
+func fillCallRow(row *calls.Call, c calltable.CallView, stats []rtp.StreamSummary, sides []calltable.Side,
 	idSensor int, withStreams bool, streams *slab[calls.Stream], proxies *slab[netip.Addr]) {
 	*row = calls.Call{
-		CallID: c.CallID,
-		Start:  c.InviteTime, Answer: c.AnswerTime, LastPacket: c.LastPacket,
-		Caller: c.Caller, Called: c.Called, CallerName: c.CallerName,
-		CallerDomain: c.CallerDomain, CalledDomain: c.CalledDomain,
-		CallerAgent: c.CallerUA, CalledAgent: c.CalledUA,
-		SIPCallerIP: c.SIPCaller.Addr(), SIPCalledIP: c.SIPCalled.Addr(),
-		SIPCallerPort: c.SIPCaller.Port(), SIPCalledPort: c.SIPCalled.Port(),
-		State: c.State.String(), LastSIPCode: c.LastCode,
+		CallID: c.CallID(),
+		Start:  c.InviteTime(), Answer: c.AnswerTime(), LastPacket: c.LastPacket(),
+		Caller: c.Caller(), Called: c.Called(), CallerName: c.CallerName(),
+		CallerDomain: c.CallerDomain(), CalledDomain: c.CalledDomain(),
+		CallerAgent: c.CallerUA(), CalledAgent: c.CalledUA(),
+		SIPCallerIP: c.SIPCaller().Addr(), SIPCalledIP: c.SIPCalled().Addr(),
+		SIPCallerPort: c.SIPCaller().Port(), SIPCalledPort: c.SIPCalled().Port(),
+		State: c.State().String(), LastSIPCode: c.LastCode(),
 		// The VLAN id as the sniffer reports it: 65534 (decode.NoVLAN)
 		// for an untagged call, 0 for a priority tag.
-		CallerCodec: -1, CalledCodec: -1, VLAN: int(c.VLAN), SensorID: idSensor,
+		CallerCodec: -1, CalledCodec: -1, VLAN: int(c.VLAN()), SensorID: idSensor,
 	}
-	if c.SensorID > 0 { // a HEP agent's own id_sensor
-		row.SensorID = int(c.SensorID)
+	if id := c.SensorID(); id > 0 { // a HEP agent's own id_sensor
+		row.SensorID = int(id)
 	}
-	if e := c.Encap; e != nil && e.Src.IsValid() {
+	if e := c.Encap(); e != nil && e.Src.IsValid() {
 		row.CallerEncap, row.CalledEncap, row.EncapProto = e.Src, e.Dst, e.Proto
 	}
-	if len(c.Legs) > 1 {
+	if n := c.NumLegs(); n > 1 {
 		// The proxies as a set, in address order, as the sniffer lists them.
-		ps := proxies.take(len(c.Legs) - 1)
-		for i, l := range c.Legs[1:] {
-			ps[i] = l.Src.Addr()
+		ps := proxies.take(n - 1)
+		for i := range ps {
+			ps[i] = c.Leg(i + 1).Src.Addr()
 		}
 		slices.SortFunc(ps, netip.Addr.Compare)
 		row.SIPProxies = slices.Compact(ps)
@@ -292,7 +293,7 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 	best := [3]int{-1, -1, -1}
 	for i := range stats {
 		sd := sides[i]
-		if int(sd) >= len(best) || c.StreamKind(c.Streams[i], &stats[i]) != calltable.KindVoice {
+		if int(sd) >= len(best) || c.Stream(i).Kind(&stats[i]) != calltable.KindVoice {
 			continue
 		}
 		if b := best[sd]; b < 0 || stats[i].Received+stats[i].Lost > stats[b].Received+stats[b].Lost {
@@ -302,22 +303,25 @@ func fillCallRow(row *calls.Call, c *calltable.Call, stats []rtp.StreamSummary, 
 	if i := best[calltable.SideCaller]; i >= 0 {
 		row.A = quality(&stats[i])
 		row.CallerCodec = int(stats[i].PayloadType)
-		row.RTPSrc, row.RTPDst = c.Streams[i].Flow.Src.Addr(), c.Streams[i].Flow.Dst.Addr()
+		f := c.Stream(i).Flow()
+		row.RTPSrc, row.RTPDst = f.Src.Addr(), f.Dst.Addr()
 	}
 	if i := best[calltable.SideCallee]; i >= 0 {
 		row.B = quality(&stats[i])
 		row.CalledCodec = int(stats[i].PayloadType)
 		if !row.RTPSrc.IsValid() {
-			row.RTPSrc, row.RTPDst = c.Streams[i].Flow.Dst.Addr(), c.Streams[i].Flow.Src.Addr()
+			f := c.Stream(i).Flow()
+			row.RTPSrc, row.RTPDst = f.Dst.Addr(), f.Src.Addr()
 		}
 	}
 	if withStreams && len(stats) > 0 {
 		ss := streams.take(len(stats))
 		for i := range stats {
-			st, f := &stats[i], c.Streams[i].Flow
+			st, sv := &stats[i], c.Stream(i)
+			f := sv.Flow()
 			ss[i] = calls.Stream{
 				SrcIP: f.Src.Addr(), SrcPort: f.Src.Port(), DstIP: f.Dst.Addr(), DstPort: f.Dst.Port(),
-				Start: unixMicro(st.Started, st.FirstNs), Last: unixMicro(st.Started, st.LastNs), SSRC: c.Streams[i].SSRC, Codec: int(st.PayloadType),
+				Start: unixMicro(st.Started, st.FirstNs), Last: unixMicro(st.Started, st.LastNs), SSRC: sv.SSRC(), Codec: int(st.PayloadType),
 				Received: uint64(st.Received), Lost: uint64(st.Lost),
 				JitterAvg: st.VMJitterAvgMS, JitterMax: st.VMJitterMaxMS,
 			}

@@ -189,7 +189,7 @@ func TestActiveCallsParallel(t *testing.T) {
 	tab := loadTable(t, n)
 	var refs []uint64
 	ended := map[string]bool{}
-	tab.EachCall(nil, func(c *calltable.Call) { refs = append(refs, c.Ref) })
+	tab.EachCall(nil, func(c calltable.CallView) { refs = append(refs, c.Ref()) })
 	for i := 0; i < n; i += 7 {
 		endCall(tab, i, benchT0.Add(time.Second))
 		ended[benchCallID(i)] = true
