@@ -112,7 +112,7 @@ func TestManagerFileRules(t *testing.T) {
 		t.Errorf("socket mode: %v %v, want 0600", fi, err)
 	}
 	run("manager_file stop")
-	checkFor(t, 5*time.Second, func() bool { _, err := os.Stat(path); return err != nil })
+	sharedtest.Eventually(t, 5*time.Second, "the socket file removed", func() bool { _, err := os.Stat(path); return err != nil })
 
 	// With a key, plaintext TCP may not open the door.
 	if err := env.srv.Reconfigure(key, false); err != nil {
@@ -182,7 +182,7 @@ func TestMaxConns(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 2 })
+	sharedtest.Eventually(t, 5*time.Second, "2 sessions active", func() bool { return env.srv.Stats().Active == 2 })
 	c, err := net.Dial("tcp", env.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestMaxConns(t *testing.T) {
 		t.Errorf("unix socket while TCP is full: %q", got)
 	}
 	idle[0].Close()
-	checkFor(t, 5*time.Second, func() bool {
+	sharedtest.Eventually(t, 5*time.Second, "getversion answered", func() bool {
 		return string(exchangeNoFail("tcp", env.addr, "getversion\n")) == "1.2.3"
 	})
 }
@@ -220,7 +220,7 @@ func TestFirstRequestDeadline(t *testing.T) {
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Fatalf("silent connection: read %q, %v; want closed with nothing", b, err)
 	}
-	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Closed[conn.ClosedFirstRequest] == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "a session closed at the first-request deadline", func() bool { return env.srv.Stats().Closed[conn.ClosedFirstRequest] == 1 })
 	if got := string(exchange(t, "tcp", env.addr, []byte("getversion\n"))); got != "1.2.3" {
 		t.Errorf("prompt request: %q", got)
 	}
@@ -237,7 +237,7 @@ func TestPerAddrCap(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 3 })
+	sharedtest.Eventually(t, 5*time.Second, "3 sessions active", func() bool { return env.srv.Stats().Active == 3 })
 	if got := exchangeNoFail("tcp", env.addr, "getversion\n"); len(got) != 0 {
 		t.Errorf("a fourth connection from 127.0.0.1 was answered %q", got)
 	}
@@ -256,18 +256,6 @@ func exchangeNoFail(network, addr, req string) []byte {
 	io.WriteString(c, req)
 	b, _ := io.ReadAll(c)
 	return b
-}
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func manyCalls(n int) []calls.Call {
@@ -367,7 +355,7 @@ func TestShutdownClosesIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	checkFor(t, 5*time.Second, func() bool { return env.srv.Stats().Active == 1 })
+	sharedtest.Eventually(t, 5*time.Second, "1 session active", func() bool { return env.srv.Stats().Active == 1 })
 	env.stop()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
