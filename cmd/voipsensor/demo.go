@@ -33,7 +33,7 @@ const (
 func runDemo(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
-	speed := fs.Float64("speed", 1, "play the capture F times faster than recorded")
+	speed := fs.Float64("speed", 1, "play the capture F times faster than recorded (jitter and MOS then measure the faster arrival times; loss and counts are unchanged)")
 	jsonLogs := fs.Bool("json-logs", false, "log as JSON instead of text")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: voipsensor demo [-duration D] [-speed F]")

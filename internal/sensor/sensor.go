@@ -314,13 +314,9 @@ func (s *Sensor) applyLive(nc *config.Config) error {
 	}
 	s.sink.SetRegistrations(nc.SIPRegister)
 	if s.manager != nil {
-		var key manager.Key
-		if nc.ManagerAESKey.IsSet() {
-			k, err := manager.DecodeKey(nc.ManagerAESKey.Reveal(), nc.ManagerAESIV.Reveal())
-			if err != nil {
-				return fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
-			}
-			key = k
+		key, err := managerKey(nc)
+		if err != nil {
+			return err
 		}
 		if err := s.manager.Reconfigure(key, nc.ManagerEnableUnencrypted); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/voipsensor/voipsensor/internal/command/calls"
 	"github.com/voipsensor/voipsensor/internal/command/registers"
 	"github.com/voipsensor/voipsensor/internal/command/system"
+	"github.com/voipsensor/voipsensor/internal/config"
 	"github.com/voipsensor/voipsensor/internal/tableview"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
 	"github.com/voipsensor/voipsensor/internal/transport/manager"
@@ -45,12 +46,9 @@ func (s *Sensor) wireManager() error {
 		UnixLimits: conn.Limits{FirstRequest: cfg.FirstRequestTimeout},
 		Logger:     s.log.With("transport", "manager"),
 	}
-	if cfg.ManagerAESKey.IsSet() {
-		k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
-		if err != nil {
-			return fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
-		}
-		mcfg.Key = k
+	var err error
+	if mcfg.Key, err = managerKey(&cfg); err != nil {
+		return err
 	}
 	if st, ok := s.store.(*sqlstore.Store); ok {
 		mcfg.KeyStore = keyStore{st}
@@ -90,6 +88,19 @@ func (k keyStore) GetSystem(ctx context.Context, typ string) (string, error) {
 		return "", nil
 	}
 	return v, nil
+}
+
+// managerKey is the manager's AES key from manager_aes_key and
+// manager_aes_iv; the zero Key when none is set.
+func managerKey(cfg *config.Config) (manager.Key, error) {
+	if !cfg.ManagerAESKey.IsSet() {
+		return manager.Key{}, nil
+	}
+	k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
+	if err != nil {
+		return manager.Key{}, fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
+	}
+	return k, nil
 }
 
 // lifecycle implements system.Lifecycle.

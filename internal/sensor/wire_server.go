@@ -9,7 +9,6 @@ import (
 
 	"github.com/voipsensor/voipsensor/internal/cdr/sqlstore"
 	"github.com/voipsensor/voipsensor/internal/transport/conn"
-	"github.com/voipsensor/voipsensor/internal/transport/manager"
 	"github.com/voipsensor/voipsensor/internal/transport/server"
 )
 
@@ -46,12 +45,9 @@ func (s *Sensor) wireServerListener() error {
 		Limits: conn.Limits{MaxUnauthPerAddr: cfg.MaxConnsPerIP, FirstRequest: cfg.FirstRequestTimeout},
 		Logger: log,
 	}
-	if cfg.ManagerAESKey.IsSet() {
-		k, err := manager.DecodeKey(cfg.ManagerAESKey.Reveal(), cfg.ManagerAESIV.Reveal())
-		if err != nil {
-			return fmt.Errorf("sensor: manager_aes_key/manager_aes_iv: %w", err)
-		}
-		scfg.ManagerKey = k
+	var err error
+	if scfg.ManagerKey, err = managerKey(&cfg); err != nil {
+		return err
 	}
 	if st, ok := s.store.(*sqlstore.Store); ok {
 		scfg.OnConnect = func(sv server.Service) {
