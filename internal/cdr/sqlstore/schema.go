@@ -211,8 +211,43 @@ var recordCols = func() []column[R] {
 	)
 	cols = append(cols, streamCols("a_", func(r *R) **cdr.Stream { return &r.A })...)
 	cols = append(cols, streamCols("b_", func(r *R) **cdr.Stream { return &r.B })...)
+	// Added after the first release: [Store.Open] adds it to older tables
+	// (NULL in their rows).
+	cols = append(cols, column[R]{"ending", kText,
+		func(r *R) any { return EndingName(r.Ending) },
+		func(r *R, v any) { r.Ending, _ = ParseEnding(v.(string)) }})
 	return cols
 }()
+
+// endingNames are the texts of the cdr table's ending column, by
+// [cdr.Ending].
+var endingNames = [...]string{
+	cdr.EndingNormal:          "normal",
+	cdr.EndingShutdown:        "shutdown",
+	cdr.EndingAbsoluteTimeout: "absolute_timeout",
+	cdr.EndingRTPTimeout:      "rtp_timeout",
+	cdr.EndingSetupTimeout:    "setup_timeout",
+}
+
+// EndingName returns the text the voipsensor schema stores for e:
+// "normal", "shutdown", "absolute_timeout", "rtp_timeout" or
+// "setup_timeout" ("" for an unknown value).
+func EndingName(e cdr.Ending) string {
+	if int(e) < len(endingNames) {
+		return endingNames[e]
+	}
+	return ""
+}
+
+// ParseEnding is the inverse of [EndingName].
+func ParseEnding(s string) (cdr.Ending, bool) {
+	for i, n := range endingNames {
+		if n == s {
+			return cdr.Ending(i), true
+		}
+	}
+	return cdr.EndingNormal, false
+}
 
 type G = cdr.Registration
 

@@ -190,7 +190,7 @@ func (s *Store) createSchema(ctx context.Context) error {
 			return fmt.Errorf("sqlstore: create schema: %w", err)
 		}
 	}
-	return nil
+	return s.upgradeSchema(ctx)
 }
 
 // WriteRecords inserts recs in one transaction: with multi-row INSERTs in
@@ -287,37 +287,52 @@ func (s *Store) ListRegistrations(ctx context.Context, limit int) ([]cdr.Registr
 }
 
 func list[T any](ctx context.Context, s *Store, table string, cols []column[T], limit int) ([]T, error) {
+	out, _, err := query(ctx, s, table, cols, "", nil, limit)
+	return out, err
+}
+
+// query reads the rows of table that match where (no condition when
+// empty), newest first by calldate, then by insertion order, at most
+// limit (all when limit ≤ 0), with their IDs.
+func query[T any](ctx context.Context, s *Store, table string, cols []column[T], where string, args []any, limit int) ([]T, []int64, error) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = s.d.quote(c.name)
 	}
-	q := "SELECT " + strings.Join(names, ",") + " FROM " + table + " ORDER BY calldate DESC, ID DESC"
+	q := "SELECT ID," + strings.Join(names, ",") + " FROM " + table
+	if where != "" {
+		q += " WHERE " + where
+	}
+	q += " ORDER BY calldate DESC, ID DESC"
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
+		return nil, nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	defer rows.Close()
 	var out []T
-	dest := make([]any, len(cols))
+	var ids []int64
+	var id int64
+	dest := make([]any, len(cols)+1)
+	dest[0] = &id
 	ints := make([]sql.NullInt64, len(cols))
 	texts := make([]sql.NullString, len(cols))
 	times := make([]sql.NullTime, len(cols))
 	for i, c := range cols {
 		switch c.kind {
 		case kInt, kSensor:
-			dest[i] = &ints[i]
+			dest[i+1] = &ints[i]
 		case kText:
-			dest[i] = &texts[i]
+			dest[i+1] = &texts[i]
 		case kTime:
-			dest[i] = &times[i]
+			dest[i+1] = &times[i]
 		}
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("sqlstore: %w", err)
+			return nil, nil, fmt.Errorf("sqlstore: %w", err)
 		}
 		var v T
 		for i, c := range cols {
@@ -333,11 +348,12 @@ func list[T any](ctx context.Context, s *Store, table string, cols []column[T], 
 			}
 		}
 		out = append(out, v)
+		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
+		return nil, nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	return out, nil
+	return out, ids, nil
 }
 
 // GetSystem returns the content of the first system row of type typ (such
