@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/voipsensor/voipsensor/internal/decode"
 )
 
 func ladderCall(id string, a, b netip.AddrPort, extraMsgs int) []step {
 	steps := []step{
-		{0, a, b, sipMsg("INVITE sip:2002@example.com SIP/2.0", id, "a1", "", 1, "INVITE", "", "")},
+		{0, a, b, sipMsg("INVITE sip:2002@example.com SIP/2.0", id, "a1", "", 1, "INVITE", "", sdpBody(aliceRT))},
 		{time.Millisecond, b, a, sipMsg("SIP/2.0 180 Ringing", id, "a1", "b1", 1, "INVITE", "", "")},
-		{2 * time.Millisecond, b, a, sipMsg("SIP/2.0 200 OK", id, "a1", "b1", 1, "INVITE", "", "")},
+		{2 * time.Millisecond, b, a, sipMsg("SIP/2.0 200 OK", id, "a1", "b1", 1, "INVITE", "", sdpBody(bobRT))},
 	}
 	for i := 0; i < extraMsgs; i++ {
 		steps = append(steps, step{time.Duration(3+i) * time.Millisecond, a, b,
@@ -23,12 +25,20 @@ func ladderCall(id string, a, b netip.AddrPort, extraMsgs int) []step {
 	return steps
 }
 
+// byeSteps ends a call of ladderCall: BYE from the caller and its 200.
+func byeSteps(id string, a, b netip.AddrPort, at time.Duration) []step {
+	return []step{
+		{at, a, b, sipMsg("BYE sip:2002@example.com SIP/2.0", id, "a1", "b1", 900, "BYE", "", "")},
+		{at + time.Millisecond, b, a, sipMsg("SIP/2.0 200 OK", id, "a1", "b1", 900, "BYE", "", "")},
+	}
+}
+
 func TestLadder(t *testing.T) {
 	a := netip.MustParseAddrPort("10.0.0.1:5060")
 	b := netip.MustParseAddrPort("[2001:db8::2]:5080")
 	tab := New(Config{LadderRawBytes: 30}, nil)
 	feed(tab, ladderCall("one@x", a, b, 0))
-	feed(tab, ladderCall("two@x", b, a, 40))
+	feed(tab, ladderCall("two@x", b, a, 1100))
 	refs := map[string]uint64{}
 	for _, c := range tab.Snapshot().Calls {
 		refs[c.CallID] = c.Ref
@@ -50,13 +60,19 @@ func TestLadder(t *testing.T) {
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("ladder (-want +got):\n%s", diff)
 	}
+	if got.CallID != "one@x" {
+		t.Errorf("CallID = %q, want one@x", got.CallID)
+	}
 	if m := got.Messages[0]; len(m.Raw) != 30 || !strings.HasPrefix(m.Raw, "INVITE sip:") || m.Size <= 30 {
 		t.Errorf("raw = %q (size %d), want the first 30 bytes of a longer message", m.Raw, m.Size)
 	}
+	if got.Complete() {
+		t.Errorf("Complete() with cut texts = true")
+	}
 
 	two, _ := tab.Ladder(refs["two@x"])
-	if len(two.Messages) != MaxLadderMessages || two.Omitted != 43-MaxLadderMessages {
-		t.Errorf("long call: %d messages, %d omitted; want %d, %d", len(two.Messages), two.Omitted, MaxLadderMessages, 43-MaxLadderMessages)
+	if len(two.Messages) != MaxLadderMessages || two.Omitted != 1103-MaxLadderMessages {
+		t.Errorf("long call: %d messages, %d omitted; want %d, %d", len(two.Messages), two.Omitted, MaxLadderMessages, 1103-MaxLadderMessages)
 	}
 	if first := two.Messages[0].Line; !strings.HasPrefix(first, "INVITE") {
 		t.Errorf("long call starts with %q, want the INVITE", first)
@@ -66,12 +82,68 @@ func TestLadder(t *testing.T) {
 	}
 }
 
+// TestLadderFullText checks that every message of a call, BYE included,
+// keeps its whole text (headers and SDP) under the per-message cap, and
+// that a call is found by its Call-ID after it left the table.
+func TestLadderFullText(t *testing.T) {
+	a := netip.MustParseAddrPort("10.0.0.1:5060")
+	b := netip.MustParseAddrPort("10.0.0.2:5060")
+	tab := New(Config{Linger: time.Millisecond}, nil)
+	tab.SetLadder(1<<20, 4096)
+	steps := append(ladderCall("full@x", a, b, 0), byeSteps("full@x", a, b, 10*time.Millisecond)...)
+	// A later datagram of another call moves capture time past the linger.
+	for _, s := range ladderCall("later@x", a, b, 0) {
+		s.at += time.Minute
+		steps = append(steps, s)
+	}
+	feed(tab, steps)
+	tab.Expire(t0.Add(2 * time.Minute))
+	for _, c := range tab.Snapshot().Calls {
+		if c.CallID == "full@x" {
+			t.Fatalf("full@x still in the table")
+		}
+	}
+
+	l, ok := tab.LadderByCallID("full@x")
+	if !ok {
+		t.Fatalf("LadderByCallID(full@x) found nothing")
+	}
+	if len(l.Messages) != 5 {
+		t.Fatalf("%d messages, want 5", len(l.Messages))
+	}
+	for i, m := range l.Messages {
+		if m.Raw != string(steps[i].payload) || m.Size != len(steps[i].payload) {
+			t.Errorf("message %d: raw %d of %d bytes, want the whole %d", i, len(m.Raw), m.Size, len(steps[i].payload))
+		}
+	}
+	bye := l.Messages[3]
+	if !strings.HasPrefix(bye.Line, "BYE ") || !strings.Contains(bye.Raw, "CSeq: 900 BYE\r\n") {
+		t.Errorf("4th message = %q, want the BYE with its headers", bye.Line)
+	}
+	if !strings.Contains(l.Messages[0].Raw, "m=audio 7000 RTP/AVP 0 101") {
+		t.Errorf("INVITE text lacks its SDP:\n%s", l.Messages[0].Raw)
+	}
+	if !l.Complete() {
+		t.Errorf("Complete() = false for %+v", l)
+	}
+	if _, ok := tab.LadderByCallID("none@x"); ok {
+		t.Errorf("LadderByCallID(none@x) found something")
+	}
+	// A Call-ID is compared by its first 255 bytes, as it is stored.
+	long := strings.Repeat("x", 300)
+	feed(tab, ladderCall(long, a, b, 0))
+	if l, ok := tab.LadderByCallID(long); !ok || len(l.Messages) != 3 || l.CallID != long[:255] {
+		t.Errorf("LadderByCallID(300 bytes) = %d messages, %v, CallID %d bytes", len(l.Messages), ok, len(l.CallID))
+	}
+}
+
 // TestLadderBudget checks that the log never exceeds its byte budget (plus
-// one chunk) and reports the loss of old records.
+// one chunk), with the text of each message kept, and reports the loss of
+// old records.
 func TestLadderBudget(t *testing.T) {
 	a := netip.MustParseAddrPort("10.0.0.1:5060")
 	b := netip.MustParseAddrPort("10.0.0.2:5060")
-	tab := New(Config{LadderBytes: 64 << 10}, nil)
+	tab := New(Config{LadderBytes: 64 << 10, LadderRawBytes: MaxLadderRaw}, nil)
 	for i := 0; i < 2000; i++ {
 		feed(tab, ladderCall(fmt.Sprintf("c%d@x", i), a, b, 0))
 	}
@@ -85,13 +157,68 @@ func TestLadderBudget(t *testing.T) {
 	for _, c := range tab.Snapshot().Calls {
 		last = max(last, c.Ref)
 	}
-	if l, ok := tab.Ladder(last); !ok || len(l.Messages) != 3 {
-		t.Errorf("newest call's ladder = %+v, %v; want 3 messages", l, ok)
+	if l, ok := tab.Ladder(last); !ok || len(l.Messages) != 3 || !l.Complete() {
+		t.Errorf("newest call's ladder = %d messages, %v, complete %v; want 3 whole messages", len(l.Messages), ok, l.Complete())
+	}
+	if l, ok := tab.LadderByCallID("c0@x"); ok {
+		t.Errorf("the first call is still in a 64 KiB log: %d messages", len(l.Messages))
+	}
+
+	// A message larger than a chunk gets a chunk of its own, and the
+	// text is cut at the per-message cap.
+	tab.SetLadder(1<<20, MaxLadderRaw)
+	big := sipMsg("INFO sip:2002@example.com SIP/2.0", "big@x", "a1", "b1", 2, "INFO", "", strings.Repeat("z", 100<<10))
+	feed(tab, []step{{0, a, b, sipMsg("INVITE sip:2002@example.com SIP/2.0", "big@x", "a1", "", 1, "INVITE", "", "")}, {time.Millisecond, a, b, big}})
+	if l, ok := tab.LadderByCallID("big@x"); !ok || len(l.Messages[1].Raw) != MaxLadderRaw || l.Messages[1].Size != len(big) {
+		t.Errorf("big message: %v, raw %d bytes of %d", ok, len(l.Messages[1].Raw), l.Messages[1].Size)
+	}
+
+	// A smaller budget drops the oldest records at once.
+	tab.SetLadder(ladderChunk, MaxLadderRaw)
+	if tab.ladder.size > 2*ladderChunk+MaxLadderRaw {
+		t.Errorf("after SetLadder(%d): %d bytes", ladderChunk, tab.ladder.size)
 	}
 
 	off := New(Config{LadderBytes: -1}, nil)
 	feed(off, ladderCall("x@x", a, b, 0))
 	if len(off.ladder.chunks) != 0 {
 		t.Errorf("LadderBytes < 0 still logged %d chunks", len(off.ladder.chunks))
+	}
+	tab.SetLadder(-1, 0)
+	if len(tab.ladder.chunks) != 0 || tab.ladder.size != 0 {
+		t.Errorf("SetLadder(-1) kept %d chunks", len(tab.ladder.chunks))
+	}
+}
+
+// TestLadderBuilder builds a ladder from datagrams as a decoder delivers
+// them from a SIP pcap: other Call-IDs and non-SIP payloads are left out,
+// the text budget leaves later messages with their start line only.
+func TestLadderBuilder(t *testing.T) {
+	a := netip.MustParseAddrPort("10.0.0.1:5060")
+	b := netip.MustParseAddrPort("10.0.0.2:5060")
+	steps := append(ladderCall("built@x", a, b, 0), byeSteps("built@x", a, b, time.Second)...)
+	steps = append(steps, ladderCall("other@x", a, b, 0)...)
+	steps = append(steps, step{2 * time.Second, a, b, []byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}})
+	run := func(rawMax, budget int) (Ladder, bool) {
+		lb := NewLadderBuilder("built@x", rawMax, budget)
+		for _, s := range steps {
+			dg := decode.Datagram{Flow: decode.Flow{Src: s.src, Dst: s.dst, Proto: decode.ProtoUDP}, Time: t0.Add(s.at), Payload: s.payload}
+			lb.HandleDatagram(&dg)
+		}
+		return lb.Ladder()
+	}
+	l, ok := run(MaxLadderRaw, 1<<20)
+	if !ok || len(l.Messages) != 5 || !l.Complete() || l.CallID != "built@x" {
+		t.Fatalf("Ladder = %d messages, %v, complete %v, %q", len(l.Messages), ok, l.Complete(), l.CallID)
+	}
+	if m := l.Messages[3]; m.Raw != string(steps[3].payload) || m.Src != a || !m.Time.Equal(t0.Add(time.Second)) {
+		t.Errorf("BYE = %+v", m)
+	}
+	l, _ = run(MaxLadderRaw, len(steps[0].payload)+len(steps[1].payload))
+	if l.Messages[1].Raw == "" || l.Messages[2].Raw != "" || l.Messages[2].Line != "SIP/2.0 200 OK" {
+		t.Errorf("over the budget: texts %d, %d bytes; line %q", len(l.Messages[1].Raw), len(l.Messages[2].Raw), l.Messages[2].Line)
+	}
+	if _, ok := NewLadderBuilder("none@x", 10, 10).Ladder(); ok {
+		t.Errorf("empty builder: ok")
 	}
 }
