@@ -14,9 +14,110 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
 
+	"github.com/voipsensor/voipsensor/internal/capture"
 	"github.com/voipsensor/voipsensor/internal/gen"
 )
+
+// Loopback isolation. Live tests share lo with each other, with a second
+// copy of the same tests (another package's binary, another checkout, a
+// -count run) and with whatever the host sends itself. The invariant that
+// keeps their counts exact: a test that counts frames captured on lo
+// captures only frames that it alone can put there.
+//
+//   - Frames from sockets: the filter names both addresses (127.0.0.1 both
+//     ways, IPv4) and both ports, one of which is bound by the test for its
+//     whole run ("ip and src host 127.0.0.1 and dst host 127.0.0.1 and udp
+//     and src port S and dst port P"). lo's MTU (65536) is above the largest
+//     IPv4 datagram, so sockets never send IP fragments over it: no
+//     port-less non-first fragment can pass such a filter.
+//   - Frames injected into lo (a generated capture, below): their addresses
+//     are a block of the generator's 10.x space that the test holds for its
+//     run (claimAddrBlock), callers in 10.1.B.0/23, callees in 10.2.B.0/23,
+//     and the daemon's filter selects exactly those two nets talking to each
+//     other. No other test, and no copy of this one, uses the block, and a
+//     host whose own address is in 10/8 talking to itself over lo (as CI
+//     runners do) has one address on both sides, so it never passes. The
+//     generated capture has no IP fragments (checked), and none of its
+//     frames carries 127.0.0.1, so the socket tests above never see them.
+//
+// Before this, the stall test filtered on "net 10.0.0.0/8": two copies run
+// at the same time each counted the other's 337,358 frames.
+
+// Address blocks of the generator's 10.x space for frames injected into lo.
+// Block k (1..addrBlocks) holds calls 0..511 at 10.1.2k.0/23 and
+// 10.2.2k.0/23 (gen puts call i at 10.1/10.2 + (i+AddrOffset+1) as two
+// bytes). A test holds block k while it holds UDP port addrBlockPort+k on
+// 127.0.0.1: the kernel gives the port to one socket, so no two holders
+// overlap, and it is released when the test (or its process) ends. The
+// ports are below udpBlock's range and the kernel's ephemeral range.
+const (
+	addrBlockCalls = 512
+	addrBlocks     = 126 // 2·126+1 < 256: the /23 fits the third byte
+	addrBlockPort  = 11000
+)
+
+// addrBlock is a claimed block for injected frames.
+type addrBlock struct {
+	k int
+}
+
+// addrOffset is the gen.Config.AddrOffset that puts call i at the block's
+// i-th address (i < addrBlockCalls).
+func (b addrBlock) addrOffset() int { return addrBlockCalls*b.k - 1 }
+
+// filter selects the block's callers and callees talking to each other.
+func (b addrBlock) filter() string {
+	return fmt.Sprintf("ip and ((src net 10.1.%[1]d.0/23 and dst net 10.2.%[1]d.0/23) or (src net 10.2.%[1]d.0/23 and dst net 10.1.%[1]d.0/23))", 2*b.k)
+}
+
+// claimAddrBlock claims an address block for the rest of the test.
+func claimAddrBlock(t *testing.T) addrBlock {
+	t.Helper()
+	start := os.Getpid() // copies start their search at different blocks
+	for j := range addrBlocks {
+		k := 1 + (start+j)%addrBlocks
+		c, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(addrBlockPort+k))
+		if err != nil {
+			continue // held by another test, or the port is in use
+		}
+		t.Cleanup(func() { c.Close() })
+		return addrBlock{k: k}
+	}
+	t.Fatalf("no free address block: UDP ports %d-%d on 127.0.0.1 all taken", addrBlockPort+1, addrBlockPort+addrBlocks)
+	return addrBlock{}
+}
+
+// checkInjectable checks that every frame is an unfragmented IPv4 frame
+// that filter (the daemon's) selects: then the daemon must count exactly
+// the frames sent.
+func checkInjectable(t *testing.T, frames [][]byte, filter string) {
+	t.Helper()
+	raw, err := capture.CompileFilter(filter, capture.LinkTypeEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatalf("filter %q: raw instructions", filter)
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		if len(f) < 34 || f[12] != 0x08 || f[13] != 0x00 {
+			t.Fatalf("frame %d: not IPv4 over Ethernet", i)
+		}
+		if ip := f[14:]; ip[6]&0x3f != 0 || ip[7] != 0 {
+			t.Fatalf("frame %d: an IP fragment (it would pass other tests' port filters)", i)
+		}
+		if n, err := vm.Run(f); err != nil || n == 0 {
+			t.Fatalf("frame %d (%d.%d.%d.%d > %d.%d.%d.%d): not selected by %q", i, f[26], f[27], f[28], f[29], f[30], f[31], f[32], f[33], filter)
+		}
+	}
+}
 
 // readFrames reads every frame of a pcap file.
 func readFrames(t *testing.T, name string) [][]byte {
@@ -97,14 +198,14 @@ type stallRun struct {
 	rows                  []cdrRow
 }
 
-// runStalled starts `voipsensor run -i lo` with extra settings and the
-// analysis stalled for stall after its 500th frame, injects frames at
+// runStalled starts `voipsensor run -i lo` with filter, extra settings and
+// the analysis stalled for stall after its 500th frame, injects frames at
 // rate, waits for wait (a log line) when non-empty, stops it with SIGTERM
 // and collects its figures.
-func runStalled(t *testing.T, name string, frames [][]byte, rate int, stall time.Duration, wait string, set ...string) stallRun {
+func runStalled(t *testing.T, name, filter string, frames [][]byte, rate int, stall time.Duration, wait string, set ...string) stallRun {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "manager.sock")
-	args := []string{"-i", "lo", "-set", "filter=net 10.0.0.0/8", "-set", "managersocket=" + socket}
+	args := []string{"-i", "lo", "-set", "filter=" + filter, "-set", "managersocket=" + socket}
 	for _, s := range set {
 		args = append(args, "-set", s)
 	}
@@ -146,31 +247,37 @@ func runStalled(t *testing.T, name string, frames [][]byte, rate int, stall time
 //   - With a 2 MB buffer: the buffer drops and counts (frames + drops =
 //     frames sent), says so once in the log and once when it recovers,
 //     and the daemon stops cleanly.
+//
+// The counts are exact because the daemon captures only this test's
+// frames: see "Loopback isolation" above.
 func TestDaemonLiveBufferStall(t *testing.T) {
 	needRoot(t)
 	rate := 100000
 	if v, err := strconv.Atoi(os.Getenv("VOIPSENSOR_STALL_RATE")); err == nil && v > 0 {
 		rate = v // for measuring: the highest rate with no drop
 	}
+	block := claimAddrBlock(t)
 	cfg := gen.DefaultConfig()
 	cfg.Calls, cfg.Concurrency, cfg.TalkTime = 400, 200, 10*time.Second
 	cfg.Failed, cfg.Cancelled = 0.1, 0.1
 	cfg.Seed = 19
-	cfg.AddrOffset = 19000
+	cfg.AddrOffset = block.addrOffset() // calls 0..Calls-1 in the block (Calls <= addrBlockCalls)
 	pcap, tr := generate(t, cfg)
 	frames := readFrames(t, pcap)
+	filter := block.filter()
+	checkInjectable(t, frames, filter)
 	const stall = 3 * time.Second
 
-	with := runStalled(t, "buffered", frames, rate, stall, "")
-	without := runStalled(t, "unbuffered", frames, rate, stall, "", "max_buffer_mem=0")
-	tiny := runStalled(t, "2 MB buffer", frames, rate, stall, "packet buffer recovered", "max_buffer_mem=2")
+	with := runStalled(t, "buffered", filter, frames, rate, stall, "")
+	without := runStalled(t, "unbuffered", filter, frames, rate, stall, "", "max_buffer_mem=0")
+	tiny := runStalled(t, "2 MB buffer", filter, frames, rate, stall, "packet buffer recovered", "max_buffer_mem=2")
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-12s %8s %9s %8s %8s %8s %9s\n", "buffer", "sent", "sent pps", "frames", "kernel", "buffer", "high MiB")
 	for _, r := range []stallRun{with, without, tiny} {
 		fmt.Fprintf(&b, "%-12s %8d %9.0f %8d %8d %8d %9d\n", r.name, r.sent, r.pps, r.frames, r.kernel, r.buf, r.highMB)
 	}
-	t.Logf("%d frames injected into lo, analysis stalled %v after frame 500, 50 MiB ring:\n%s", len(frames), stall, b.String())
+	t.Logf("%d frames injected into lo (address block %d), analysis stalled %v after frame 500, 50 MiB ring:\n%s", len(frames), block.k, stall, b.String())
 
 	if with.pps < 0.9*float64(rate) {
 		t.Logf("the sender reached only %.0f of %d frames/s", with.pps, rate)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,9 +61,12 @@ func foreignFragment(t testing.TB, ip []byte) bool {
 
 // ourDatagrams is the filter for what conn sends to 127.0.0.1:port and
 // nothing else that other tests put on lo at the same time: IPv4 between
-// 127.0.0.1 and itself, both ports. (Port tests also pass non-first
-// fragments, which carry no ports; those of other tests' IPv4 traffic
-// between the same addresses are told apart by foreignFragment.)
+// 127.0.0.1 and itself, both ports, conn's bound by the test for its run.
+// (Port tests also pass non-first fragments, which carry no ports. Sockets
+// never fragment on lo, whose MTU is above the largest IPv4 datagram, and
+// frames other tests inject into lo carry other addresses (see
+// test/daemon_buffer_test.go, "Loopback isolation"); foreignFragment still
+// tells such a fragment apart, should one ever come.)
 func ourDatagrams(port int, conn *net.UDPConn) string {
 	return fmt.Sprintf("ip and src host 127.0.0.1 and dst host 127.0.0.1 and udp dst port %d and src port %d",
 		port, conn.LocalAddr().(*net.UDPAddr).Port)
@@ -199,13 +203,16 @@ func TestLiveLoopback(t *testing.T) {
 func TestLiveSnaplen(t *testing.T) {
 	sink := udpSink(t)
 	port := sink.LocalAddr().(*net.UDPAddr).Port
-	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 60, Filter: fmt.Sprintf("udp dst port %d", port)})
-	frames, _ := collect(l)
 	conn, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// The first frame captured must be ours: a port test alone also passes
+	// a generated capture's RTP injected into lo when the sink's ephemeral
+	// port is one of its ports.
+	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Snaplen: 60, Filter: ourDatagrams(port, conn)})
+	frames, _ := collect(l)
 	if _, err := conn.Write(make([]byte, 500)); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +230,8 @@ func TestLiveSnaplen(t *testing.T) {
 func TestLiveCloseUnblocksRead(t *testing.T) {
 	sink := udpSink(t)
 	port := sink.LocalAddr().(*net.UDPAddr).Port
-	// Nothing is sent to the port: ReadFrame blocks.
-	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Filter: fmt.Sprintf("udp port %d", port), PollTimeout: 50 * time.Millisecond})
+	// Nothing is sent from the sink's address to itself: ReadFrame blocks.
+	l := openLiveOrSkip(t, LiveConfig{Interface: "lo", Filter: ourDatagrams(port, sink), PollTimeout: 50 * time.Millisecond})
 	_, done := collect(l)
 	time.Sleep(50 * time.Millisecond) // let ReadFrame block (not a correctness wait)
 	closed := time.Now()
@@ -307,6 +314,85 @@ func TestLiveCloseWaitsForLease(t *testing.T) {
 	}
 	if err := <-readErr; !errors.Is(err, ErrClosed) {
 		t.Errorf("ReadFrame after the lease = %v, want ErrClosed", err)
+	}
+}
+
+// TestLiveFilterFromFirstFrame: no frame reaches the ring before its
+// filter. lo carries a flood of other datagrams while the capture opens;
+// then the test sends its own. Every frame read must be one of its own:
+// a frame captured between the socket's creation and the filter's
+// attachment would come first (the ring is read in order), and unfiltered
+// (the snaplen is the filter's too). Before the socket was bound after its
+// filter, hundreds of the flood's frames came through here.
+func TestLiveFilterFromFirstFrame(t *testing.T) {
+	for _, iface := range []string{"lo", "any"} {
+		t.Run(iface, func(t *testing.T) {
+			noise := udpSink(t)
+			stop := make(chan struct{})
+			flooding := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // someone else's traffic on lo
+				defer wg.Done()
+				c, err := net.DialUDP("udp4", nil, noise.LocalAddr().(*net.UDPAddr))
+				if err != nil {
+					t.Error(err)
+					close(flooding)
+					return
+				}
+				defer c.Close()
+				for i := 0; ; i++ {
+					if i == 1000 {
+						close(flooding)
+					}
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					c.Write([]byte("noise"))
+				}
+			}()
+			defer wg.Wait()
+			defer close(stop)
+			<-flooding
+
+			sink := udpSink(t)
+			port := sink.LocalAddr().(*net.UDPAddr).Port
+			conn, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			l := openLiveOrSkip(t, LiveConfig{Interface: iface, Snaplen: 100, Filter: ourDatagrams(port, conn)})
+			frames, _ := collect(l)
+			const n = 20
+			for i := range n {
+				if _, err := fmt.Fprintf(conn, "ours-%02d", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ours, foreign := 0, 0
+			timeout := time.After(10 * time.Second)
+			for ours < n {
+				select {
+				case f := <-frames:
+					if strings.HasSuffix(string(f.data), fmt.Sprintf("ours-%02d", ours)) {
+						ours++
+					} else {
+						foreign++
+						if foreign <= 3 {
+							t.Errorf("frame of %d bytes (of %d) that is not ours: %q", len(f.data), f.length, f.data[min(len(f.data), 28):])
+						}
+					}
+				case <-timeout:
+					t.Fatalf("%d of our %d datagrams captured", ours, n)
+				}
+			}
+			if foreign > 0 {
+				t.Errorf("%d frames before or among ours that the filter does not pass", foreign)
+			}
+		})
 	}
 }
 

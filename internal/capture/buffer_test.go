@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/sharedtest"
 )
 
 // genSource delivers n frames whose Data encodes their index, each of
@@ -80,17 +82,6 @@ func checkFrame(t *testing.T, f *Frame, i, size int) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestBufferedDeliversInOrder(t *testing.T) {
 	const n = 50000
 	size := func(i int) int { return 4 + i*7919%1500 }     // 4…1503 bytes: every padding
@@ -126,7 +117,7 @@ func TestBufferedFullDropsAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFrame(t, &f, 0, size)
-	waitFor(t, "the source to be read to its end", src.ended.Load)
+	sharedtest.Eventually(t, 10*time.Second, "the source to be read to its end", src.ended.Load)
 	st := b.Stats()
 	// The high-water mark counts frame 0 or not, as the reader's read of
 	// it and the writer's last put fell.
@@ -158,7 +149,7 @@ func TestBufferedCloseDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFrame(t, &f, 0, 60)
-	waitFor(t, "every frame captured", func() bool { return src.reads.Load() == n })
+	sharedtest.Eventually(t, 10*time.Second, "every frame captured", func() bool { return src.reads.Load() == n })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +195,18 @@ func TestBufferedCloseWakesReader(t *testing.T) {
 }
 
 // Concurrent writer and reader over a small buffer: every frame arrives
-// intact or is counted as dropped, never both, never altered.
+// intact or is counted as dropped, never both, never altered. Every 5,000
+// frames the reader holds its frame until the writer has filled the buffer
+// and dropped (or the source has ended), so the writer laps the reader and
+// reuses chunks on every run, whatever the scheduling; between those
+// pauses the two race freely.
 func TestBufferedConcurrentIntegrity(t *testing.T) {
 	const n = 200000
 	size := func(i int) int { return 40 + i%300 }
 	src := newGenSource(n, size, false)
 	b := NewBuffered(src, 2<<20)
 	var f Frame
-	got, last := 0, -1
+	got, last, pauses := 0, -1, 0
 	for {
 		err := b.ReadFrame(&f)
 		if errors.Is(err, io.EOF) {
@@ -228,11 +223,19 @@ func TestBufferedConcurrentIntegrity(t *testing.T) {
 		last = i
 		got++
 		if got%5000 == 0 {
-			time.Sleep(time.Millisecond) // let the writer catch up and lap
+			dropped := b.Stats().BufferDropped
+			sharedtest.Eventually(t, 10*time.Second, "the writer to fill the buffer",
+				func() bool { return b.Stats().BufferDropped > dropped || src.ended.Load() })
+			checkFrame(t, &f, i, size(i)) // still intact: its chunk was not reused
+			pauses++
 		}
 	}
-	if st := b.Stats(); uint64(got)+st.BufferDropped != n {
+	st := b.Stats()
+	if uint64(got)+st.BufferDropped != n {
 		t.Fatalf("%d delivered + %d dropped, want %d", got, st.BufferDropped, n)
+	}
+	if st.BufferDropped == 0 || pauses == 0 {
+		t.Fatalf("%d dropped after %d pauses: the writer never lapped the reader", st.BufferDropped, pauses)
 	}
 }
 
