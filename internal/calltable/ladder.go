@@ -223,8 +223,10 @@ func (r *ladderRecord) next(b []byte) []byte {
 }
 
 // scanLadder collects the records that match, oldest first. It takes the
-// table lock to copy the log's chunk list and decodes outside it.
-func (t *Table) scanLadder(match func(ref uint64, callID []byte) bool) (Ladder, bool) {
+// table lock to copy the log's chunk list and decodes outside it. With
+// newest set, only the records of the newest call (the highest
+// reference) among those that match are kept.
+func (t *Table) scanLadder(newest bool, match func(ref uint64, callID []byte) bool) (Ladder, bool) {
 	t.mu.Lock()
 	chunks := make([][]byte, len(t.ladder.chunks))
 	copy(chunks, t.ladder.chunks) // records are append-only: the prefix stays valid
@@ -233,10 +235,23 @@ func (t *Table) scanLadder(match func(ref uint64, callID []byte) bool) (Ladder, 
 
 	var out Ladder
 	var r ladderRecord
+	var top uint64
+	if newest {
+		for _, b := range chunks {
+			for len(b) > 0 {
+				if b = r.next(b); r.ref > top && match(r.ref, r.callID) {
+					top = r.ref
+				}
+			}
+		}
+		if top == 0 {
+			return Ladder{}, false
+		}
+	}
 	for _, b := range chunks {
 		for len(b) > 0 {
 			b = r.next(b)
-			if !match(r.ref, r.callID) {
+			if (newest && r.ref != top) || !match(r.ref, r.callID) {
 				continue
 			}
 			m := r.msg
@@ -269,60 +284,84 @@ func (l *Ladder) cap() {
 // ref, oldest first, whether or not the call is still in the table; ok is
 // false when the log holds nothing for ref.
 func (t *Table) Ladder(ref uint64) (Ladder, bool) {
-	return t.scanLadder(func(r uint64, _ []byte) bool { return r == ref })
+	return t.scanLadder(false, func(r uint64, _ []byte) bool { return r == ref })
 }
 
-// LadderByCallID is [Table.Ladder] for the calls with this Call-ID (a
-// Call-ID longer than 255 bytes is compared by its first 255): every call
-// that reused it, in time order.
+// LadderByCallID is [Table.Ladder] for the newest call with this Call-ID
+// (a Call-ID longer than 255 bytes is compared by its first 255): a
+// Call-ID reused by a later call names that one, as the CDR store's
+// newest row does.
 func (t *Table) LadderByCallID(callID string) (Ladder, bool) {
 	callID = callID[:min(len(callID), maxLadderID)]
-	return t.scanLadder(func(_ uint64, id []byte) bool { return string(id) == callID })
+	return t.scanLadder(true, func(_ uint64, id []byte) bool { return string(id) == callID })
 }
 
 // LadderBuilder builds the ladder of one Call-ID from SIP datagrams outside
 // any table: a call's SIP pcap read back from the spool through a
 // [decode.Decoder]. It keeps at most rawMax bytes of each message's text
-// and budget bytes of text in all; past the budget messages keep their
-// start line only. It is a [decode.Handler]. Not safe for concurrent use.
+// and budget bytes of text in all (past it messages keep their start line
+// only), and of a call longer than MaxLadderMessages its first and last
+// halves: its memory is bounded whatever it reads. It is a
+// [decode.Handler]. Not safe for concurrent use.
 type LadderBuilder struct {
 	callID         string
 	rawMax, budget int
-	used           int
+	used           int // bytes of text held
 	msg            sip.Message
-	l              Ladder
+	head           []LadderMessage // the first MaxLadderMessages/2
+	tail           []LadderMessage // a ring of the last MaxLadderMessages/2
+	next           int             // the ring's oldest entry once it is full
+	omitted        int
 }
 
 // NewLadderBuilder returns a builder for the messages of callID.
 func NewLadderBuilder(callID string, rawMax, budget int) *LadderBuilder {
-	return &LadderBuilder{callID: callID, rawMax: min(max(rawMax, 0), MaxLadderRaw), budget: budget,
-		l: Ladder{CallID: callID[:min(len(callID), maxLadderID)]}}
+	return &LadderBuilder{callID: callID, rawMax: min(max(rawMax, 0), MaxLadderRaw), budget: budget}
 }
 
 // HandleDatagram adds dg when it is a SIP message of the builder's Call-ID.
 func (b *LadderBuilder) HandleDatagram(dg *decode.Datagram) {
 	p := dg.Payload
-	if err := b.msg.Unmarshal(p); errors.Is(err, sip.ErrNotSIP) || string(b.msg.CallID) != b.callID {
+	err := b.msg.Unmarshal(p)
+	match := !errors.Is(err, sip.ErrNotSIP) && string(b.msg.CallID) == b.callID
+	b.msg = sip.Message{} // it aliases p
+	if !match {
 		return
 	}
 	m := LadderMessage{Time: dg.Time, Src: dg.Flow.Src, Dst: dg.Flow.Dst, Line: string(startLine(p)), Size: len(p)}
+	const h = MaxLadderMessages / 2
+	var slot *LadderMessage
+	switch {
+	case len(b.head) < h:
+		b.head = append(b.head, m)
+		slot = &b.head[len(b.head)-1]
+	case len(b.tail) < h:
+		b.tail = append(b.tail, m)
+		slot = &b.tail[len(b.tail)-1]
+	default:
+		slot = &b.tail[b.next]
+		b.used -= len(slot.Raw)
+		*slot = m
+		b.next = (b.next + 1) % h
+		b.omitted++
+	}
 	if n := min(len(p), b.rawMax); b.used+n <= b.budget {
-		m.Raw = string(p[:n])
+		slot.Raw = string(p[:n])
 		b.used += n
 	}
-	b.l.Messages = append(b.l.Messages, m)
-	b.msg = sip.Message{}
 }
 
 // Ladder returns the messages collected, in the order they came; ok is
 // false when there are none.
 func (b *LadderBuilder) Ladder() (Ladder, bool) {
-	if len(b.l.Messages) == 0 {
+	if len(b.head) == 0 {
 		return Ladder{}, false
 	}
-	l := b.l
-	l.Messages = append([]LadderMessage(nil), b.l.Messages...)
-	l.cap()
+	l := Ladder{CallID: b.callID[:min(len(b.callID), maxLadderID)], Omitted: b.omitted,
+		Messages: make([]LadderMessage, 0, len(b.head)+len(b.tail))}
+	l.Messages = append(l.Messages, b.head...)
+	l.Messages = append(l.Messages, b.tail[b.next:]...)
+	l.Messages = append(l.Messages, b.tail[:b.next]...)
 	return l, true
 }
 

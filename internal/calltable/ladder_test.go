@@ -126,6 +126,14 @@ func TestLadderFullText(t *testing.T) {
 	if !l.Complete() {
 		t.Errorf("Complete() = false for %+v", l)
 	}
+	// A later call reusing the Call-ID is the one found.
+	for _, s := range append(ladderCall("full@x", a, b, 1), byeSteps("full@x", a, b, 10*time.Millisecond)...) {
+		s.at += 3 * time.Minute
+		feed(tab, []step{s})
+	}
+	if l, ok := tab.LadderByCallID("full@x"); !ok || len(l.Messages) != 6 || !l.Messages[0].Time.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("reused Call-ID: %d messages from %v, want the 6 of the later call", len(l.Messages), l.Messages[0].Time)
+	}
 	if _, ok := tab.LadderByCallID("none@x"); ok {
 		t.Errorf("LadderByCallID(none@x) found something")
 	}
@@ -220,5 +228,30 @@ func TestLadderBuilder(t *testing.T) {
 	}
 	if _, ok := NewLadderBuilder("none@x", 10, 10).Ladder(); ok {
 		t.Errorf("empty builder: ok")
+	}
+
+	// A call of 2,500 messages: the first and the last 500 are kept, with
+	// their text within the budget.
+	long := append(ladderCall("built@x", a, b, 2495), byeSteps("built@x", a, b, time.Hour)...)
+	lb := NewLadderBuilder("built@x", MaxLadderRaw, 200<<10)
+	for _, s := range long {
+		dg := decode.Datagram{Flow: decode.Flow{Src: s.src, Dst: s.dst, Proto: decode.ProtoUDP}, Time: t0.Add(s.at), Payload: s.payload}
+		lb.HandleDatagram(&dg)
+	}
+	l, _ = lb.Ladder()
+	if len(l.Messages) != MaxLadderMessages || l.Omitted != len(long)-MaxLadderMessages {
+		t.Fatalf("long call: %d messages, %d omitted", len(l.Messages), l.Omitted)
+	}
+	if !strings.HasPrefix(l.Messages[0].Line, "INVITE") || !strings.HasPrefix(l.Messages[MaxLadderMessages-2].Line, "BYE") ||
+		l.Messages[MaxLadderMessages/2].Raw != string(long[len(long)-MaxLadderMessages/2].payload) {
+		t.Errorf("long call: first %q, last but one %q", l.Messages[0].Line, l.Messages[MaxLadderMessages-2].Line)
+	}
+	if lb.used > 200<<10 {
+		t.Errorf("text held %d bytes, budget %d", lb.used, 200<<10)
+	}
+	for i := 1; i < len(l.Messages); i++ {
+		if l.Messages[i].Time.Before(l.Messages[i-1].Time) {
+			t.Fatalf("message %d out of order", i)
+		}
 	}
 }
