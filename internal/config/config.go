@@ -187,6 +187,10 @@ type Config struct {
 	// HEP is the HEP collector and sender (hep_*; hep.go).
 	HEP HEP
 
+	// Ladder sizes the memory keeping calls' SIP messages for the
+	// console (ladder_*; ladder.go).
+	Ladder Ladder
+
 	// Sections lists the [section] headers in the order they were read.
 	Sections []string
 	// Raw lists every key/value line read, in order, with its section,

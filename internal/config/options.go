@@ -215,6 +215,7 @@ func buildOptions() map[string]*option {
 	}
 	list = append(list, recordingOptions()...)
 	list = append(list, hepOptions()...)
+	list = append(list, ladderOptions()...)
 	list = append(list,
 		boolOpt("active_call_info", false, func(c *Config) *bool { return &c.ActiveCallInfo }),
 	)

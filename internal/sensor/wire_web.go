@@ -10,11 +10,12 @@ import (
 )
 
 // wireWeb registers the live-listening commands (used by the manager API
-// as well as the console) and binds the web console on web_bind:web_port
-// unless web_port is 0. On a non-loopback address the console needs
-// credentials: web_token, or web_user and web_password; without them the
-// sensor refuses to start.
+// as well as the console) and the history's (wire_history.go), and binds
+// the web console on web_bind:web_port unless web_port is 0. On a
+// non-loopback address the console needs credentials: web_token, or
+// web_user and web_password; without them the sensor refuses to start.
 func (s *Sensor) wireWeb() error {
+	s.wireHistory()
 	lreg := live.NewRegistry(liveCalls{s.table}, live.Limits{}, nil)
 	live.Register(s.reg, live.Deps{Registry: lreg, Ladders: liveLadders{s.table}})
 
