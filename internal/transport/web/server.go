@@ -10,9 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,6 +107,9 @@ func New(reg *command.Registry, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/stat", s.apiValue("listen_stat"))
 	s.mux.HandleFunc("GET /api/listen", s.apiListen)
 	s.mux.HandleFunc("GET /api/chunk/{op}", s.apiChunk)
+	s.mux.HandleFunc("GET /api/cdr", s.apiParams("cdr_search", searchParams...))
+	s.mux.HandleFunc("GET /api/cdr/detail", s.apiParams("cdr_detail", "callid", "id", "callreference"))
+	s.mux.HandleFunc("GET /api/file", s.apiFile)
 	return s, nil
 }
 
@@ -186,6 +193,89 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // run executes one command with the console's grants.
 func (s *Server) run(ctx context.Context, name string, args ...string) (command.Result, error) {
 	return s.reg.Run(ctx, &command.Request{Name: name, Args: args, Transport: "web", Perm: command.PermAll})
+}
+
+// runParams executes one command with named parameters.
+func (s *Server) runParams(ctx context.Context, name string, params map[string]string) (command.Result, error) {
+	return s.reg.Run(ctx, &command.Request{Name: name, Params: params, Transport: "web", Perm: command.PermAll})
+}
+
+// searchParams are the query parameters /api/cdr hands to cdr_search.
+var searchParams = []string{"caller", "called", "number", "ip", "callid", "from", "to", "code", "state", "ending",
+	"mos_below", "loss_above", "sort", "dir", "limit", "offset"}
+
+// apiParams runs a command with the named query parameters that are set
+// (?callid=…&id=…, a parameter "ref" standing for callreference) and
+// answers its value.
+func (s *Server) apiParams(name string, names ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if v := q.Get("ref"); v != "" && !q.Has("callreference") {
+			q.Set("callreference", v)
+		}
+		params := map[string]string{}
+		for _, n := range names {
+			if v := q.Get(n); v != "" {
+				params[n] = v
+			}
+		}
+		res, err := s.runParams(httpauth.RequestContext(r), name, params)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// fileTypes are the content types of the recordings the console offers.
+var fileTypes = map[string]string{".pcap": "application/vnd.tcpdump.pcap", ".wav": "audio/wav", ".ogg": "audio/ogg"}
+
+// apiFile sends a recording of the spool (?name=, relative to the spool,
+// as cdr_detail lists them) through file_exists and getfile, so that the
+// spool's own checks apply: a name leaving the spool is refused (403), a
+// missing one is 404. ?download=1 asks the browser to save it.
+func (s *Server) apiFile(w http.ResponseWriter, r *http.Request) {
+	ctx := httpauth.RequestContext(r)
+	name := r.URL.Query().Get("name")
+	ext := strings.ToLower(path.Ext(name))
+	ctype, ok := fileTypes[ext]
+	if name == "" || !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "web: name of a .pcap, .wav or .ogg recording required"})
+		return
+	}
+	res, err := s.run(ctx, "file_exists", name)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	switch reply := text(res); {
+	case reply == "access denied":
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "web: " + name + ": outside the spool"})
+		return
+	case reply == "not_exists" || reply == "permission_denied":
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "web: " + name + ": " + reply})
+		return
+	}
+	res, err = s.run(ctx, "getfile", name)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	b := text(res)
+	if b == "access denied" || strings.HasPrefix(b, "error: cannot open file") {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "web: " + name + ": not_exists"})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.URL.Query().Get("download") != "" {
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(name)}))
+	}
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, b)
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {

@@ -2,7 +2,8 @@
 // served by the sensor, charts are SVG drawn here. Data comes from the
 // sensor's commands through the small JSON API in transport/web: listcalls
 // (with calls_in_progress's state), active_call_info, call_quality,
-// sip_ladder, listregisters, quality_history, listen/readaudio.
+// sip_ladder, listregisters, quality_history, listen/readaudio, and for
+// ended calls cdr_search, cdr_detail and the spool's files (getfile).
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -355,9 +356,23 @@ async function loadCall(ref) {
   const enc = encodeURIComponent(ref);
   const [info, quality] = await Promise.all([api("/api/call?ref=" + enc).catch((e) => e), api("/api/quality?ref=" + enc).catch((e) => e)]);
   if (ref !== currentRef) return;
+  // A call that ended turns into its history page (its CDR, its whole
+  // ladder, its recordings): at once when its Call-ID is known, else
+  // through the ladder log, which remembers references.
+  if (info instanceof Error && /no such entry/.test(info.message)) {
+    const callid = (lastCall && lastCall.callid) || (quality instanceof Error ? null : quality.callid);
+    if (callid) return toHistoryPage(callid, ref);
+    try {
+      const d = await api("/api/cdr/detail?ref=" + enc);
+      if (ref === currentRef) return toHistoryPage(d.callid, ref);
+    } catch (e) {
+      if (ref !== currentRef) return;
+      $("#call-title").textContent = "Call " + ref + ": " + (/no such entry/.test(e.message) ? "not in memory and not in the history" : e.message);
+      return;
+    }
+  }
   if (info instanceof Error && quality instanceof Error) {
-    const gone = /no such entry/.test(quality.message);
-    $("#call-title").textContent = "Call " + ref + (gone ? ": not in memory (ended a while ago, or no such call)" : ": " + quality.message);
+    $("#call-title").textContent = "Call " + ref + ": " + quality.message;
     return;
   }
   // A call that ended is no longer active (active_call_info), but its
@@ -372,11 +387,18 @@ async function loadCall(ref) {
     redraw = () => lastQuality && renderQualityCharts(lastQuality);
   }
   try {
-    drawLadder(await api("/api/ladder?ref=" + enc));
+    drawLadder(await api("/api/ladder?ref=" + enc), LIVE_LADDER);
   } catch (e) {
     $("#ladder").replaceChildren(el("p", { class: "muted" }, "No SIP messages kept: " + e.message));
   }
   liveNow();
+}
+
+// toHistoryPage replaces the live page of a call that ended with its
+// history page (the back button skips the dead live page).
+function toHistoryPage(callid, ref) {
+  stopListen(true);
+  location.replace("#/cdr/" + encodeURIComponent(callid) + (ref ? "?ref=" + encodeURIComponent(ref) : ""));
 }
 
 function renderSummary(c, q, ended) {
@@ -461,16 +483,32 @@ function renderQualityCharts(q) {
   $("#quality-note").textContent = closed ? "" : "· a point per 10 s of RTP";
 }
 
-function drawLadder(l) {
+// The ladder's elements on the live page and on a history page.
+const LIVE_LADDER = { box: "#ladder", raw: "#ladder-raw", note: "#ladder-note" };
+const CDR_LADDER = { box: "#cdr-ladder", raw: "#cdr-ladder-raw", note: "#cdr-ladder-note" };
+
+// rawText is a message's text as kept, saying when it was cut.
+function rawText(m) {
+  if (!m.raw) return m.line + "\n\n(the text of this message is not kept)";
+  const crlf = m.raw.replace(/\r\n/g, "\n");
+  return m.raw.length < m.size ? crlf + "\n… (" + m.raw.length + " of " + m.size + " bytes kept)" : crlf;
+}
+
+// drawLadder draws l's messages as an SVG sequence diagram into ids.box;
+// a click on a message shows its text in ids.raw.
+function drawLadder(l, ids) {
   const msgs = l.messages;
   const nodes = [];
   for (const m of msgs) for (const n of [m.src, m.dst]) if (!nodes.includes(n)) nodes.push(n);
   // Columns of up to 260 px, narrower on a small screen (never below 150).
   const left = 90, top = 40, rowH = 30;
-  const colW = Math.max(150, Math.min(260, ((($("#ladder").clientWidth || 900) - left - 120) / Math.max(nodes.length - 1, 1))));
+  const colW = Math.max(150, Math.min(260, ((($(ids.box).clientWidth || 900) - left - 120) / Math.max(nodes.length - 1, 1))));
   const W = left + colW * Math.max(nodes.length - 1, 1) + 120, H = top + rowH * msgs.length + 20;
   const s = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}` });
-  const defs = svg("defs"), mk = svg("marker", { id: "arr", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+  // One marker id per ladder: a url(#id) resolving into a hidden view's
+  // SVG would draw no arrowheads.
+  const arr = "arr-" + ids.box.slice(1);
+  const defs = svg("defs"), mk = svg("marker", { id: arr, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
   mk.append(svg("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
   defs.append(mk);
   s.append(defs);
@@ -485,22 +523,32 @@ function drawLadder(l) {
     const isResp = m.line.startsWith("SIP/2.0");
     const code = isResp ? parseInt(m.line.split(" ")[1], 10) : 0;
     const g = svg("g", { class: "msg" + (isResp ? " resp" : "") + (code >= 400 ? " err" : "") });
+    g.append(svg("rect", { x: 0, y: y - rowH / 2 - 4, width: W, height: rowH, class: "hit" })); // the whole row is clickable
     const x1 = x(m.src), x2 = x(m.dst);
-    g.append(svg("line", { x1, y1: y, x2: x2 + (x2 > x1 ? -2 : 2), y2: y, "marker-end": "url(#arr)" }));
+    g.append(svg("line", { x1, y1: y, x2: x2 + (x2 > x1 ? -2 : 2), y2: y, "marker-end": "url(#" + arr + ")" }));
     const label = isResp ? m.line.slice(8) : m.line.split(" ")[0];
     g.append(svg("text", { x: (x1 + x2) / 2, y: y - 5, "text-anchor": "middle" }, label));
     g.append(svg("text", { x: 8, y: y + 4, class: "t" }, "+" + ((new Date(m.time).getTime() - t0) / 1000).toFixed(3) + " s"));
     g.append(svg("title", {}, m.line + "  (" + m.size + " bytes, " + fmtDateTimeTZ(m.time) + ")"));
+    g.dataset.i = i;
+    const sel = ladderSel[ids.box];
+    if (sel && sel.time === m.time && sel.line === m.line) g.classList.add("sel");
     g.addEventListener("click", () => {
-      const pre = $("#ladder-raw");
+      ladderSel[ids.box] = { time: m.time, line: m.line };
+      s.querySelectorAll(".msg.sel").forEach((x) => x.classList.remove("sel"));
+      g.classList.add("sel");
+      const pre = $(ids.raw);
       pre.hidden = false;
-      pre.textContent = m.raw || m.line + "\n\n(raw messages are not kept; see LadderRawBytes)";
+      pre.textContent = rawText(m);
     });
     s.append(g);
   });
-  $("#ladder").replaceChildren(s);
-  $("#ladder-note").textContent = msgs.length + " messages" + (l.omitted ? ", " + l.omitted + " omitted" : "") + (l.truncated ? ", older ones no longer kept" : "");
+  $(ids.box).replaceChildren(s);
+  $(ids.note).textContent = msgs.length + " messages" + (l.omitted ? ", " + l.omitted + " omitted" : "") + (l.truncated ? ", older ones no longer kept" : "") +
+    (l.source ? " · from " + (l.source === "spool" ? "the SIP pcap" : "memory") : "") + " · click one for its text";
 }
+// ladderSel remembers the message shown per ladder, across redraws.
+const ladderSel = {};
 
 // ---------------------------------------------------------------- dashboard
 
@@ -805,25 +853,269 @@ function chunkStop(keepStatus) {
   document.querySelectorAll("#player-calls tr.playing").forEach((tr) => tr.classList.remove("playing"));
 }
 
+// ---------------------------------------------------------------- history
+
+// The history's search lives in the address: #/history?number=10%25&offset=50,
+// so that a search can be bookmarked and the back button returns to it.
+const HIST_FIELDS = ["number", "caller", "called", "ip", "callid", "from", "to", "code", "state", "ending", "mos_below", "loss_above"];
+const STATE_BADGE = { answered: "good", busy: "warn", noanswer: "warn", cancelled: "", failed: "bad" };
+const ENDING_TEXT = { normal: "", rtp_timeout: "RTP timeout", setup_timeout: "setup timeout", absolute_timeout: "absolute timeout", shutdown: "open at stop" };
+// endingText is why the record was written, when it says more than the
+// state: a call closed at a stop after its BYE ended normally.
+const endingText = (c) => (c.ending === "shutdown" && c.whohanged ? "" : ENDING_TEXT[c.ending] || "");
+let histQuery = new URLSearchParams();
+
+// toLocalInput turns an ISO time into a datetime-local value, and back.
+function toLocalInput(iso) {
+  const d = toDate(iso);
+  if (!d || isNaN(d)) return "";
+  return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + "T" + pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+}
+function fromLocalInput(v) {
+  const d = new Date(v);
+  return isNaN(d) ? "" : d.toISOString().replace(/\.000Z$/, "Z");
+}
+
+function histFormFill(q) {
+  const f = $("#hist-form");
+  for (const n of HIST_FIELDS) {
+    const v = q.get(n) || "";
+    f.elements[n].value = n === "from" || n === "to" ? toLocalInput(v) : v;
+  }
+  $("#hist-limit").value = q.get("limit") || "50";
+  const sort = (q.get("sort") || "calldate") + ":" + (q.get("dir") || "desc");
+  if (![...$("#hist-sort").options].some((o) => o.value === sort)) $("#hist-sort").append(el("option", { value: sort }, sort.replace(":", " ")));
+  $("#hist-sort").value = sort;
+}
+function histFormQuery() {
+  const f = $("#hist-form"), q = new URLSearchParams();
+  for (const n of HIST_FIELDS) {
+    let v = f.elements[n].value.trim();
+    if (n === "from" || n === "to") v = v ? fromLocalInput(v) : "";
+    if (v) q.set(n, v);
+  }
+  const keep = (k) => histQuery.get(k) && q.set(k, histQuery.get(k));
+  keep("sort"); keep("dir");
+  if ($("#hist-limit").value !== "50") q.set("limit", $("#hist-limit").value);
+  return q;
+}
+const goHistory = (q) => (location.hash = "#/history" + (q.toString() ? "?" + q : ""));
+
+// reason is why a stored call ended, in words.
+function reason(c) {
+  const parts = [];
+  if (c.lastSIPresponseNum) parts.push(c.lastSIPresponseNum + (c.lastSIPresponse ? " " + c.lastSIPresponse : ""));
+  if (c.whohanged) parts.push("BYE from the " + c.whohanged);
+  if (endingText(c)) parts.push(endingText(c));
+  return parts.join(", ");
+}
+const mosOf = (v) => (v == null ? null : v);
+
+async function loadHistory() {
+  const q = new URLSearchParams(histQuery);
+  let res;
+  try {
+    res = await api("/api/cdr?" + q);
+  } catch (e) {
+    $("#hist-table tbody").replaceChildren();
+    $("#hist-empty").style.display = "block";
+    $("#hist-empty").textContent = "Search failed: " + e.message;
+    $("#hist-count").textContent = "0";
+    $("#hist-range").textContent = "";
+    return;
+  }
+  if (view !== "history") return;
+  const table = $("#hist-table");
+  table.querySelectorAll("th[data-sort]").forEach((th) => {
+    th.classList.toggle("sorted", th.dataset.sort === res.sort);
+    th.classList.toggle("asc", th.dataset.sort === res.sort && res.dir === "asc");
+  });
+  table.querySelector("tbody").replaceChildren(...res.calls.map((c) => {
+    const href = "#/cdr/" + encodeURIComponent(c.callid) + "?id=" + c.id;
+    return labelCells(table, el("tr", { class: "click", "data-callid": c.callid, "data-id": c.id, onclick: () => (location.hash = href) },
+      el("td", {}, el("a", { href, onclick: (e) => e.stopPropagation() }, fmtDateTime(c.calldate))),
+      el("td", {}, el("strong", {}, c.caller || DASH), c.callername ? el("span", { class: "muted" }, " " + c.callername) : null),
+      el("td", {}, c.called || DASH),
+      el("td", { title: reason(c) }, el("span", { class: "badge state " + (STATE_BADGE[c.state] ?? "") }, c.state || "?"),
+        endingText(c) ? el("span", { class: "badge warn" }, endingText(c)) : null),
+      el("td", { class: "num" }, fmtDur(c.duration)),
+      el("td", { class: "num", title: c.lastSIPresponse || "" }, c.lastSIPresponseNum || DASH),
+      el("td", { class: "num" }, qspan("mos", mosOf(c.mos), "no MOS (no RTP, or no 10 s interval)")),
+      el("td", { class: "num" }, c.mos == null && !c.loss_pct ? el("span", { class: "q none" }, DASH) : qspan("loss", c.loss_pct)),
+      el("td", { class: "num" }, c.mos == null && !c.jitter_ms ? el("span", { class: "q none" }, DASH) : qspan("jitter", c.jitter_ms))));
+  }));
+  const from = res.calls.length ? res.offset + 1 : 0, to = res.offset + res.calls.length;
+  $("#hist-count").textContent = res.total + (res.total_capped ? "+" : "");
+  $("#hist-range").textContent = res.calls.length ? from + "–" + to + " of " + res.total + (res.total_capped ? "+" : "") : "";
+  $("#hist-note").textContent = res.total ? "· sorted by " + res.sort + " " + (res.dir === "asc" ? "↑" : "↓") : "";
+  $("#hist-empty").style.display = res.calls.length ? "none" : "block";
+  $("#hist-empty").textContent = res.total && !res.calls.length ? "No more calls: go back a page." : "No call matches.";
+  $("#hist-prev").disabled = res.offset <= 0;
+  $("#hist-next").disabled = to >= res.total;
+  liveNow();
+}
+
+// ---------------------------------------------------------------- a stored call
+
+let cdrKey = null, cdrPending = false, cdrPlayer = null, cdrMeterTimer = null;
+async function loadCDR(callid, ref, id) {
+  const key = callid + "|" + ref + "|" + id;
+  const q = new URLSearchParams();
+  if (callid) q.set("callid", callid);
+  if (ref) q.set("ref", ref);
+  if (id) q.set("id", id); // a row of the store: a Call-ID may have several
+  let d;
+  try {
+    d = await api("/api/cdr/detail?" + q);
+  } catch (e) {
+    if (key !== cdrKey) return;
+    $("#cdr-title").textContent = "Call " + (callid || ref || id);
+    $("#cdr-state").textContent = "unknown";
+    $("#cdr-note").textContent = /no such entry/.test(e.message) ? "· not in the history: no CDR, no SIP in memory, no recording" : "· " + e.message;
+    clearInterval(pollTimer);
+    return;
+  }
+  if (key !== cdrKey) return;
+  cdrPending = d.pending;
+  if (!d.pending) clearInterval(pollTimer); // a stored call no longer changes
+  renderCDR(d, ref);
+  liveNow();
+}
+
+function renderCDR(d, ref) {
+  const c = d.cdr;
+  const first = d.ladder && d.ladder.messages.length ? d.ladder.messages[0] : null;
+  $("#cdr-title").textContent = c ? (c.caller || "?") + " → " + (c.called || "?") : "Call " + d.callid;
+  $("#cdr-state").textContent = "ended";
+  $("#cdr-state").className = "badge state " + (c ? STATE_BADGE[c.state] ?? "" : "info");
+  $("#cdr-note").textContent = d.pending ? "· the CDR is being stored…" : "";
+  const kv = c ? [
+    ["State", "ended: " + (c.state || "?") + (reason(c) ? " (" + reason(c) + ")" : "")], ["Call-ID", c.callid],
+    ["Started", fmtDateTimeTZ(c.calldate)], ["Ended", c.callend ? fmtDateTimeTZ(c.callend) : DASH],
+    ["Duration", fmtDur(c.duration)], ["Connected", c.answered ? fmtDur(c.connect_duration) : DASH],
+    ["Caller", (c.callername ? c.callername + " " : "") + (c.caller || "") + (c.caller_domain ? "@" + c.caller_domain : "")],
+    ["Called", (c.called || "") + (c.called_domain ? "@" + c.called_domain : "")],
+    ["Caller SIP", c.sipcallerip || DASH], ["Called SIP", c.sipcalledip || DASH],
+    ["Caller agent", c.caller_agent || DASH], ["Called agent", c.called_agent || DASH],
+    ["Last SIP response", c.lastSIPresponseNum ? c.lastSIPresponseNum + " " + (c.lastSIPresponse || "") : DASH], ["Ending", c.ending ? endingText(c) || (c.ending === "shutdown" ? "closed at a stop, after its BYE" : c.ending) : DASH],
+    ["MOS (worse side)", c.mos != null ? c.mos.toFixed(1) : DASH], ["Loss (worse side)", c.loss_pct.toFixed(2) + " %"],
+    ["Jitter", c.jitter_ms.toFixed(1) + " ms"], ["CDR id", c.id + (c.id_sensor != null ? " (sensor " + c.id_sensor + ")" : "")],
+  ] : [["State", "ended" + (ref ? " (reference " + ref + ")" : "")], ["Call-ID", d.callid], ["Started", first ? fmtDateTimeTZ(first.time) : DASH]];
+  $("#cdr-summary").replaceChildren(...kv.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { title: String(v ?? "") }, v ?? DASH)]));
+
+  // Recordings: downloads through getfile, the audio in a player.
+  const LABEL = { SIP: "SIP pcap", RTP: "RTP pcap", AUDIO: "audio" };
+  const size = (n) => (n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + " MB" : n >= 1024 ? (n / 1024).toFixed(0) + " kB" : n + " B");
+  const fileURL = (f, dl) => "/api/file?name=" + encodeURIComponent(f.name) + (dl ? "&download=1" : "");
+  $("#cdr-files").replaceChildren(...(d.files.length ? d.files.map((f) =>
+    el("a", { class: "button" + (f.type === "SIP" ? " primary" : ""), href: fileURL(f, true), "data-type": f.type, download: f.name.split("/").pop() },
+      "⬇ " + LABEL[f.type] + " (" + size(f.size) + ")")) : [el("span", { class: "muted" }, "No recording in the spool")]));
+  const audio = d.files.find((f) => f.type === "AUDIO");
+  $("#cdr-audio-card").hidden = !audio;
+  if (audio && $("#cdr-audio").dataset.name !== audio.name) {
+    $("#cdr-audio").dataset.name = audio.name;
+    $("#cdr-audio").src = fileURL(audio, false);
+  }
+
+  const table = $("#cdr-streams");
+  table.querySelector("tbody").replaceChildren(...d.streams.map((s) => labelCells(table, el("tr", { "data-side": s.side, "data-ssrc": s.ssrc },
+    el("td", { class: "dir full" }, el("span", {}, el("span", { class: "sw " + SIDE_CLASS[s.side] }), " " + SIDE_TEXT[s.side])),
+    el("td", {}, s.codec || codecName(s.payload_type)),
+    el("td", { class: "mono full" }, s.src || DASH), el("td", { class: "mono full" }, s.dst || DASH),
+    el("td", { class: "mono" }, "0x" + (s.ssrc >>> 0).toString(16)),
+    el("td", { class: "num" }, s.received), el("td", { class: "num" }, s.lost),
+    el("td", { class: "num" }, qspan("loss", s.loss_pct)),
+    el("td", { class: "num" }, qspan("jitter", s.jitter_avg_ms)), el("td", { class: "num" }, qspan("jitter", s.jitter_max_ms)),
+    el("td", { class: "num stream-mos" }, s.mos ? qspan("mos", s.mos.f1, "", "F1 " + s.mos.f1.toFixed(1) + ", F2 " + s.mos.f2.toFixed(1) + ", adaptive " + s.mos.adapt.toFixed(1)) : qspan("mos", null, "no 10 s interval closed")),
+    el("td", { class: "num" }, s.mos_min ? qspan("mos", s.mos_min.f1) : qspan("mos", null, "no 10 s interval closed"))))));
+  $("#cdr-streams-empty").style.display = d.streams.length ? "none" : "block";
+  $("#cdr-streams-empty").textContent = c ? "No RTP." : "Final quality comes with the CDR.";
+
+  if (d.ladder) {
+    drawLadder(d.ladder, CDR_LADDER);
+    redraw = () => drawLadder(d.ladder, CDR_LADDER);
+  } else {
+    $("#cdr-ladder").replaceChildren(el("p", { class: "muted" }, "No SIP messages: no longer in memory, and no SIP pcap in the spool (savesip)" +
+      (d.ladder_error ? "; " + d.ladder_error : "") + "."));
+    $("#cdr-ladder-note").textContent = "";
+  }
+}
+
+// The recording plays through Web Audio with the live page's balance:
+// left is the caller, right the called party.
+function cdrAudioPlay() {
+  if (cdrPlayer) return cdrPlayer.ctx.resume();
+  cdrPlayer = new Player(2);
+  cdrPlayer.ctx.createMediaElementSource($("#cdr-audio")).connect(cdrPlayer.input);
+  cdrPlayer.balance(parseFloat($("#cdr-balance").value));
+  clearInterval(cdrMeterTimer);
+  cdrMeterTimer = setInterval(() => {
+    if (!cdrPlayer) return;
+    $("#cdr-meter-l").style.width = Math.min(100, cdrPlayer.level(cdrPlayer.al) * 140) + "%";
+    $("#cdr-meter-r").style.width = Math.min(100, cdrPlayer.level(cdrPlayer.ar) * 140) + "%";
+  }, 100);
+  return cdrPlayer.ctx.resume();
+}
+function cdrAudioStop() {
+  const a = $("#cdr-audio");
+  a.pause();
+  if (!cdrPlayer && !a.getAttribute("src")) return;
+  clearInterval(cdrMeterTimer);
+  if (cdrPlayer) cdrPlayer.close();
+  cdrPlayer = null;
+  // A media element feeds one context for good: a fresh element for the next.
+  const fresh = a.cloneNode();
+  fresh.removeAttribute("src");
+  delete fresh.dataset.name;
+  a.replaceWith(fresh);
+  fresh.addEventListener("play", cdrAudioPlay);
+  $("#cdr-meter-l").style.width = $("#cdr-meter-r").style.width = "0";
+}
+
 // ---------------------------------------------------------------- router
 
 let pollTimer = null, view = "calls";
 function route() {
-  const parts = (location.hash || "#/calls").slice(2).split("/");
+  const [path, query = ""] = (location.hash || "#/calls").slice(2).split("?");
+  const parts = path.split("/");
+  const params = new URLSearchParams(query);
   view = parts[0] || "calls";
   if (!$("#view-" + view)) view = "calls";
   clearInterval(pollTimer);
   redraw = null;
   if (view !== "call") stopListen();
   if (view !== "player") chunkStop(true);
+  if (view !== "cdr") { cdrAudioStop(); cdrKey = null; }
   document.querySelectorAll(".view").forEach((v) => v.classList.remove("shown"));
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === view || (view === "call" && a.dataset.view === "calls")));
+  const navView = view === "call" ? "calls" : view === "cdr" ? "history" : view;
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === navView));
   $("#view-" + view).classList.add("shown");
   labelZones();
   if (view === "calls") { renderCalls(); pollCalls(); pollTimer = setInterval(pollCalls, 1000); }
   if (view === "registrations") { pollRegs(); pollTimer = setInterval(pollRegs, 2000); }
   if (view === "dashboard") { pollHistory(); pollTimer = setInterval(pollHistory, 5000); }
   if (view === "player") { renderPlayerCalls(); pollCalls(); pollTimer = setInterval(pollCalls, 2000); }
+  if (view === "history") {
+    histQuery = params;
+    histFormFill(params);
+    loadHistory();
+  }
+  if (view === "cdr") {
+    const callid = parts.length > 1 ? decodeURIComponent(parts.slice(1).join("/")) : "";
+    const ref = params.get("ref") || "", id = params.get("id") || "";
+    const key = callid + "|" + ref + "|" + id;
+    if (key !== cdrKey) {
+      cdrAudioStop();
+      $("#cdr-ladder-raw").hidden = true;
+      $("#cdr-title").textContent = "Call " + (callid || ref || id);
+      $("#cdr-state").textContent = "";
+      for (const id of ["#cdr-summary", "#cdr-streams tbody", "#cdr-ladder", "#cdr-files"]) $(id).replaceChildren();
+    }
+    cdrKey = key;
+    loadCDR(callid, ref, id);
+    // Until the CDR is stored (the call ended moments ago), look again.
+    pollTimer = setInterval(() => cdrPending && loadCDR(callid, ref, id), 2000);
+  }
   if (view === "call") {
     const ref = parts[1];
     if (ref !== currentRef) {
@@ -848,5 +1140,31 @@ $("#stop-btn").addEventListener("click", () => { stopListen(); $("#listen-status
 $("#balance").addEventListener("input", (e) => player && player.balance(parseFloat(e.target.value)));
 $("#player-form").addEventListener("submit", (e) => { e.preventDefault(); chunkPlay($("#player-ref").value.trim(), $("#player-sensor").value.trim()); });
 $("#player-stop").addEventListener("click", () => chunkStop());
+$("#hist-form").addEventListener("submit", (e) => { e.preventDefault(); goHistory(histFormQuery()); });
+$("#hist-reset").addEventListener("click", () => { histQuery = new URLSearchParams(); goHistory(new URLSearchParams()); histFormFill(histQuery); });
+$("#hist-limit").addEventListener("change", () => goHistory(histFormQuery()));
+$("#hist-sort").addEventListener("change", (e) => {
+  const [sort, dir] = e.target.value.split(":"), q = histFormQuery();
+  q.set("sort", sort);
+  q.set("dir", dir);
+  goHistory(q);
+});
+const histPage = (dir) => {
+  const q = new URLSearchParams(histQuery), limit = parseInt(q.get("limit") || "50", 10);
+  const off = Math.max(0, parseInt(q.get("offset") || "0", 10) + dir * limit);
+  if (off) q.set("offset", off); else q.delete("offset");
+  goHistory(q);
+};
+$("#hist-prev").addEventListener("click", () => histPage(-1));
+$("#hist-next").addEventListener("click", () => histPage(1));
+document.querySelectorAll("#hist-table th[data-sort]").forEach((th) => th.addEventListener("click", () => {
+  const q = new URLSearchParams(histQuery), cur = q.get("sort") || "calldate", dir = q.get("dir") || "desc";
+  q.set("sort", th.dataset.sort);
+  q.set("dir", cur === th.dataset.sort && dir === "desc" ? "asc" : "desc");
+  q.delete("offset");
+  goHistory(q);
+}));
+$("#cdr-audio").addEventListener("play", cdrAudioPlay);
+$("#cdr-balance").addEventListener("input", (e) => cdrPlayer && cdrPlayer.balance(parseFloat(e.target.value)));
 window.addEventListener("hashchange", route);
 route();
