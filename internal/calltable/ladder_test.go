@@ -3,6 +3,7 @@ package calltable
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,34 @@ func TestLadderBuilder(t *testing.T) {
 		if l.Messages[i].Time.Before(l.Messages[i-1].Time) {
 			t.Fatalf("message %d out of order", i)
 		}
+	}
+}
+
+// TestLadderOutOfDialogMethods: a MESSAGE, NOTIFY or OPTIONS carrying a
+// call's Call-ID is one of its messages, in its ladder like the dialog's.
+func TestLadderOutOfDialogMethods(t *testing.T) {
+	a := netip.MustParseAddrPort("10.0.0.1:5060")
+	b := netip.MustParseAddrPort("10.0.0.2:5060")
+	tab := New(Config{}, nil)
+	steps := ladderCall("msg@x", a, b, 0)
+	for i, m := range []string{"MESSAGE", "NOTIFY", "OPTIONS"} {
+		steps = append(steps, step{time.Duration(10+i) * time.Millisecond, a, b,
+			sipMsg(m+" sip:2002@example.com SIP/2.0", "msg@x", "a1", "b1", 10+i, m, "", "")})
+	}
+	feed(tab, steps)
+	calls := tab.Snapshot().Calls
+	if len(calls) != 1 {
+		t.Fatalf("%d calls, want 1", len(calls))
+	}
+	got, ok := tab.Ladder(calls[0].Ref)
+	if !ok {
+		t.Fatal("no ladder")
+	}
+	var methods []string
+	for _, m := range got.Messages[3:] {
+		methods = append(methods, strings.Fields(m.Line)[0])
+	}
+	if want := []string{"MESSAGE", "NOTIFY", "OPTIONS"}; !slices.Equal(methods, want) || len(got.Messages) != 6 {
+		t.Errorf("ladder has %d messages, after the INVITE's three %v; want 6, %v", len(got.Messages), methods, want)
 	}
 }

@@ -43,6 +43,7 @@ func (t *Table) handleSIP(dg *decode.Datagram) {
 	default:
 		if c := t.calls[string(m.CallID)]; c != nil {
 			t.record(RecordSIP, c, dg)
+			t.addLadder(c.Ref, dg) // MESSAGE, NOTIFY, OPTIONS… of the call, in its ladder too
 			t.addSIPPacket(c, m, dg)
 			c.Messages++
 			c.LastSIP, c.LastPacket = dg.Time, dg.Time
