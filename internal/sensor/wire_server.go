@@ -45,9 +45,14 @@ func (s *Sensor) wireServerListener() error {
 		Limits: conn.Limits{MaxUnauthPerAddr: cfg.MaxConnsPerIP, FirstRequest: cfg.FirstRequestTimeout},
 		Logger: log,
 	}
-	var err error
-	if scfg.ManagerKey, err = managerKey(&cfg); err != nil {
-		return err
+	if cfg.ManagerAESKey.IsSet() {
+		// Only a key that is set: ManagerKey is an interface, and a zero
+		// Key in it would still make the server ask for AES.
+		k, err := managerKey(&cfg)
+		if err != nil {
+			return err
+		}
+		scfg.ManagerKey = k
 	}
 	if st, ok := s.store.(*sqlstore.Store); ok {
 		scfg.OnConnect = func(sv server.Service) {
