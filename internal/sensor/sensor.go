@@ -329,63 +329,19 @@ func (s *Sensor) applyLive(nc *config.Config) error {
 // is shared: do not modify it.
 func (s *Sensor) Config() *config.Config { return s.current.Load() }
 
+// openSource opens the packet source and notes whether it is live.
 func (s *Sensor) openSource() (capture.Source, error) {
 	o := s.opts
-	open := o.Open
-	if o.ReadFile != "" {
-		name := o.ReadFile
-		open = func() (capture.Source, error) { return capture.OpenFile(name) }
-	}
-	if f := s.cfg.Filter; f != "" {
-		// Check the expression first, for a file as for an interface, so
-		// that one we cannot compile stops the start, naming it, instead
-		// of being widened to every frame.
-		if _, err := capture.CompileFilter(f, capture.LinkTypeEthernet, capture.DefaultSnaplen); err != nil {
-			return nil, fmt.Errorf("sensor: filter %q: %w", f, err)
-		}
-		if open != nil {
-			inner := open
-			open = func() (capture.Source, error) {
-				src, err := inner()
-				if err != nil {
-					return nil, err
-				}
-				return capture.Filtered(src, f), nil
-			}
-		}
-	}
-	if open == nil && s.cfg.Interface == "none" {
-		s.live = true // the HEP collector's packets only
-		return capture.Null(), nil
-	}
-	if open == nil {
-		s.live = true
-		src, err := capture.OpenLive(capture.LiveConfig{
-			Interface: s.cfg.Interface,
-			BufferMB:  s.cfg.Ringbuf,
-			Filter:    s.cfg.Filter,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("sensor: %w", err)
-		}
-		if mb := pipeline.BufferMB(s.cfg.MaxBufferMem); mb > 0 {
-			// A capture goroutine empties the ring into the packet
-			// buffer; the packet loop analyses from it.
-			return capture.NewBuffered(src, mb<<20), nil
-		}
-		return src, nil
-	}
-	src, err := open()
+	src, live, err := pipeline.Open(pipeline.Input{
+		ReadFile: o.ReadFile, Open: o.Open, Interface: s.cfg.Interface, Filter: s.cfg.Filter,
+		RingMB: s.cfg.Ringbuf, BufferMB: s.cfg.MaxBufferMem,
+		Realtime: o.Realtime, Speed: o.Speed, Loop: o.Loop, ShiftToNow: o.ShiftToNow,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sensor: %w", err)
 	}
-	if !o.Realtime && o.Speed == 0 && !o.Loop && !o.ShiftToNow {
-		return src, nil
-	}
-	s.live = o.ShiftToNow
-	return capture.NewReplay(src, capture.ReplayOptions{
-		Realtime: o.Realtime, Speed: o.Speed, Loop: o.Loop, Open: open, ShiftToNow: o.ShiftToNow,
-	}), nil
+	s.live = live
+	return src, nil
 }
 
 // httpLimits are the session limits of the HTTP listeners (web console,
