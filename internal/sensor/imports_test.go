@@ -53,7 +53,7 @@ var allowedImports = map[string][]string{
 	// listcalls rows, registrations, MI dialogs and statistics, sniffer
 	// statistics, CDR records.
 	"internal/tableview": {"internal/calltable", "internal/capture", "internal/decode", "internal/rtp", "internal/cdr",
-		"internal/command", "internal/command/calls", "internal/command/registers", "internal/command/mi", "internal/command/system", "internal/command/metrics", "internal/spool", "internal/event"},
+		"internal/command", "internal/command/calls", "internal/command/registers", "internal/command/mi", "internal/command/system", "internal/command/metrics", "internal/command/history", "internal/spool", "internal/event", "internal/cdr/sqlstore"},
 	// The daemon's wiring may import everything.
 	"internal/sensor": {"*"},
 	// The process: run and demo go through sensor; read prints calltable
