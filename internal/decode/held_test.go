@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,6 +48,65 @@ func TestFragmentsHeld(t *testing.T) {
 		for i := range held {
 			if !bytes.Equal(held[i], frames[i]) || !times[i].Equal(time.Unix(int64(i), 0)) {
 				t.Errorf("Held[%d] is not frame %d as captured", i, i)
+			}
+		}
+	}
+}
+
+// TestTCPSegmentsHeld: with KeepFragments a SIP message that spans TCP
+// segments names the frames of its earlier segments (in order, or in the
+// order they were buffered when they came out of order), so that a
+// recorder saves every frame that carried it; a message wholly inside the
+// frame being decoded names none; without KeepFragments, none.
+func TestTCPSegmentsHeld(t *testing.T) {
+	const isn = 1000
+	two := sipOptions + sipInvite
+	k := len(sipOptions) + 5
+	tests := []struct {
+		name string
+		segs []seg
+		want [][]int // per delivered message, the indexes of the held segments
+	}{
+		{"one message in three segments", []seg{
+			{isn + 1, 0, sipInvite[:10], 0}, {isn + 11, 0, sipInvite[10:90], 1}, {isn + 91, 0, sipInvite[90:], 2},
+		}, [][]int{{0, 1}}},
+		{"out of order filled", []seg{
+			{isn + 1, 0, sipInvite[:30], 0}, {isn + 61, 0, sipInvite[60:], 1}, {isn + 31, 0, sipInvite[30:60], 2},
+		}, [][]int{{0, 1}}},
+		{"message straddling segments with the next", []seg{
+			{isn + 1, 0, two[:k], 0}, {isn + 1 + uint32(k), 0, two[k:] + sipNoLen, 1},
+		}, [][]int{nil, {0}, nil}},
+		{"two messages in one segment", []seg{{isn + 1, 0, two, 0}}, [][]int{nil, nil}},
+	}
+	for _, tt := range tests {
+		for _, keep := range []bool{true, false} {
+			d := NewDecoder(Config{KeepFragments: keep})
+			var got [][]int
+			frames := make([][]byte, len(tt.segs))
+			for i, s := range tt.segs {
+				f := tcpFrame(s)
+				frames[i] = bytes.Clone(f.Data)
+				d.Decode(f, HandlerFunc(func(dg *Datagram) {
+					var idx []int
+					for _, h := range dg.Held {
+						j := slices.IndexFunc(frames, func(b []byte) bool { return bytes.Equal(b, h.Data) })
+						idx = append(idx, j)
+					}
+					got = append(got, idx)
+				}))
+				clear(f.Data) // the capture buffer, reused
+			}
+			want := tt.want
+			if !keep {
+				want = make([][]int, len(tt.want))
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s keep=%v: %d messages, want %d", tt.name, keep, len(got), len(want))
+			}
+			for i := range want {
+				if !slices.Equal(got[i], want[i]) {
+					t.Errorf("%s keep=%v: message %d held segments %v, want %v", tt.name, keep, i, got[i], want[i])
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"github.com/voipsensor/voipsensor/internal/capture"
 	"net/netip"
 	"time"
 )
@@ -43,6 +44,12 @@ type tcpStream struct {
 	buf      []byte    // in-order bytes not yet framed into a message
 	ooo      []segment // segments ahead of next, sorted by sequence
 	oooBytes int
+	// held are copies of the frames whose bytes are in buf or ooo, not
+	// yet delivered in a message (Config.KeepFragments): the message that
+	// completes names them in Datagram.Held, so that a recorder saves
+	// every segment of it. Their Data buffers are reused.
+	held     []capture.Frame
+	heldLast uint64 // Stats.Frames of the frame held last, so that none is held twice
 }
 
 type segment struct {
@@ -201,6 +208,7 @@ func (s *tcpStream) reset() {
 	s.oooBytes = 0
 	s.synced = false
 	s.gapSince = time.Time{}
+	s.held = s.held[:0]
 }
 
 func (d *Decoder) resetStream(s *tcpStream) { s.reset() }
@@ -279,6 +287,48 @@ func (d *Decoder) bufferSegment(s *tcpStream, seq uint32, data []byte) {
 	copy(s.ooo[i+1:], s.ooo[i:])
 	s.ooo[i] = segment{seq: seq, data: append([]byte(nil), data...)}
 	s.oooBytes += len(data)
+	d.holdSegment(s)
+}
+
+// holdSegment keeps a copy of the frame being decoded in s.held: some of
+// its bytes wait in the stream for a later segment.
+func (d *Decoder) holdSegment(s *tcpStream) {
+	if !d.cfg.KeepFragments || d.cur == nil {
+		return
+	}
+	n := len(s.held)
+	if n >= maxHeldFrames || (n > 0 && s.heldLast == d.stats.Frames) {
+		return // full, or this frame is held already
+	}
+	s.heldLast = d.stats.Frames
+	if n < cap(s.held) {
+		s.held = s.held[:n+1]
+	} else {
+		s.held = append(s.held, capture.Frame{})
+	}
+	h := &s.held[n]
+	data := append(h.Data[:0], d.cur.Data...)
+	*h = *d.cur
+	h.Data = data
+}
+
+// takeHeld names s's held frames in the datagram being delivered (after
+// any an IP reassembly named) and forgets them: they are the message's.
+func (d *Decoder) takeHeld(s *tcpStream) {
+	held := s.held
+	if n := len(held); n > 0 && s.heldLast == d.stats.Frames {
+		held = held[:n-1] // the frame being decoded: a recorder saves it anyway
+	}
+	if len(held) == 0 {
+		s.held = s.held[:0]
+		return
+	}
+	if d.dg.Held == nil {
+		d.dg.Held = held
+	} else {
+		d.dg.Held = append(d.dg.Held[:len(d.dg.Held):len(d.dg.Held)], held...)
+	}
+	s.held = s.held[:0] // the slots are reused only by a later frame, after this delivery
 }
 
 // drain frames buffered segments that the stream has caught up with.
@@ -328,6 +378,9 @@ func (d *Decoder) discardBuf(s *tcpStream) {
 		d.stats.TCPDropped++
 		s.buf = s.buf[:0]
 	}
+	if len(s.ooo) == 0 {
+		s.held = s.held[:0]
+	}
 }
 
 // frameBytes appends in-order stream bytes and delivers every complete SIP
@@ -346,12 +399,16 @@ func (d *Decoder) frameBytes(s *tcpStream, data []byte, h Handler) {
 	}
 	if s.mode != modeSIP {
 		d.frameWS(s, data, h)
+		if len(s.buf) > 0 || len(s.msg) > 0 {
+			d.holdSegment(s)
+		}
 		return
 	}
 	if len(s.buf) == 0 {
 		rest := d.frameMessages(s, data, h)
 		if len(rest) > 0 {
 			s.buf = append(s.buf, rest...)
+			d.holdSegment(s)
 		}
 		return
 	}
@@ -359,6 +416,9 @@ func (d *Decoder) frameBytes(s *tcpStream, data []byte, h Handler) {
 	rest := d.frameMessages(s, s.buf, h)
 	n := copy(s.buf, rest)
 	s.buf = s.buf[:n]
+	if n > 0 {
+		d.holdSegment(s)
+	}
 }
 
 // frameMessages delivers the complete messages at the start of b and
@@ -389,7 +449,10 @@ func (d *Decoder) frameMessages(s *tcpStream, b []byte, h Handler) []byte {
 		d.dg.Flow = s.flow
 		d.dg.Payload = b[:n]
 		d.stats.TCPMessages++
+		held := d.dg.Held
+		d.takeHeld(s)
 		d.deliver(h)
+		d.dg.Held = held // the next message of this frame starts in it
 		b = b[n:]
 	}
 }

@@ -242,5 +242,8 @@ func (d *Decoder) wsDeliver(s *tcpStream, msg []byte, h Handler) {
 	d.dg.Flow = s.flow
 	d.dg.Payload = msg
 	d.stats.WebSocket++
+	held := d.dg.Held
+	d.takeHeld(s)
 	d.deliver(h)
+	d.dg.Held = held
 }
