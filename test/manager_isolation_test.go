@@ -201,7 +201,10 @@ func TestManagerIsolation(t *testing.T) {
 	if gotFrames != wantFrames || gotCDRs != wantCDRs {
 		t.Errorf("under the floods: %d frames, %d CDRs; undisturbed: %d frames, %d CDRs", gotFrames, gotCDRs, wantFrames, wantCDRs)
 	}
-	if worst > time.Second {
-		t.Errorf("slowest answer during the replay took %v, want < 1 s", worst)
+	// Blocked behind the floods, an answer would wait for them to end (the
+	// whole replay); 5 s tells that apart from a busy runner's scheduling
+	// stalls (a second and more is seen under load). The figure is logged.
+	if worst > 5*time.Second {
+		t.Errorf("slowest answer during the replay took %v, want < 5 s", worst)
 	}
 }
