@@ -201,10 +201,11 @@ func TestManagerIsolation(t *testing.T) {
 	if gotFrames != wantFrames || gotCDRs != wantCDRs {
 		t.Errorf("under the floods: %d frames, %d CDRs; undisturbed: %d frames, %d CDRs", gotFrames, gotCDRs, wantFrames, wantCDRs)
 	}
-	// Blocked behind the floods, an answer would wait for them to end (the
-	// whole replay); 5 s tells that apart from a busy runner's scheduling
-	// stalls (a second and more is seen under load). The figure is logged.
-	if worst > 5*time.Second {
-		t.Errorf("slowest answer during the replay took %v, want < 5 s", worst)
+	// Queued behind the idle floods, an answer would wait until they are
+	// cut at first_request_timeout (5 s); 3 s tells that apart from a busy
+	// runner's scheduling stalls (1.2 s is seen under load, where the old
+	// 1 s bound was a speed target). The figure is logged.
+	if worst > 3*time.Second {
+		t.Errorf("slowest answer during the replay took %v, want < 3 s (the floods are cut after 5 s)", worst)
 	}
 }
