@@ -35,7 +35,7 @@ var allowedImports = map[string][]string{
 	"internal/demo":        {"internal/capture"},
 	// The recorder: told by the call table which call a datagram is of,
 	// it saves the frame the packet source delivered.
-	"internal/spool":      {"internal/calltable", "internal/decode", "internal/capture"},
+	"internal/spool":      {"internal/calltable", "internal/decode", "internal/capture", "internal/g711", "internal/rtp", "internal/sip", "internal/sdp"},
 	"internal/sharedtest": {},
 	"internal/hep":        {},
 	"internal/hepfeed":    {"internal/calltable", "internal/decode", "internal/hep", "internal/rtp", "internal/sip", "internal/command/metrics"},

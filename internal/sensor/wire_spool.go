@@ -23,8 +23,8 @@ type spooling struct {
 	dir   *spool.Dir
 }
 
-// wireSpool builds the recorder from savesip, savertp, savertcp and
-// save-sip-register: the call table tells it which call each datagram is
+// wireSpool builds the recorder from savesip, savertp, savertcp,
+// save-sip-register and saveaudio: the call table tells it which call each datagram is
 // of, the packet source tells it which frame is being decoded, and its
 // writer runs beside the transports, stopping after the table's last calls
 // are closed. It starts the cleaner when a maxpool limit is set, and
@@ -37,7 +37,7 @@ func (s *Sensor) wireSpool() error {
 	if rc.Enabled() {
 		sp.rec = spool.New(spool.Options{
 			Dir: s.cfg.SpoolDir, SIP: rc.SaveSIP, RTP: rtpMode(rc.SaveRTP), RTCP: rc.SaveRTCP, Register: rc.SaveRegister,
-			BufferBytes: rc.BufferMB << 20, MaxOpenFiles: rc.OpenFilesMax, Logger: log,
+			Audio: rc.SaveAudio, BufferBytes: rc.BufferMB << 20, MaxOpenFiles: rc.OpenFilesMax, Logger: log,
 			// A regular file read at full speed waits for the writer
 			// rather than losing frames; a live interface, a paced replay
 			// or a pipe (tcpdump -w - | …, whose writer would lose them
@@ -49,11 +49,18 @@ func (s *Sensor) wireSpool() error {
 		s.services = append(s.services, service{name: "recorder", run: func(ctx context.Context) error {
 			err := sp.rec.Run(ctx)
 			st := sp.rec.Stats()
-			log.Info("recorder stopped", "frames", st.Frames, "bytes", st.Bytes, "dropped", st.Dropped,
-				"disk_full", st.DiskFull, "lost", st.Lost, "errors", st.Errors, "files", st.FilesCreated)
+			attrs := []any{"frames", st.Frames, "bytes", st.Bytes, "dropped", st.Dropped,
+				"disk_full", st.DiskFull, "lost", st.Lost, "errors", st.Errors, "files", st.FilesCreated}
+			if sp.rec.Audio() {
+				attrs = append(attrs, slog.Group("audio", "files", st.AudioFiles, "bytes", st.AudioBytes, "packets", st.AudioPackets,
+					"dropped", st.AudioDropped, "disk_full", st.AudioDiskFull, "lost", st.AudioLost, "late", st.AudioLate,
+					"codec", st.AudioCodec))
+			}
+			log.Info("recorder stopped", attrs...)
 			return err
 		}})
-		log.Info("recording", "dir", s.cfg.SpoolDir, "sip", rc.SaveSIP, "rtp", rc.SaveRTP.String(), "rtcp", rc.SaveRTCP, "register", rc.SaveRegister)
+		log.Info("recording", "dir", s.cfg.SpoolDir, "sip", rc.SaveSIP, "rtp", rc.SaveRTP.String(), "rtcp", rc.SaveRTCP, "register", rc.SaveRegister,
+			"audio", rc.SaveAudio)
 	}
 	if lim := retention(rc); lim.Any() {
 		sp.clean = spool.NewCleaner(s.cfg.SpoolDir, lim, nil, log)
@@ -90,8 +97,14 @@ func retention(rc config.Recording) spool.Limits {
 	mb := func(n int) int64 { return int64(n) << 20 }
 	days := func(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 	return spool.Limits{
-		MaxBytes: mb(rc.MaxPoolSizeMB), MaxSIPBytes: mb(rc.MaxPoolSIPSizeMB), MaxRTPBytes: mb(rc.MaxPoolRTPSizeMB),
-		MaxAge: days(rc.MaxPoolDays), MaxSIPAge: days(rc.MaxPoolSIPDays), MaxRTPAge: days(rc.MaxPoolRTPDays),
+		MaxBytes:      mb(rc.MaxPoolSizeMB),
+		MaxSIPBytes:   mb(rc.MaxPoolSIPSizeMB),
+		MaxRTPBytes:   mb(rc.MaxPoolRTPSizeMB),
+		MaxAudioBytes: mb(rc.MaxPoolAudioSizeMB),
+		MaxAge:        days(rc.MaxPoolDays),
+		MaxSIPAge:     days(rc.MaxPoolSIPDays),
+		MaxRTPAge:     days(rc.MaxPoolRTPDays),
+		MaxAudioAge:   days(rc.MaxPoolAudioDays),
 	}
 }
 
@@ -122,8 +135,12 @@ func (sp *spooling) statusAttr() slog.Attr {
 		return slog.Attr{}
 	}
 	st := sp.rec.Stats()
-	return slog.Group("rec", "frames", st.Frames, "mb", st.Bytes>>20, "dropped", st.Dropped, "disk_full", st.DiskFull,
-		"errors", st.Errors, "open", st.FilesOpen, "paused", st.Paused)
+	attrs := []any{"frames", st.Frames, "mb", st.Bytes >> 20, "dropped", st.Dropped, "disk_full", st.DiskFull,
+		"errors", st.Errors, "open", st.FilesOpen, "paused", st.Paused}
+	if sp.rec.Audio() {
+		attrs = append(attrs, "wav", st.AudioFiles, "wav_dropped", st.AudioDropped+st.AudioDiskFull+st.AudioLost)
+	}
+	return slog.Group("rec", attrs...)
 }
 
 // withSpool adds the recording's families to the metrics.

@@ -11,15 +11,17 @@ import (
 
 // Limits are the spool's retention rules (maxpoolsize and friends). A zero
 // field is no limit. The SIP limits cover the SIP and REG directories, the
-// RTP ones the RTP directories.
+// RTP ones the RTP directories, the audio ones the AUDIO directories; the
+// others every type.
 type Limits struct {
-	MaxBytes, MaxSIPBytes, MaxRTPBytes int64
-	MaxAge, MaxSIPAge, MaxRTPAge       time.Duration
+	MaxBytes, MaxSIPBytes, MaxRTPBytes, MaxAudioBytes int64
+	MaxAge, MaxSIPAge, MaxRTPAge, MaxAudioAge         time.Duration
 }
 
 // Any reports whether any limit is set.
 func (l Limits) Any() bool {
-	return l.MaxBytes > 0 || l.MaxSIPBytes > 0 || l.MaxRTPBytes > 0 || l.MaxAge > 0 || l.MaxSIPAge > 0 || l.MaxRTPAge > 0
+	return l.MaxBytes > 0 || l.MaxSIPBytes > 0 || l.MaxRTPBytes > 0 || l.MaxAudioBytes > 0 ||
+		l.MaxAge > 0 || l.MaxSIPAge > 0 || l.MaxRTPAge > 0 || l.MaxAudioAge > 0
 }
 
 // DefaultCleanInterval is the time between two passes of [Cleaner.Run]
@@ -55,7 +57,7 @@ type CleanerStats struct {
 
 // Cleaner keeps the recordings of a spool within [Limits], deleting the
 // oldest minute directories first. It touches only YYYY-MM-DD/HH/MM/{SIP,
-// RTP,REG} directories: the database and spill files beside them are not
+// RTP,REG,AUDIO} directories: the database and spill files beside them are not
 // its business. Safe for concurrent use.
 type Cleaner struct {
 	dir string
@@ -131,7 +133,8 @@ func (c *Cleaner) Clean(now time.Time) Usage {
 			m.files[typ], m.bytes[typ] = 0, 0
 		}
 	}
-	sipTypes, rtpTypes, all := []Type{TypeSIP, TypeREG}, []Type{TypeRTP}, []Type{TypeSIP, TypeRTP, TypeREG}
+	sipTypes, rtpTypes, audioTypes := []Type{TypeSIP, TypeREG}, []Type{TypeRTP}, []Type{TypeAUDIO}
+	all := []Type{TypeSIP, TypeRTP, TypeREG, TypeAUDIO}
 	age := func(limit time.Duration, types []Type) {
 		if limit <= 0 {
 			return
@@ -163,9 +166,11 @@ func (c *Cleaner) Clean(now time.Time) Usage {
 	age(c.lim.MaxAge, all)
 	age(c.lim.MaxSIPAge, sipTypes)
 	age(c.lim.MaxRTPAge, rtpTypes)
+	age(c.lim.MaxAudioAge, audioTypes)
 	size(c.lim.MaxBytes, all)
 	size(c.lim.MaxSIPBytes, sipTypes)
 	size(c.lim.MaxRTPBytes, rtpTypes)
+	size(c.lim.MaxAudioBytes, audioTypes)
 
 	u := Usage{At: now}
 	for i := range mins {

@@ -165,3 +165,48 @@ func TestCleanRecorded(t *testing.T) {
 		t.Errorf("usage %+v, want 5 minutes with 5 RTP files", u)
 	}
 }
+
+// TestCleanAudio: the AUDIO directories count in maxpoolsize and have
+// their own maxpoolaudiosize and maxpoolaudiodays, as in the sniffer.
+func TestCleanAudio(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fill := func(t *testing.T) (string, []string) {
+		dir := t.TempDir()
+		mins := fillSpool(t, dir, start, 10, 100_000, 100_000) // 10 minutes of 100 kB SIP, RTP and AUDIO
+		for _, m := range mins {
+			p := filepath.Join(dir, m, TypeAUDIO.Dir(), "call.pcap")
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, make([]byte, 100_000), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir, mins
+	}
+	for _, tt := range []struct {
+		name                        string
+		lim                         Limits
+		wantSIP, wantRTP, wantAudio int
+	}{
+		{"maxpoolsize", Limits{MaxBytes: 1_200_000}, 4, 4, 4},
+		{"maxpoolaudiosize", Limits{MaxAudioBytes: 350_000}, 10, 10, 3},
+		{"maxpoolaudiodays", Limits{MaxAudioAge: 5 * time.Minute}, 10, 10, 5},
+		{"maxpoolrtpsize keeps audio", Limits{MaxRTPBytes: 200_000}, 10, 2, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, mins := fill(t)
+			c := NewCleaner(dir, tt.lim, time.UTC, nil)
+			u := c.Clean(start.Add(10*time.Minute - time.Second))
+			for _, w := range []struct {
+				typ  Type
+				want int
+			}{{TypeSIP, tt.wantSIP}, {TypeRTP, tt.wantRTP}, {TypeAUDIO, tt.wantAudio}} {
+				if got := present(dir, mins, w.typ); !slices.Equal(got, mins[10-w.want:]) {
+					t.Errorf("%s left in %v, want the newest %d", w.typ.Dir(), got, w.want)
+				}
+			}
+			if u.Bytes[TypeAUDIO] != int64(tt.wantAudio*100_000) || u.Files[TypeAUDIO] != tt.wantAudio {
+				t.Errorf("usage %+v, want %d AUDIO files", u, tt.wantAudio)
+			}
+		})
+	}
+}

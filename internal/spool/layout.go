@@ -13,13 +13,14 @@ type Type uint8
 
 // Recording types.
 const (
-	TypeSIP Type = iota // SIP messages of calls
-	TypeRTP             // RTP and RTCP of calls
-	TypeREG             // REGISTER transaction chains
+	TypeSIP   Type = iota // SIP messages of calls
+	TypeRTP               // RTP and RTCP of calls
+	TypeREG               // REGISTER transaction chains
+	TypeAUDIO             // calls' audio (saveaudio)
 	numTypes
 )
 
-// Dir returns the type's directory name: "SIP", "RTP" or "REG".
+// Dir returns the type's directory name: "SIP", "RTP", "REG" or "AUDIO".
 func (t Type) Dir() string {
 	switch t {
 	case TypeSIP:
@@ -28,6 +29,8 @@ func (t Type) Dir() string {
 		return "RTP"
 	case TypeREG:
 		return "REG"
+	case TypeAUDIO:
+		return "AUDIO"
 	}
 	return "?"
 }
@@ -74,6 +77,13 @@ func MinuteDir(t time.Time, loc *time.Location) string {
 // CallPath returns the spool-relative path of a call's SIP or RTP pcap.
 func CallPath(typ Type, callID string, start time.Time, loc *time.Location) string {
 	return path.Join(MinuteDir(start, loc), typ.Dir(), BaseName(callID)+".pcap")
+}
+
+// AudioPath returns the spool-relative path of a call's WAV (saveaudio):
+// the minute of the call's first packet, as its pcaps, and the sniffer's
+// name, AUDIO/<callid>.wav.
+func AudioPath(callID string, start time.Time, loc *time.Location) string {
+	return path.Join(MinuteDir(start, loc), TypeAUDIO.Dir(), BaseName(callID)+".wav")
 }
 
 // RegisterPath returns the spool-relative path of a REGISTER chain's pcap:

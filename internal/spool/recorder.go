@@ -30,6 +30,9 @@ type Options struct {
 	RTP      RTPMode // savertp
 	RTCP     bool    // savertcp
 	Register bool    // save-sip-register
+	// Audio is saveaudio = wav: each call's G.711 audio, decoded, to
+	// AUDIO/<callid>.wav in its minute (audio.go).
+	Audio bool
 
 	// BufferBytes bounds the memory of frames not yet on disk (default
 	// 64 MiB): a quarter for each of the two batches the packet path fills
@@ -41,6 +44,7 @@ type Options struct {
 	// sniffer's openfile_max, and never more than half the process's
 	// open-file limit); over it the least recently written ones are
 	// closed, and reopened for appending when their calls send again.
+	// With Audio, a quarter of it goes to the WAV files.
 	MaxOpenFiles int
 	// Linger keeps a call's files open this long after the call left the
 	// table (default 2 s).
@@ -112,8 +116,20 @@ type Stats struct {
 	Errors       uint64 // failed opens, writes and closes
 	FilesCreated uint64 // pcap files created
 	FilesOpen    int    // pcap files open now
-	QueueBytes   int    // frame bytes waiting in the batch being filled
+	QueueBytes   int    // frame and audio bytes waiting in the batch being filled
 	Paused       bool   // recording stopped: the disk is full
+
+	// saveaudio (zero without [Options.Audio]). Packets are RTP packets
+	// of the calls' G.711 voice.
+	AudioFiles    uint64 // WAV files created
+	AudioBytes    uint64 // bytes written to WAV files (samples and new files' headers)
+	AudioPackets  uint64 // packets decoded and written to WAV files
+	AudioDropped  uint64 // RTP and SIP datagrams not queued because the buffer was full
+	AudioDiskFull uint64 // packets discarded while the disk was full
+	AudioLost     uint64 // packets not written because of another error (open, write, a WAV over 4 GB)
+	AudioLate     uint64 // packets that came after their place in the WAV was written (reordered by over 250 ms)
+	AudioCodec    uint64 // packets of codecs not decoded (other than G.711; each named once in the log)
+	AudioOpen     int    // WAV files open now
 }
 
 // minFrame is the frame size a batch's record slots are counted for: a
@@ -131,7 +147,8 @@ type rec struct {
 	off, n  uint32
 	link    capture.LinkType
 	typ     Type
-	end     bool // the call with ref ended; no frame
+	end     bool      // the call with ref ended; no frame
+	audio   audioKind // TypeAUDIO: a SIP message or an RTP packet of the call, after its flow (audio.go)
 }
 
 // batch is what the packet path fills while the writer empties the other
@@ -177,6 +194,9 @@ type Recorder struct {
 	frames, bytes, dropped, diskFull, lost, linkMismatch, errors, created atomic.Uint64
 	open                                                                  atomic.Int64
 	paused                                                                atomic.Bool
+
+	audioFiles, audioBytes, audioPackets, audioDropped, audioDiskFull, audioLost, audioLate, audioCodec atomic.Uint64
+	audioOpen                                                                                           atomic.Int64
 
 	// beforeBatch, when set (tests), is called by the writer before it
 	// takes each batch: a hook that blocks stalls the writer.
@@ -227,9 +247,13 @@ func typeOf(kind calltable.RecordKind) Type {
 }
 
 // Record implements [calltable.Recorder]: it queues the frame being decoded
-// for the file of kind of the call ref, once per frame and file. It never
+// for the file of kind of the call ref, once per frame and file, and with
+// Audio every SIP message and RTP packet of the call for its WAV. It never
 // blocks: with its batch full, the frame is dropped and counted.
 func (r *Recorder) Record(kind calltable.RecordKind, ref uint64, callID string, start time.Time, dg *decode.Datagram) {
+	if r.opt.Audio && (kind == calltable.RecordRTP || kind == calltable.RecordSIP) {
+		r.enqueueAudio(kind, ref, callID, start, dg)
+	}
 	if int(kind) >= len(r.want) || !r.want[kind] || r.cur == nil {
 		return
 	}
@@ -348,8 +372,14 @@ func (r *Recorder) Stats() Stats {
 		Frames: r.frames.Load(), Bytes: r.bytes.Load(), Dropped: r.dropped.Load(), DiskFull: r.diskFull.Load(), Lost: r.lost.Load(),
 		LinkMismatch: r.linkMismatch.Load(), Errors: r.errors.Load(), FilesCreated: r.created.Load(),
 		FilesOpen: int(r.open.Load()), QueueBytes: q, Paused: r.paused.Load(),
+		AudioFiles: r.audioFiles.Load(), AudioBytes: r.audioBytes.Load(), AudioPackets: r.audioPackets.Load(),
+		AudioDropped: r.audioDropped.Load(), AudioDiskFull: r.audioDiskFull.Load(), AudioLost: r.audioLost.Load(),
+		AudioLate: r.audioLate.Load(), AudioCodec: r.audioCodec.Load(), AudioOpen: int(r.audioOpen.Load()),
 	}
 }
+
+// Audio reports whether the recorder writes the calls' audio (saveaudio).
+func (r *Recorder) Audio() bool { return r.opt.Audio }
 
 // Run writes what the packet path queues until ctx is done; then it writes
 // what is left, closes every file and returns nil. Cancel ctx only after

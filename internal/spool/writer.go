@@ -75,6 +75,9 @@ type writer struct {
 	errMuted  int       // errors since then, not logged
 	houseAt   time.Time // last full housekeeping scan
 	closing   bool      // a file is due to close: scan at the next cycle
+
+	maxFiles int          // pcap files open at most (MaxOpenFiles less the WAV files' share)
+	audio    *audioWriter // saveaudio; nil without it
 }
 
 func (w *writer) init(r *Recorder) {
@@ -84,6 +87,11 @@ func (w *writer) init(r *Recorder) {
 	w.dirs = make(map[string]bool)
 	w.torn = make(map[string]bool)
 	w.maxPending = r.opt.BufferBytes / 2
+	w.maxFiles = r.opt.MaxOpenFiles
+	if r.opt.Audio {
+		w.audio = newAudioWriter(w)
+		w.maxFiles = max(r.opt.MaxOpenFiles-w.audio.maxOpen, 1)
+	}
 	w.share()
 }
 
@@ -99,6 +107,10 @@ func (w *writer) take(b *batch, now time.Time) {
 		rc := &b.recs[i]
 		if rc.end {
 			w.ended(rc.ref, now)
+			continue
+		}
+		if rc.typ == TypeAUDIO {
+			w.audio.take(rc, b.data[rc.off:rc.off+rc.n], now)
 			continue
 		}
 		if w.paused && now.Before(w.retryAt) {
@@ -148,10 +160,16 @@ func (w *writer) housekeep(now time.Time) {
 			w.close(f, now)
 		}
 	}
+	if w.audio != nil {
+		w.audio.housekeep(now)
+	}
 }
 
-// ended starts the linger of the call's files.
+// ended starts the linger of the call's files and completes its WAV.
 func (w *writer) ended(ref uint64, now time.Time) {
+	if w.audio != nil {
+		w.audio.ended(ref, now)
+	}
 	for _, typ := range []Type{TypeSIP, TypeRTP} {
 		k := fileKey{ref, typ}
 		if f := w.byKey[k]; f != nil {
@@ -191,29 +209,10 @@ func (w *writer) fileFor(rc *rec, now time.Time) *file {
 // the spool-relative path p for appending; a new file is for link.
 func (w *writer) open(p string, link capture.LinkType, now time.Time) *file {
 	r := w.r
-	if len(w.files) >= r.opt.MaxOpenFiles {
+	if len(w.files) >= w.maxFiles {
 		w.evict(now)
 	}
-	full := filepath.Join(r.opt.Dir, filepath.FromSlash(p))
-	dir := filepath.Dir(full)
-	var fd *os.File
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
-		if !w.dirs[dir] {
-			if err = os.MkdirAll(dir, dirMode); err != nil {
-				break
-			}
-			if len(w.dirs) > 10000 {
-				clear(w.dirs)
-			}
-			w.dirs[dir] = true
-		}
-		fd, err = os.OpenFile(full, os.O_RDWR|os.O_CREATE|os.O_APPEND, fileMode)
-		if !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		delete(w.dirs, dir) // the cleaner removed it meanwhile
-	}
+	fd, err := w.openFile(p, os.O_APPEND)
 	if err != nil {
 		w.fail(err, now)
 		w.lose(1)
@@ -251,6 +250,32 @@ func (w *writer) open(p string, link capture.LinkType, now time.Time) *file {
 	r.open.Add(1)
 	w.share()
 	return f
+}
+
+// openFile opens the file at the spool-relative path p for reading and
+// writing with flag added, creating it and its directories when needed.
+func (w *writer) openFile(p string, flag int) (*os.File, error) {
+	full := filepath.Join(w.r.opt.Dir, filepath.FromSlash(p))
+	dir := filepath.Dir(full)
+	var fd *os.File
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		if !w.dirs[dir] {
+			if err = os.MkdirAll(dir, dirMode); err != nil {
+				break
+			}
+			if len(w.dirs) > 10000 {
+				clear(w.dirs)
+			}
+			w.dirs[dir] = true
+		}
+		fd, err = os.OpenFile(full, os.O_RDWR|os.O_CREATE|flag, fileMode)
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		delete(w.dirs, dir) // the cleaner removed it meanwhile
+	}
+	return fd, err
 }
 
 // evict closes the least recently written eighth of the open files to
@@ -320,6 +345,9 @@ func (w *writer) closeAll() {
 	now := time.Now()
 	for _, f := range w.files {
 		w.close(f, now)
+	}
+	if w.audio != nil {
+		w.audio.closeAll(now)
 	}
 }
 
