@@ -297,6 +297,26 @@ func TestDaemonLiveBufferStall(t *testing.T) {
 		t.Errorf("2 MB buffer: %d analysed + %d buffer drops + %d kernel drops, sent %d; want buffer drops, and every frame analysed or counted",
 			tiny.frames, tiny.buf, tiny.kernel, tiny.sent)
 	}
+	// Each CDR says whether the sensor lost frames during its call: none
+	// with the buffer; with the kernel or the small buffer dropping, the
+	// calls in progress while it did (here nearly all: the injection
+	// compresses 400 calls into a few seconds, most of them stalled).
+	flagged := func(r stallRun) (n int) {
+		for _, row := range r.rows {
+			n += int(row.SensorDropped)
+		}
+		return n
+	}
+	if n := flagged(with); n != 0 {
+		t.Errorf("buffered: %d CDRs flagged sensor_dropped, want none", n)
+	}
+	for _, r := range []stallRun{without, tiny} {
+		n := flagged(r)
+		t.Logf("%s: %d of %d CDRs flagged sensor_dropped", r.name, n, len(r.rows))
+		if n == 0 {
+			t.Errorf("%s: no CDR flagged sensor_dropped while the sensor dropped frames", r.name)
+		}
+	}
 	if tiny.fullLogs < 1 || tiny.fullLogs != tiny.recoverLogs {
 		t.Errorf("2 MB buffer: %d \"packet buffer full\" and %d \"recovered\" lines; want one of each per episode", tiny.fullLogs, tiny.recoverLogs)
 	}

@@ -228,6 +228,8 @@ type cdrRow struct {
 	BLost      sql.NullInt64
 	ASport     sql.NullInt64
 	BSport     sql.NullInt64
+	// SensorDropped is 1 when the sensor lost frames during the call.
+	SensorDropped int64
 }
 
 // readCDRs reads every row of the cdr table with plain SQL (driver
@@ -240,7 +242,7 @@ func readCDRs(t testing.TB, driver, dsn string) []cdrRow {
 	}
 	defer db.Close()
 	rows, err := db.Query(`SELECT callid, caller, called, calldate, duration_ms, lastSIPresponseNum, state,
-		a_received, b_received, a_lost, b_lost, a_sport, b_sport FROM cdr ORDER BY ID`)
+		a_received, b_received, a_lost, b_lost, a_sport, b_sport, sensor_dropped FROM cdr ORDER BY ID`)
 	if err != nil {
 		t.Fatalf("query cdr: %v", err)
 	}
@@ -249,7 +251,7 @@ func readCDRs(t testing.TB, driver, dsn string) []cdrRow {
 	for rows.Next() {
 		var r cdrRow
 		if err := rows.Scan(&r.CallID, &r.Caller, &r.Called, &r.CallDate, &r.DurationMS, &r.LastCode, &r.State,
-			&r.AReceived, &r.BReceived, &r.ALost, &r.BLost, &r.ASport, &r.BSport); err != nil {
+			&r.AReceived, &r.BReceived, &r.ALost, &r.BLost, &r.ASport, &r.BSport, &r.SensorDropped); err != nil {
 			t.Fatalf("scan cdr: %v", err)
 		}
 		out = append(out, r)

@@ -180,10 +180,14 @@ type Record struct {
 	// negative when none came.
 	Response100, ResponseOther time.Duration
 	Ending                     Ending
-	Transport                  string // "udp", "tcp" or "sctp" of the first INVITE
-	VLAN                       int    // 802.1Q VLAN of the first INVITE, -1 untagged
-	Flags                      CallFlags
-	SIPTTL                     TTL // of the call's SIP packets
+	// SensorDropped is set when the sensor itself lost frames (kernel
+	// ring or packet buffer full) while the call was in progress: its
+	// lost packets may then be the sensor's, not the network's.
+	SensorDropped bool
+	Transport     string // "udp", "tcp" or "sctp" of the first INVITE
+	VLAN          int    // 802.1Q VLAN of the first INVITE, -1 untagged
+	Flags         CallFlags
+	SIPTTL        TTL // of the call's SIP packets
 	// CallerUserAgent and CalleeUserAgent are the first User-Agent header
 	// each side sent in any message, without CalledUA's fallback to the
 	// Server header: VoIPmonitor's a_ua and b_ua.

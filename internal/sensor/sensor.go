@@ -118,6 +118,7 @@ type Sensor struct {
 	stopMu         sync.Mutex
 
 	loop      *pipeline.Loop       // the packet path, built once the wiring is done
+	drops     *pipeline.DropLog    // when the capture lost frames, for each CDR's SensorDropped
 	storeDown atomic.Bool          // the CDR store is failing
 	bufWatch  pipeline.BufferWatch // the packet buffer's overflow state; Run's goroutine only
 	cpu       system.ThreadCPU
@@ -163,6 +164,9 @@ func New(cfg *config.Config, opts Options) (*Sensor, error) {
 	s.bus = event.NewBus()
 	s.quality = tableview.NewQuality()
 	s.sink = tableview.NewCDRSink(s.writer, s.quality, cfg.IDSensor, cfg.SIPRegister)
+	// Calls last up to absolute_timeout; the log remembers drops that long.
+	s.drops = pipeline.NewDropLog(max(cfg.AbsoluteTimeout, time.Hour) + 10*time.Minute)
+	s.sink.SetDropCheck(s.drops.Dropped)
 	s.table = calltable.New(calltable.Config{
 		SIPPorts:        ports,
 		MaxCalls:        cfg.CallsLimit,
@@ -385,6 +389,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 		s.writer.Run(context.WithoutCancel(ctx))
 	}()
 
+	s.drops.Observe(time.Now(), 0) // drops seen at the first tick are in the first second
 	s.loop.Start()
 
 	var tick <-chan time.Time
@@ -412,7 +417,9 @@ wait:
 		case <-tick:
 			s.logStatus()
 		case now := <-expire.C:
-			s.bufWatch.Check(s.src.Stats(), s.log)
+			cs := s.src.Stats()
+			s.bufWatch.Check(cs, s.log)
+			s.drops.Observe(now, cs.KernelDropped+cs.BufferDropped)
 			if s.live {
 				s.table.Expire(now)
 			}

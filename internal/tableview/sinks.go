@@ -17,7 +17,14 @@ type CDRSink struct {
 	quality       *Quality
 	idSensor      int
 	registrations atomic.Bool // sip-register, changeable by reload
+	// dropped, when set, reports whether the sensor lost frames between
+	// two times (pipeline.DropLog.Dropped): the record's SensorDropped.
+	dropped func(from, to time.Time) bool
 }
+
+// SetDropCheck makes each record say whether the sensor lost frames while
+// its call was in progress. Call before the table runs.
+func (k *CDRSink) SetDropCheck(dropped func(from, to time.Time) bool) { k.dropped = dropped }
 
 // NewCDRSink returns a sink into w that also feeds q with each ended
 // call's quality; registrations says whether registration changes are
@@ -32,7 +39,11 @@ func NewCDRSink(w *cdr.Writer, q *Quality, idSensor int, registrations bool) *CD
 func (k *CDRSink) SetRegistrations(on bool) { k.registrations.Store(on) }
 
 func (k *CDRSink) CallEnded(c *calltable.CallInfo) {
-	k.w.Add(NewRecord(c, k.idSensor))
+	r := NewRecord(c, k.idSensor)
+	if k.dropped != nil {
+		r.SensorDropped = k.dropped(r.CallDate, r.CallEnd)
+	}
+	k.w.Add(r)
 	k.quality.CallEnded(c)
 }
 

@@ -215,7 +215,15 @@ var recordCols = func() []column[R] {
 	// (NULL in their rows).
 	cols = append(cols, column[R]{"ending", kText,
 		func(r *R) any { return EndingName(r.Ending) },
-		func(r *R, v any) { r.Ending, _ = ParseEnding(v.(string)) }})
+		func(r *R, v any) { r.Ending, _ = ParseEnding(v.(string)) }},
+		column[R]{"sensor_dropped", kInt,
+			func(r *R) any {
+				if r.SensorDropped {
+					return int64(1)
+				}
+				return int64(0)
+			},
+			func(r *R, v any) { r.SensorDropped = v.(int64) != 0 }})
 	return cols
 }()
 

@@ -154,12 +154,18 @@ type Detail struct {
 var searchIndexes = []string{"caller", "called", "sipcallerip", "sipcalledip", "lastSIPresponseNum"}
 
 // upgradeSchema brings a voipsensor-schema cdr table made by an older
-// release up to date: the ending column, the search indexes.
+// release up to date: the ending and sensor_dropped columns, the search
+// indexes.
 func (s *Store) upgradeSchema(ctx context.Context) error {
-	if rows, err := s.db.QueryContext(ctx, "SELECT ending FROM cdr WHERE 1 = 0"); err == nil {
-		rows.Close()
-	} else if _, err := s.db.ExecContext(ctx, "ALTER TABLE cdr ADD COLUMN ending "+s.d.colType(kText)); err != nil {
-		return fmt.Errorf("sqlstore: add column cdr.ending: %w", err)
+	for _, c := range []struct {
+		name string
+		k    kind
+	}{{"ending", kText}, {"sensor_dropped", kInt}} {
+		if rows, err := s.db.QueryContext(ctx, "SELECT "+c.name+" FROM cdr WHERE 1 = 0"); err == nil {
+			rows.Close()
+		} else if _, err := s.db.ExecContext(ctx, "ALTER TABLE cdr ADD COLUMN "+c.name+" "+s.d.colType(c.k)); err != nil {
+			return fmt.Errorf("sqlstore: add column cdr.%s: %w", c.name, err)
+		}
 	}
 	for _, col := range searchIndexes {
 		name := "cdr_" + col

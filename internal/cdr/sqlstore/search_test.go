@@ -271,7 +271,7 @@ func TestUpgradeSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP INDEX cdr_caller", "DROP INDEX cdr_sipcalledip", "ALTER TABLE cdr DROP COLUMN ending",
+	for _, q := range []string{"DROP INDEX cdr_caller", "DROP INDEX cdr_sipcalledip", "ALTER TABLE cdr DROP COLUMN ending", "ALTER TABLE cdr DROP COLUMN sensor_dropped",
 		"INSERT INTO cdr (callid, calldate, caller) VALUES ('old@x', '2026-01-01T00:00:00Z', '99')"} {
 		if _, err := st.db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -290,8 +290,14 @@ func TestUpgradeSchema(t *testing.T) {
 	if err != nil || len(page.Rows) != 1 || page.Rows[0].EndingKnown {
 		t.Fatalf("old row = %+v, %v", page, err)
 	}
-	if err := st.WriteRecords(ctx, []cdr.Record{sampleRecord(1)}); err != nil {
+	rec := sampleRecord(1)
+	rec.SensorDropped = true
+	if err := st.WriteRecords(ctx, []cdr.Record{rec}); err != nil {
 		t.Fatal(err)
+	}
+	var dropped int
+	if err := st.db.QueryRow("SELECT sensor_dropped FROM cdr WHERE callid = ?", rec.CallID).Scan(&dropped); err != nil || dropped != 1 {
+		t.Errorf("sensor_dropped of a new row = %d, %v; want 1", dropped, err)
 	}
 	if page, err := st.Search(ctx, Query{Ending: ptr(cdr.EndingNormal)}); err != nil || page.Total != 1 {
 		t.Errorf("new row by ending = %+v, %v", page, err)

@@ -103,6 +103,7 @@ func TestRoundTrip(t *testing.T) {
 			want[1].IDSensor = -1
 			want[1].A, want[1].B = nil, want[0].A
 			want[1].State, want[1].WhoHanged = cdr.StateCancelled, cdr.HangupCaller
+			want[1].SensorDropped = true
 			if err := st.WriteRecords(ctx, want); err != nil {
 				t.Fatal(err)
 			}
