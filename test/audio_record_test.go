@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -31,7 +32,8 @@ import (
 // reordering, duplicates, RTCP) with only saveaudio on leaves one WAV per
 // answered call in its minute's AUDIO directory and none for the others;
 // each lasts its call's RTP span (within 40 ms) with the caller's 400 Hz
-// tone on the left and the callee's 1000 Hz on the right. A second daemon
+// tone on the left and the callee's 1000 Hz on the right, and sox reads
+// it as written (channels, rate, bits, length). A second daemon
 // on the same spool serves the WAVs through the manager API (getfile,
 // file_exists), lists them in cdr_detail and serves them to the console
 // (/api/file) as it plays them; spool_stat and the metrics count them.
@@ -162,6 +164,17 @@ func TestAudioRecordDaemon(t *testing.T) {
 		answered++
 		wavs = append(wavs, rel)
 		left, right := wavChannels(t, b)
+		// sox reads it as we wrote it.
+		if sox, err := exec.LookPath("sox"); err == nil {
+			for _, q := range []struct{ flag, want string }{{"-c", "2"}, {"-r", "8000"}, {"-b", "16"}, {"-s", strconv.Itoa(len(left))}} {
+				out, err := exec.Command(sox, "--i", q.flag, filepath.Join(d.spool, rel)).CombinedOutput()
+				if got := strings.TrimSpace(string(out)); err != nil || got != q.want {
+					t.Errorf("%s: sox --i %s = %q (%v), want %s", c.CallID, q.flag, got, err, q.want)
+				}
+			}
+		} else if sharedtest.InCI() {
+			t.Error("CI: sox not installed")
+		}
 		// The call's RTP span: its first packet to the end of its last
 		// (20 ms), in either direction.
 		var first, last time.Time

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -176,14 +177,76 @@ func callPackets(t *testing.T, frames []capture.Frame, c audioTruth) []rtpPacket
 	return out
 }
 
+// g711Decode decodes each packet's payload with internal/g711.
+func g711Decode(pkts []rtpPacket) [][]int16 {
+	out := make([][]int16, len(pkts))
+	for i, p := range pkts {
+		out[i] = make([]int16, len(p.payload))
+		if p.pt == 8 {
+			g711.DecodeAlawTo(out[i], p.payload)
+		} else {
+			g711.DecodeUlawTo(out[i], p.payload)
+		}
+	}
+	return out
+}
+
+// soxDecode decodes each packet's payload with sox, the reference the
+// issue names: the payloads of each codec concatenated into one raw
+// µ-law or A-law file, decoded to 16-bit linear in one run.
+func soxDecode(t *testing.T, pkts []rtpPacket) [][]int16 {
+	t.Helper()
+	sox := sharedtest.Tool(t, "sox")
+	out := make([][]int16, len(pkts))
+	for _, codec := range []struct {
+		pt   uint8
+		kind string
+	}{{0, "ul"}, {8, "al"}} {
+		var in []byte
+		for _, p := range pkts {
+			if p.pt == codec.pt {
+				in = append(in, p.payload...)
+			}
+		}
+		if len(in) == 0 {
+			continue
+		}
+		dir := t.TempDir()
+		src, dst := filepath.Join(dir, "in."+codec.kind), filepath.Join(dir, "out.raw")
+		if err := os.WriteFile(src, in, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command(sox, "-t", codec.kind, "-r", "8000", "-c", "1", src,
+			"-t", "raw", "-e", "signed-integer", "-b", "16", "-L", dst).CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v\n%s", err, b)
+		}
+		raw, err := os.ReadFile(dst)
+		if err != nil || len(raw) != 2*len(in) {
+			t.Fatalf("sox decoded %d bytes to %d, err %v", len(in), len(raw), err)
+		}
+		for i, p := range pkts {
+			if p.pt != codec.pt {
+				continue
+			}
+			out[i] = make([]int16, len(p.payload))
+			for j := range out[i] {
+				out[i][j] = int16(binary.LittleEndian.Uint16(raw[2*j:]))
+			}
+			raw = raw[2*len(p.payload):]
+		}
+	}
+	return out
+}
+
 // checkWAV checks a call's WAV against its captured RTP: its length is
-// the RTP's span, every packet's samples are the G.711 decoding of its
-// payload at the place its stream's first arrival and its timestamp give
-// (both directions on one time line), everything else is silence (lost
+// the RTP's span, every packet's samples are ref's decoding of its
+// payload (ref[i] is pkts[i]'s) at the place its stream's first arrival
+// and its timestamp give (both directions on one time line), everything
+// else is silence (lost
 // packets, the time before a direction starts), and the caller's tone is
 // on the left, the callee's on the right. The span is compared within
 // tol: the capture's jitter moves the first and last arrivals.
-func checkWAV(t *testing.T, name string, pkts []rtpPacket, tol time.Duration) {
+func checkWAV(t *testing.T, name string, pkts []rtpPacket, ref [][]int16, tol time.Duration) {
 	t.Helper()
 	left, right := readWAV(t, name)
 	wav := [2][]int16{left, right}
@@ -206,13 +269,7 @@ func checkWAV(t *testing.T, name string, pkts []rtpPacket, tol time.Duration) {
 		if end > int64(len(left)) {
 			continue
 		}
-		pcm := make([]int16, len(p.payload))
-		if p.pt == 8 {
-			g711.DecodeAlawTo(pcm, p.payload)
-		} else {
-			g711.DecodeUlawTo(pcm, p.payload)
-		}
-		if got := wav[p.ch][pos:end]; !slices.Equal(got, pcm) {
+		if got := wav[p.ch][pos:end]; !slices.Equal(got, ref[i]) {
 			t.Errorf("channel %d at %d: the WAV's samples differ from the packet's decoding", p.ch, pos)
 		}
 		for j := pos; j < end; j++ {
@@ -254,7 +311,8 @@ func checkWAV(t *testing.T, name string, pkts []rtpPacket, tol time.Duration) {
 }
 
 // TestAudioWAV records generated calls with saveaudio and checks each WAV
-// against the capture (checkWAV): µ-law with packets lost, A-law with
+// against the capture (checkWAV), its samples against internal/g711's and
+// sox's decoding of the payloads: µ-law with packets lost, A-law with
 // jitter, reordering, duplicates and loss, and two calls at once with one
 // WAV file open at a time (each write reopens its file).
 func TestAudioWAV(t *testing.T) {
@@ -281,7 +339,9 @@ func TestAudioWAV(t *testing.T) {
 				}
 				lost += c.Streams[0].Lost + c.Streams[1].Lost
 				name := filepath.Join(dir, AudioPath(c.CallID, c.Start, time.UTC))
-				checkWAV(t, name, callPackets(t, frames, c), 20*time.Millisecond)
+				pkts := callPackets(t, frames, c)
+				checkWAV(t, name, pkts, g711Decode(pkts), 20*time.Millisecond)
+				t.Run("sox", func(t *testing.T) { checkWAV(t, name, pkts, soxDecode(t, pkts), 20*time.Millisecond) })
 			}
 			if lost == 0 {
 				t.Errorf("no packet lost: the silence of lost packets is not tested")
@@ -333,7 +393,7 @@ func TestAudioOtherCodec(t *testing.T) {
 			caller = append(caller, p)
 		}
 	}
-	checkWAV(t, name, caller, time.Millisecond)
+	checkWAV(t, name, caller, g711Decode(caller), time.Millisecond)
 	if st := r.Stats(); st.AudioCodec != uint64(n) || n == 0 {
 		t.Errorf("AudioCodec = %d, want the callee's %d packets", st.AudioCodec, n)
 	}
