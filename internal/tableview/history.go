@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/voipsensor/voipsensor/internal/calltable"
@@ -183,9 +185,17 @@ func (h historySpool) Files(callID string, start time.Time) []history.File {
 	}
 	base := spool.BaseName(callID)
 	if start.IsZero() {
+		// FindCall lists the pcaps; the audio is in their minutes.
 		found, _ := spool.FindCall(h.dir.Path(), callID)
+		minutes := map[string]bool{}
 		for _, rel := range found {
 			add(path.Base(path.Dir(rel)), rel)
+			minutes[path.Dir(path.Dir(rel))] = true
+		}
+		for _, m := range slices.Sorted(maps.Keys(minutes)) {
+			for _, ext := range audioExts {
+				add(audioDir, path.Join(m, audioDir, base+ext))
+			}
 		}
 		return out
 	}
