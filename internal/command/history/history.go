@@ -209,8 +209,9 @@ func Register(reg *command.Registry, d Deps) {
 	str := func(name, doc string) command.Param { return command.Param{Name: name, Doc: doc} }
 	reg.Register(command.Command{
 		Name: "cdr_search", Perm: command.PermCall,
-		Doc: "search the stored CDRs: filters, sort and page as a JSON object or as named parameters; " +
-			`{"total":N,"total_capped":false,"limit":50,"offset":0,"sort":"calldate","dir":"desc","calls":[…]}`,
+		Doc: "search the stored CDRs: filters, sort and page as a JSON object or as named parameters; each row says " +
+			"which of its recordings are still in the spool; " +
+			`{"total":N,"total_capped":false,"limit":50,"offset":0,"sort":"calldate","dir":"desc","calls":[{…,"files":{"sip":true,"rtp":true,"audio":false}}]}`,
 		Params: []command.Param{
 			{Name: "query", Type: command.ParamJSON, Doc: `JSON object of the parameters below, e.g. {"caller":"100%","state":"answered","limit":20}; named parameters override it`},
 			str("caller", "caller number; % matches any run of characters, _ one character"),
@@ -395,7 +396,45 @@ type SearchResult struct {
 	Offset      int    `json:"offset"`
 	Sort        string `json:"sort"`
 	Dir         string `json:"dir"`
-	Calls       []Call `json:"calls"`
+	Calls       []Row  `json:"calls"`
+}
+
+// Row is one call of cdr_search's answer: its CDR and which of its
+// recordings are still in the spool.
+type Row struct {
+	Call
+	// Files is null when the sensor has no spool to look in.
+	Files *Recordings `json:"files"`
+}
+
+// Recordings says which recordings of a call the spool still holds; all
+// false once the cleaner removed them (or when the call was not
+// recorded).
+type Recordings struct {
+	SIP   bool `json:"sip"`
+	RTP   bool `json:"rtp"`
+	Audio bool `json:"audio"`
+}
+
+// recordings looks up the files of c in the spool: a few stat calls in the
+// minute of its start (and the ones beside it). A call without a start
+// date is not looked up, as that would search every minute of the spool.
+func (g *group) recordings(c *Call) *Recordings {
+	if g.d.Spool == nil || c.CallDate.IsZero() || c.CallID == "" {
+		return nil
+	}
+	r := new(Recordings)
+	for _, f := range g.d.Spool.Files(c.CallID, c.CallDate) {
+		switch f.Type {
+		case "SIP":
+			r.SIP = true
+		case "RTP":
+			r.RTP = true
+		case "AUDIO":
+			r.Audio = true
+		}
+	}
+	return r
 }
 
 func (g *group) search(ctx context.Context, req *command.Request) (command.Result, error) {
@@ -415,12 +454,16 @@ func (g *group) search(ctx context.Context, req *command.Request) (command.Resul
 		return nil, err
 	}
 	res := SearchResult{Total: page.Total, TotalCapped: page.TotalCapped, Limit: q.Limit, Offset: q.Offset,
-		Sort: q.Sort, Dir: "desc", Calls: page.Calls}
+		Sort: q.Sort, Dir: "desc", Calls: make([]Row, len(page.Calls))}
 	if q.Asc {
 		res.Dir = "asc"
 	}
-	if res.Calls == nil {
-		res.Calls = []Call{}
+	// Only the page's rows are looked up in the spool, never the table.
+	for i := range page.Calls {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res.Calls[i] = Row{Call: page.Calls[i], Files: g.recordings(&page.Calls[i])}
 	}
 	return command.Value{V: res}, nil
 }

@@ -200,6 +200,84 @@ func TestSearch(t *testing.T) {
 	}
 }
 
+// TestSearchFiles checks that each row of a page says which of its
+// recordings the spool still holds, looked up in the minute of its call
+// date and only for the page's rows.
+func TestSearchFiles(t *testing.T) {
+	st := &fakeStore{calls: map[string]Call{
+		"kept@x":    {ID: 1, CallID: "kept@x", Caller: "100", CallDate: t0},
+		"cleaned@x": {ID: 2, CallID: "cleaned@x", Caller: "100", CallDate: t0.Add(time.Minute)},
+		"nodate@x":  {ID: 3, CallID: "nodate@x", Caller: "100"},
+	}}
+	files := func(id string, types ...string) []File {
+		var out []File
+		for _, typ := range types {
+			out = append(out, File{Type: typ, Name: "2026-03-01/12/00/" + typ + "/" + id, Size: 1})
+		}
+		return out
+	}
+	sp := &fakeSpool{files: map[string][]File{
+		"kept@x":    files("kept@x", "SIP", "RTP", "AUDIO"),
+		"cleaned@x": files("cleaned@x", "SIP", "RTP"),
+		"nodate@x":  files("nodate@x", "SIP"),
+	}}
+	reg := command.NewRegistry()
+	Register(reg, Deps{Store: st, Spool: sp})
+	search := func() map[string]*Recordings {
+		t.Helper()
+		res, err := run(t, reg, "cdr_search", map[string]string{"caller": "100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*Recordings{}
+		for _, r := range res.(command.Value).V.(SearchResult).Calls {
+			out[r.CallID] = r.Files
+		}
+		return out
+	}
+	got := search()
+	want := map[string]*Recordings{"kept@x": {SIP: true, RTP: true, Audio: true}, "cleaned@x": {SIP: true, RTP: true}, "nodate@x": nil}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("files before cleaning (-want +got):\n%s", d)
+	}
+	// Without a call date the spool is not searched (it would be every
+	// minute of it); the others are looked up at their call date.
+	if len(sp.starts) != 2 || sp.starts[0].IsZero() || sp.starts[1].IsZero() {
+		t.Errorf("Files asked with %v, want the two call dates", sp.starts)
+	}
+
+	// The cleaner removes one call's files: the next search says so.
+	delete(sp.files, "cleaned@x")
+	got = search()
+	want["cleaned@x"] = &Recordings{}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("files after cleaning (-want +got):\n%s", d)
+	}
+	res, _ := run(t, reg, "cdr_search", map[string]string{"caller": "100"})
+	b, _ := json.Marshal(res)
+	for _, s := range []string{`"callid":"kept@x",`, `"files":{"sip":true,"rtp":true,"audio":true}`, `"files":{"sip":false,"rtp":false,"audio":false}`, `"files":null`} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("cdr_search JSON lacks %s: %s", s, b)
+		}
+	}
+
+	// No spool: null, as for a call without a date.
+	bare := command.NewRegistry()
+	Register(bare, Deps{Store: st})
+	res, _ = run(t, bare, "cdr_search", nil)
+	if b, _ := json.Marshal(res); strings.Contains(string(b), `"files":{`) || strings.Count(string(b), `"files":null`) != 3 {
+		t.Errorf("without a spool: %s", b)
+	}
+
+	// Only the page's rows are looked up: the store returns the page.
+	sp.starts = nil
+	st.calls = map[string]Call{"kept@x": st.calls["kept@x"]}
+	search()
+	if len(sp.starts) != 1 {
+		t.Errorf("Files asked %d times for a page of one row", len(sp.starts))
+	}
+}
+
 func detail(t *testing.T, reg *command.Registry, params map[string]string) (Detail, error) {
 	t.Helper()
 	res, err := run(t, reg, "cdr_detail", params)
