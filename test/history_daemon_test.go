@@ -19,15 +19,16 @@ import (
 )
 
 // This file checks the history of ended calls end to end (issue 16, items
-// 4 and 5): a first daemon reads a generated capture at full speed with
-// savesip and savertp, leaving CDRs in SQLite and SIP and RTP pcaps in its
-// spool; a second daemon on the same spool serves the console while it
-// replays other calls in real time. Through the console's API, the first
-// daemon's calls are found by number patterns and state, and an ended
-// call's page data (its CDR, its whole ladder with the BYE's text, read
-// back from its SIP pcap; its recordings) is served; one of the second
-// daemon's calls, once ended, turns from its live reference into its
-// history page, its ladder from memory.
+// 2, 4 and 5): a first daemon reads a generated capture at full speed with
+// savesip, savertp and saveaudio, leaving CDRs in SQLite and SIP and RTP
+// pcaps and WAVs in its spool; a second daemon on the same spool serves
+// the console while it replays other calls in real time. Through the
+// console's API, the first daemon's calls are found by number patterns and
+// state, each row saying which of its recordings the spool still holds,
+// and an ended call's page data (its CDR, its whole ladder with the BYE's
+// text, read back from its SIP pcap; its recordings) is served; one of the
+// second daemon's calls, once ended, turns from its live reference into
+// its history page, its ladder from memory.
 
 // histCall is the part of cdr_search's and cdr_detail's JSON the test
 // reads.
@@ -40,6 +41,14 @@ type histCall struct {
 	Answered bool     `json:"answered"`
 	Code     int      `json:"lastSIPresponseNum"`
 	MOS      *float64 `json:"mos"`
+	// Files is cdr_search's: which recordings the spool still holds.
+	Files *histFiles `json:"files"`
+}
+
+type histFiles struct {
+	SIP   bool `json:"sip"`
+	RTP   bool `json:"rtp"`
+	Audio bool `json:"audio"`
 }
 
 type histDetail struct {
@@ -126,6 +135,47 @@ func checkLadderBYE(t *testing.T, d *histDetail, source string) {
 	}
 }
 
+// searchFiles returns the files flags of the one row cdr_search finds
+// for callID.
+func searchFiles(t *testing.T, base, callID string) *histFiles {
+	t.Helper()
+	var res struct{ Calls []histCall }
+	if code := histGet(t, base, "api/cdr?callid="+url.QueryEscape(callID), &res); code != http.StatusOK || len(res.Calls) != 1 {
+		t.Fatalf("api/cdr?callid=%s: status %d, %d rows", callID, code, len(res.Calls))
+	}
+	return res.Calls[0].Files
+}
+
+// cleanCall removes the recordings of callID from the spool, as the
+// cleaner does, and returns their names.
+func cleanCall(t *testing.T, base, spoolDir, callID string) []string {
+	t.Helper()
+	var d histDetail
+	if code := histGet(t, base, "api/cdr/detail?callid="+url.QueryEscape(callID), &d); code != http.StatusOK {
+		t.Fatalf("detail of %s: status %d", callID, code)
+	}
+	var names []string
+	for _, f := range d.Files {
+		if err := os.Remove(filepath.Join(spoolDir, filepath.FromSlash(f.Name))); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// otherCall is the last call of calls that is none of these.
+func otherCall(t *testing.T, calls []genCall, not ...*genCall) *genCall {
+	t.Helper()
+	for i := len(calls) - 1; i >= 0; i-- {
+		if !slices.ContainsFunc(not, func(c *genCall) bool { return c.CallID == calls[i].CallID }) {
+			return &calls[i]
+		}
+	}
+	t.Fatal("no other call in the capture")
+	return nil
+}
+
 // historyDaemons runs the recording daemon to its end, then starts the
 // console's daemon on the same spool, and returns the console's URL, the
 // spool and the two captures' calls (the keep-alive one's first call is
@@ -136,7 +186,7 @@ func historyDaemons(t *testing.T) (base, spoolDir string, calls, keepCalls []gen
 	cfg.Calls, cfg.Concurrency, cfg.TalkTime = 10, 3, 2*time.Second
 	cfg.Failed, cfg.Cancelled, cfg.Seed = 0.25, 0.15, 11
 	pcap, calls := generateCapture(t, cfg)
-	rec := newDaemon(t, "-r", pcap, "-set", "savesip=yes", "-set", "savertp=yes")
+	rec := newDaemon(t, "-r", pcap, "-set", "savesip=yes", "-set", "savertp=yes", "-set", "saveaudio=wav")
 	if code := rec.run(60 * time.Second); code != 0 {
 		t.Fatalf("recording run: exit code %d\n%s", code, rec.log)
 	}
@@ -245,6 +295,40 @@ func TestHistoryDaemon(t *testing.T) {
 		for _, bad := range []string{"api/cdr?limit=100000", "api/cdr?from=2026-02-01&to=2026-01-01", "api/cdr?state=ringing", "api/cdr?ip=nowhere"} {
 			if code := histGet(t, base, bad, nil); code != http.StatusBadRequest {
 				t.Errorf("%s: status %d, want 400", bad, code)
+			}
+		}
+	})
+
+	// Each row says which recordings the spool still holds: the answered
+	// call all three, the refused one its SIP pcap; a call whose files the
+	// cleaner removed none (and it keeps its CDR and its page).
+	t.Run("files per row", func(t *testing.T) {
+		if f := searchFiles(t, base, answered.CallID); f == nil || *f != (histFiles{SIP: true, RTP: true, Audio: true}) {
+			t.Errorf("answered call: files %+v, want SIP, RTP and audio", f)
+		}
+		if f := searchFiles(t, base, refused.CallID); f == nil || !f.SIP || f.Audio {
+			t.Errorf("refused call: files %+v, want its SIP pcap and no audio", f)
+		}
+		other := otherCall(t, calls, answered, refused)
+		if f := searchFiles(t, base, other.CallID); f == nil || !f.SIP {
+			t.Fatalf("%s before cleaning: files %+v", other.CallID, f)
+		}
+		if names := cleanCall(t, base, spoolDir, other.CallID); len(names) == 0 {
+			t.Fatalf("%s: no files to clean", other.CallID)
+		}
+		if f := searchFiles(t, base, other.CallID); f == nil || *f != (histFiles{}) {
+			t.Errorf("%s after cleaning: files %+v, want none", other.CallID, f)
+		}
+		var d histDetail
+		if code := histGet(t, base, "api/cdr/detail?callid="+url.QueryEscape(other.CallID), &d); code != http.StatusOK || d.CDR == nil || len(d.Files) != 0 {
+			t.Errorf("cleaned call's page: status %d, cdr %+v, files %+v", code, d.CDR, d.Files)
+		}
+		// A page's rows all carry the flags.
+		var page struct{ Calls []histCall }
+		histGet(t, base, "api/cdr?limit=100", &page)
+		for _, c := range page.Calls {
+			if c.Files == nil {
+				t.Errorf("%s: files null", c.CallID)
 			}
 		}
 	})

@@ -910,6 +910,21 @@ function reason(c) {
   return parts.join(", ");
 }
 const mosOf = (v) => (v == null ? null : v);
+// filesCell says which recordings of a stored call the spool still holds
+// (cdr_search's files): pcap and audio badges, "no files" once the cleaner
+// removed them (or when the call was not recorded), a dash without a spool.
+function filesCell(f) {
+  const td = el("td", { class: "files" });
+  if (!f) {
+    td.append(el("span", { class: "q none", title: "no spool" }, DASH));
+    return td;
+  }
+  const pcaps = [f.sip && "SIP", f.rtp && "RTP"].filter(Boolean);
+  if (pcaps.length) td.append(el("span", { class: "badge info", "data-file": "pcap", title: pcaps.join(" and ") + " pcap in the spool" }, "pcap"));
+  if (f.audio) td.append(el("span", { class: "badge info", "data-file": "audio", title: "audio recording in the spool" }, "audio"));
+  if (!pcaps.length && !f.audio) td.append(el("span", { class: "badge", "data-file": "none", title: "not in the spool: removed by the cleaner, or never recorded" }, "no files"));
+  return td;
+}
 
 async function loadHistory() {
   const q = new URLSearchParams(histQuery);
@@ -942,7 +957,8 @@ async function loadHistory() {
       el("td", { class: "num", title: c.lastSIPresponse || "" }, c.lastSIPresponseNum || DASH),
       el("td", { class: "num" }, qspan("mos", mosOf(c.mos), "no MOS (no RTP, or no 10 s interval)")),
       el("td", { class: "num" }, c.mos == null && !c.loss_pct ? el("span", { class: "q none" }, DASH) : qspan("loss", c.loss_pct)),
-      el("td", { class: "num" }, c.mos == null && !c.jitter_ms ? el("span", { class: "q none" }, DASH) : qspan("jitter", c.jitter_ms))));
+      el("td", { class: "num" }, c.mos == null && !c.jitter_ms ? el("span", { class: "q none" }, DASH) : qspan("jitter", c.jitter_ms)),
+      filesCell(c.files)));
   }));
   const from = res.calls.length ? res.offset + 1 : 0, to = res.offset + res.calls.length;
   $("#hist-count").textContent = res.total + (res.total_capped ? "+" : "");
