@@ -3,114 +3,41 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voipsensor/voipsensor/internal/spool"
 )
 
-// historyScript drives the console's history with playwright-core, on a
-// desktop and on a 390 px phone: a search by number pattern and date, an
-// ended call's page (its BYE in the ladder, the BYE's text, the SIP pcap
-// downloaded), and a live call's page turning into its history page when
-// the call ends. It prints one JSON line; the Go test asserts. Environment
-// as test/web/console.js, plus VS_NUMBER (a number pattern), VS_FROM and
-// VS_TO (datetime-local values, the browser's zone) and VS_CALLID (the
-// call the search must find).
-const historyScript = `"use strict";
-const { chromium } = require("playwright-core");
-const path = require("path");
-const fs = require("fs");
-const env = process.env;
-const out = { steps: [], views: {} };
-const step = (s) => { out.steps.push(s); process.stderr.write("history.js: " + s + "\n"); };
-
-(async () => {
-  const ctx = await chromium.launchPersistentContext(env.VS_PROFILE, {
-    executablePath: env.VS_CHROMIUM || "/usr/bin/chromium", headless: true, acceptDownloads: true,
-    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
-  const page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("pageerror", (e) => { out.pageErrors = (out.pageErrors || []).concat(String(e)); });
-  try {
-    for (const [name, vp] of [["desktop", { width: 1400, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
-      const v = (out.views[name] = {});
-      await page.setViewportSize(vp);
-      await page.goto(env.VS_URL + "#/history");
-      await page.waitForSelector("#hist-table tbody tr", { timeout: 15000 });
-      await page.fill('#hist-form input[name="number"]', env.VS_NUMBER);
-      await page.fill('#hist-form input[name="from"]', env.VS_FROM);
-      await page.fill('#hist-form input[name="to"]', env.VS_TO);
-      await page.click("#hist-search");
-      await page.waitForFunction(() => location.hash.includes("number="));
-      await page.waitForFunction((id) => document.querySelector('#hist-table tbody tr[data-callid="' + id + '"]'), env.VS_CALLID, { timeout: 10000 });
-      v.rows = await page.$$eval("#hist-table tbody tr", (rs) => rs.map((r) => r.dataset.callid));
-      v.count = await page.textContent("#hist-count");
-      v.width = await page.evaluate(() => document.documentElement.scrollWidth);
-      await page.screenshot({ path: path.join(env.VS_ARTIFACTS, "history-" + name + "-1-search.png"), fullPage: true });
-      step(name + ": search");
-
-      await page.click('#hist-table tbody tr[data-callid="' + env.VS_CALLID + '"] td:nth-child(2)');
-      await page.waitForSelector("#cdr-ladder svg .msg", { timeout: 10000 });
-      v.title = await page.textContent("#cdr-title");
-      v.state = await page.textContent("#cdr-summary");
-      v.ladder = await page.$$eval("#cdr-ladder svg .msg text:nth-of-type(1)", (ts) => ts.map((t) => t.textContent));
-      v.ladderNote = await page.textContent("#cdr-ladder-note");
-      const bye = v.ladder.indexOf("BYE");
-      if (bye >= 0) {
-        await page.click("#cdr-ladder svg .msg:nth-of-type(" + (bye + 1) + ") text");
-        v.byeText = await page.textContent("#cdr-ladder-raw");
-      }
-      v.files = await page.$$eval("#cdr-files a", (as) => as.map((a) => a.dataset.type));
-      await page.screenshot({ path: path.join(env.VS_ARTIFACTS, "history-" + name + "-2-call.png"), fullPage: true });
-      const [dl] = await Promise.all([page.waitForEvent("download"), page.click('#cdr-files a[data-type="SIP"]')]);
-      const file = path.join(env.VS_PROFILE, name + ".pcap");
-      await dl.saveAs(file);
-      v.download = { name: dl.suggestedFilename(), bytes: fs.readFileSync(file).length, magic: fs.readFileSync(file).subarray(0, 4).toString("hex") };
-      step(name + ": call page");
-    }
-
-    // A live call's page becomes its history page when the call ends.
-    await page.setViewportSize({ width: 1400, height: 900 });
-    await page.goto(env.VS_URL + "#/calls");
-    await page.waitForSelector("#calls-table tbody tr", { timeout: 15000 });
-    await page.click("#calls-table tbody tr");
-    await page.waitForSelector("#ladder svg .msg", { timeout: 10000 });
-    out.liveHash = await page.evaluate(() => location.hash);
-    await page.waitForFunction(() => location.hash.startsWith("#/cdr/"), null, { timeout: 30000 });
-    out.endedHash = await page.evaluate(() => location.hash);
-    await page.waitForFunction(() => /answered/.test(document.querySelector("#cdr-summary").textContent), null, { timeout: 30000 });
-    out.endedLadder = await page.$$eval("#cdr-ladder svg .msg text:nth-of-type(1)", (ts) => ts.map((t) => t.textContent));
-    out.endedNote = await page.textContent("#cdr-ladder-note");
-    await page.screenshot({ path: path.join(env.VS_ARTIFACTS, "history-3-ended-live-call.png"), fullPage: true });
-    step("live call ended");
-  } catch (e) {
-    out.error = String(e);
-    await page.screenshot({ path: path.join(env.VS_ARTIFACTS, "history-error.png"), fullPage: true }).catch(() => {});
-  }
-  await ctx.close();
-  process.stdout.write(JSON.stringify(out) + "\n");
-})();
-`
-
-// TestHistoryBrowser runs historyScript against the two daemons of
-// TestHistoryDaemon. Screenshots go to test/artifacts/web/history-*.png.
+// TestHistoryBrowser runs test/web/history.js against the two daemons of
+// TestHistoryDaemon (the recording run with saveaudio = wav), after
+// removing one call's recordings as the cleaner would. It checks the
+// search, each row's recordings, the ended call's page, the SIP pcap the
+// browser downloads (the spool's file, which tshark reads as the call's
+// SIP), the recording (decoded from the WAV the player loads and played
+// through the page's Web Audio player: the caller's 400 Hz tone on the
+// left, the callee's 1000 Hz on the right) and a live call turning into
+// its history page. Screenshots go to test/artifacts/web/history-*.png.
 func TestHistoryBrowser(t *testing.T) {
 	chromium, shots := browserReady(t)
-	base, _, calls, _ := historyDaemons(t)
-	answered, _ := answeredAndRefused(t, calls)
-	script := filepath.Join(t.TempDir(), "history.js")
-	if err := os.WriteFile(script, []byte(historyScript), 0o644); err != nil {
-		t.Fatal(err)
+	base, spoolDir, calls, _ := historyDaemons(t)
+	answered, refused := answeredAndRefused(t, calls)
+	cleaned := otherCall(t, calls, answered, refused)
+	if names := cleanCall(t, base, spoolDir, cleaned.CallID); len(names) == 0 {
+		t.Fatalf("%s: no recordings to clean", cleaned.CallID)
 	}
-	modules, _ := filepath.Abs("node_modules")
 	// The search: the call's number pattern, within the minute of its
 	// start (datetime-local, in the browser's zone: the test's TZ).
 	prefix := answered.Caller[:len(answered.Caller)-3] + "%"
 	from := answered.Start.Local().Truncate(time.Minute)
-	outb := runBrowser(t, script, base, chromium, shots, "NODE_PATH="+modules, "VS_NUMBER="+prefix, "VS_CALLID="+answered.CallID,
+	outb := runBrowser(t, "web/history.js", base, chromium, shots, "VS_NUMBER="+prefix, "VS_CALLID="+answered.CallID, "VS_CLEANED="+cleaned.CallID,
 		"VS_FROM="+from.Format("2006-01-02T15:04:05"), "VS_TO="+from.Add(time.Minute).Format("2006-01-02T15:04:05"))
 	type view struct {
 		Rows       []string
@@ -121,12 +48,22 @@ func TestHistoryBrowser(t *testing.T) {
 		Ladder     []string
 		LadderNote string
 		ByeText    string
+		RowFiles   []string
 		Files      []string
 		Download   struct {
 			Name  string
+			Path  string
 			Bytes int
 			Magic string
 		}
+	}
+	type channel struct {
+		PeakHz      float64
+		P400, P1000 float64
+	}
+	type sample struct {
+		T, L, R        float64
+		LevelL, LevelR float64
 	}
 	var got struct {
 		Error       string
@@ -136,6 +73,23 @@ func TestHistoryBrowser(t *testing.T) {
 		EndedHash   string
 		EndedLadder []string
 		EndedNote   string
+		Cleaned     struct {
+			Rows  int
+			Files []string
+			Text  string
+		}
+		WAV struct {
+			Src      string
+			Bytes    int
+			Channels int
+			Rate     float64
+			Seconds  float64
+			L, R     channel
+		}
+		Played struct {
+			Samples  []sample
+			Duration float64
+		}
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(outb), &got); err != nil {
 		t.Fatalf("history.js output %q: %v", outb, err)
@@ -163,9 +117,81 @@ func TestHistoryBrowser(t *testing.T) {
 		if v.Download.Bytes < 100 || (v.Download.Magic != "d4c3b2a1" && v.Download.Magic != "4d3cb2a1") || !strings.HasSuffix(v.Download.Name, ".pcap") {
 			t.Errorf("%s: download %+v, files %v", name, v.Download, v.Files)
 		}
+		if !slices.Equal(v.RowFiles, []string{"pcap", "audio"}) || !slices.Equal(v.Files, []string{"SIP", "RTP", "AUDIO"}) {
+			t.Errorf("%s: the row shows recordings %v, the page %v; want pcap and audio, SIP, RTP and AUDIO", name, v.RowFiles, v.Files)
+		}
 	}
+	checkDownloadedPcap(t, got.Views["desktop"].Download.Path, spoolDir, answered.CallID)
+	if got.Cleaned.Rows != 1 || !slices.Equal(got.Cleaned.Files, []string{"none"}) || got.Cleaned.Text != "no files" {
+		t.Errorf("cleaned call %s: %+v, want one row showing no files", cleaned.CallID, got.Cleaned)
+	}
+
+	// The recording: the WAV the player loads is stereo 8 kHz, the
+	// caller's tone on the left and the callee's on the right, each
+	// direction's tone 20 dB above the other's; played, the page's
+	// analysers see the same while both directions sound.
+	w := got.WAV
+	src, _ := url.Parse(w.Src)
+	name := src.Query().Get("name")
+	wav, err := os.Stat(filepath.Join(spoolDir, filepath.FromSlash(name)))
+	if err != nil || path.Base(name) != spool.BaseName(answered.CallID)+".wav" || path.Base(path.Dir(name)) != "AUDIO" || int64(w.Bytes) != wav.Size() {
+		t.Errorf("the player loads %s (%d bytes), want the call's WAV in the spool (%v)", w.Src, w.Bytes, err)
+	}
+	if w.Channels != 2 || w.Rate != 8000 || w.Seconds < 1 {
+		t.Errorf("recording: %+v, want a stereo 8 kHz WAV", w)
+	}
+	near := func(f, want float64) bool { return math.Abs(f-want) <= 15 }
+	if !near(w.L.PeakHz, callerHz) || !near(w.R.PeakHz, calleeHz) || w.L.P400 < 100*w.L.P1000 || w.R.P1000 < 100*w.R.P400 {
+		t.Errorf("decoded WAV: left %+v, right %+v; want the caller's %d Hz left, the callee's %d Hz right", w.L, w.R, callerHz, calleeHz)
+	}
+	var both, right int
+	for _, s := range got.Played.Samples {
+		if s.LevelL > 0.05 && s.LevelR > 0.05 {
+			both++
+			if near(s.L, callerHz) && near(s.R, calleeHz) {
+				right++
+			}
+		}
+	}
+	if both < 10 || right < both*9/10 || got.Played.Duration < 1 {
+		t.Errorf("played through the page: %d of %d samples with both directions sounding peak at %d Hz left and %d Hz right (duration %.1f s); samples %+v",
+			right, both, callerHz, calleeHz, got.Played.Duration, got.Played.Samples)
+	}
+	t.Logf("recording: %.1f s, decoded peaks L %.0f Hz R %.0f Hz; played: %d of %d samples right", w.Seconds, w.L.PeakHz, w.R.PeakHz, right, both)
 	if !strings.HasPrefix(got.LiveHash, "#/call/") || !strings.HasPrefix(got.EndedHash, "#/cdr/") ||
 		!strings.Contains(strings.Join(got.EndedLadder, " "), "BYE") || !strings.Contains(got.EndedNote, "memory") {
 		t.Errorf("live call: %s → %s, ladder %q (%s)", got.LiveHash, got.EndedHash, got.EndedLadder, got.EndedNote)
+	}
+}
+
+// checkDownloadedPcap checks that the pcap the browser downloaded is the
+// spool's SIP pcap of callID byte for byte, and that tshark reads it as
+// that call's SIP: every message of the call, INVITE to the BYE's 200, and
+// nothing of another call.
+func checkDownloadedPcap(t *testing.T, file, spoolDir, callID string) {
+	t.Helper()
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("downloaded pcap: %v", err)
+	}
+	var want []byte
+	err = filepath.WalkDir(spoolDir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && filepath.Base(filepath.Dir(p)) == "SIP" && e.Name() == spool.BaseName(callID)+".pcap" {
+			want, err = os.ReadFile(p)
+		}
+		return err
+	})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("downloaded pcap: %d bytes, the spool's SIP pcap %d (%v)", len(got), len(want), err)
+	}
+	var methods []string
+	for _, r := range tsharkRows(t, file, "sip.Call-ID", "sip.Method", "sip.Status-Code", "sip.CSeq.method") {
+		if r[0] != callID {
+			t.Errorf("tshark: a frame of call %q in %s's pcap", r[0], callID)
+		}
+		methods = append(methods, r[1]+r[2]+"/"+r[3])
+	}
+	if len(methods) < 5 || methods[0] != "INVITE/INVITE" || !slices.Contains(methods, "BYE/BYE") || methods[len(methods)-1] != "200/BYE" {
+		t.Errorf("tshark reads the downloaded pcap as %v, want INVITE … BYE, 200", methods)
 	}
 }
