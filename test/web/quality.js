@@ -14,48 +14,8 @@
 const { chromium } = require("playwright-core");
 const path = require("path");
 
-const url = process.env.VS_URL;
-const shots = process.env.VS_ARTIFACTS;
+const { url, shots, waitMS, out, step, poll, shoot, DESKTOP, PHONE } = require("./kit")("quality", 60000);
 const callID = process.env.VS_CALLID;
-const waitMS = Number(process.env.VS_DEADLINE_MS || 60000);
-const out = { steps: [], shots: [] };
-const step = (s) => { out.steps.push(s); process.stderr.write("quality.js: " + s + "\n"); };
-
-// poll calls f every 200 ms until it returns a truthy value, or fails
-// after waitMS.
-async function poll(what, f) {
-  const end = Date.now() + waitMS;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const DESKTOP = { width: 1400, height: 900 }, PHONE = { width: 390, height: 844 };
-// shoot saves the view at desktop width, on a phone and in dark mode,
-// and reports whether the page overflows the phone's width.
-async function shoot(page, name, ready) {
-  for (const [mode, size, scheme] of [["desktop", DESKTOP, "light"], ["phone", PHONE, "light"], ["dark", DESKTOP, "dark"]]) {
-    await page.setViewportSize(size);
-    await page.emulateMedia({ colorScheme: scheme });
-    if (ready) await ready();
-    // Charts follow their box's width: wait for a redraw at this width.
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    await page.waitForFunction(() => [...document.querySelectorAll(".view.shown svg.chart")]
-      .every((s) => Number(s.getAttribute("width")) === Math.max(240, Math.floor(s.parentElement.clientWidth || 520))), null, { timeout: waitMS });
-    const file = path.join(shots, `quality-${name}-${mode}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    const m = await page.evaluate(() => ({
-      overflow: document.documentElement.scrollWidth - window.innerWidth,
-      bg: getComputedStyle(document.body).backgroundColor,
-    }));
-    out.shots.push({ name, mode, file, overflow: m.overflow, bg: m.bg });
-  }
-  await page.setViewportSize(DESKTOP);
-  await page.emulateMedia({ colorScheme: "light" });
-}
 
 (async () => {
   const ctx = await chromium.launchPersistentContext(process.env.VS_PROFILE, {
