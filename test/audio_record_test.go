@@ -163,6 +163,13 @@ func TestAudioRecordDaemon(t *testing.T) {
 		}
 		answered++
 		wavs = append(wavs, rel)
+		// export --wav hands out the same file.
+		exported := filepath.Join(t.TempDir(), "call.wav")
+		if out, err := exec.Command(voipsensorBinary(t), "export", "--spooldir", d.spool, "--wav", "--callid", "-o", exported, c.CallID).CombinedOutput(); err != nil {
+			t.Errorf("%s: export --wav: %v\n%s", c.CallID, err, out)
+		} else if e, err := os.ReadFile(exported); err != nil || !bytes.Equal(e, b) {
+			t.Errorf("%s: export --wav wrote %d bytes (%v), the spool's WAV has %d", c.CallID, len(e), err, len(b))
+		}
 		left, right := wavChannels(t, b)
 		// sox reads it as we wrote it.
 		if sox, err := exec.LookPath("sox"); err == nil {

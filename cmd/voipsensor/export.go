@@ -26,14 +26,16 @@ func runExport(args []string) int {
 	capture := fs.String("r", "", "cut the call out of this capture file instead of the spool")
 	out := fs.String("o", "", "output pcap file (required; - for stdout)")
 	asCallID := fs.Bool("callid", false, "take the argument as a Call-ID even if it looks like a call reference (0x…)")
-	fs.Bool("pcap", true, "write a pcap (the one format for now)")
+	fs.Bool("pcap", true, "write a pcap of the call's SIP, RTP and RTCP (the default)")
+	asWAV := fs.Bool("wav", false, "write the call's recorded audio instead (saveaudio = wav; from the spool only)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override one option: -set key=value (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: voipsensor export [-c FILE] [--spooldir DIR | -r CAPTURE] [--callid] [--pcap] -o OUT.pcap CALLID|CALLREF")
+		fmt.Fprintln(os.Stderr, "usage: voipsensor export [-c FILE] [--spooldir DIR | -r CAPTURE] [--callid] [--pcap | --wav] -o OUT CALLID|CALLREF")
 		fmt.Fprintln(os.Stderr, "\nWrites one call's SIP, RTP and RTCP as one pcap: from its recordings in the spool\n"+
 			"(savesip, savertp), or cut out of a capture file with -r. CALLREF is the call's\n"+
-			"reference in that file (0x1 is its first call, as listcalls numbers a run over it).")
+			"reference in that file (0x1 is its first call, as listcalls numbers a run over it).\n"+
+			"With --wav, writes the call's stereo WAV from the spool (saveaudio = wav) instead.")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -52,6 +54,10 @@ func runExport(args []string) int {
 	opt := offline.ExportOptions{SpoolDir: cfg.SpoolDir, Capture: *capture, SIPPorts: new(decode.PortSet)}
 	for _, r := range cfg.SIPPorts {
 		opt.SIPPorts.Add(r.Lo, r.Hi)
+	}
+	if *asWAV && *capture != "" {
+		fmt.Fprintln(os.Stderr, "voipsensor export: --wav reads the audio the sensor recorded (saveaudio = wav) from the spool; it cannot be cut out of a capture (-r)")
+		return 2
 	}
 	if arg := pos[0]; !*asCallID && callRef.MatchString(arg) {
 		if *capture == "" {
@@ -80,7 +86,15 @@ func runExport(args []string) int {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	res, err := offline.Export(ctx, opt, bw)
+	var (
+		res offline.ExportResult
+		wav string
+	)
+	if *asWAV {
+		wav, err = offline.ExportWAV(ctx, opt.SpoolDir, opt.CallID, bw)
+	} else {
+		res, err = offline.Export(ctx, opt, bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -102,6 +116,10 @@ func runExport(args []string) int {
 	from := *capture
 	if from == "" {
 		from = cfg.SpoolDir
+	}
+	if *asWAV {
+		fmt.Fprintf(os.Stderr, "wrote %s: %s from %s\n", *out, wav, from)
+		return 0
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %d frames of %d call(s) from %s\n", *out, res.Frames, res.Calls, from)
 	return 0

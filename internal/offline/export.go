@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -234,3 +235,42 @@ func (c *cutter) Ended(uint64) {}
 func (c *cutter) result() ExportResult { return ExportResult{Frames: c.frames, Calls: len(c.calls)} }
 
 var _ calltable.Recorder = (*cutter)(nil)
+
+// ExportWAV copies the call's recorded audio (saveaudio = wav) from the
+// spool to w and returns its spool-relative name. A Call-ID recorded in
+// several minutes (reused by a later call) gives the oldest one's. There
+// is no audio to cut out of a capture file: it is made while recording.
+func ExportWAV(ctx context.Context, spoolDir, callID string, w io.Writer) (string, error) {
+	if callID == "" {
+		return "", fmt.Errorf("%w: the spool is searched by Call-ID only", ErrNoSuchCall)
+	}
+	files, err := spool.FindAudio(spoolDir, callID)
+	if err != nil {
+		return "", fmt.Errorf("offline: %w", err)
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("%w: no audio recorded (saveaudio = wav)", ErrNoSuchCall)
+	}
+	f, err := os.Open(filepath.Join(spoolDir, filepath.FromSlash(files[0])))
+	if err != nil {
+		return "", fmt.Errorf("offline: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, readerCtx{ctx, f}); err != nil {
+		return "", fmt.Errorf("offline: %s: %w", files[0], err)
+	}
+	return files[0], nil
+}
+
+// readerCtx stops a copy when its context is done.
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

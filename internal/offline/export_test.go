@@ -3,7 +3,9 @@ package offline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -114,5 +116,31 @@ func readFrames(t *testing.T, pcap []byte) [][]byte {
 			return out
 		}
 		out = append(out, bytes.Clone(fr.Data))
+	}
+}
+
+// TestExportWAV: the call's WAV comes out of the spool byte for byte; a
+// call without audio, or none, is ErrNoSuchCall.
+func TestExportWAV(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 3, 1, 12, 30, 15, 0, time.UTC)
+	wav := []byte("RIFF....WAVEfmt the call's audio")
+	rel := spool.AudioPath("abc@x", start, time.UTC)
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, wav, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	name, err := ExportWAV(context.Background(), dir, "abc@x", &out)
+	if err != nil || name != rel || !bytes.Equal(out.Bytes(), wav) {
+		t.Fatalf("ExportWAV = %q, %v, %d bytes; want %q and the file", name, err, out.Len(), rel)
+	}
+	for _, id := range []string{"other@x", ""} {
+		if _, err := ExportWAV(context.Background(), dir, id, io.Discard); !errors.Is(err, ErrNoSuchCall) {
+			t.Errorf("ExportWAV(%q) = %v, want ErrNoSuchCall", id, err)
+		}
 	}
 }

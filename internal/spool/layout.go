@@ -100,6 +100,21 @@ func RegisterPath(id uint64, start time.Time, loc *time.Location) string {
 // gives several pairs.
 func FindCall(dir, callID string) ([]string, error) {
 	base := BaseName(callID) + ".pcap"
+	return findFiles(dir, func(minute string) []string {
+		return []string{path.Join(minute, TypeSIP.Dir(), base), path.Join(minute, TypeRTP.Dir(), base)}
+	})
+}
+
+// FindAudio returns the spool-relative names of the call's WAV files
+// (saveaudio), oldest minute first; like FindCall, it searches every minute.
+func FindAudio(dir, callID string) ([]string, error) {
+	name := BaseName(callID) + ".wav"
+	return findFiles(dir, func(minute string) []string { return []string{path.Join(minute, TypeAUDIO.Dir(), name)} })
+}
+
+// findFiles returns, in time order, the regular files among the names
+// each minute directory of dir proposes.
+func findFiles(dir string, names func(minute string) []string) ([]string, error) {
 	var out []string
 	dates, err := os.ReadDir(dir)
 	if err != nil {
@@ -119,8 +134,7 @@ func FindCall(dir, callID string) ([]string, error) {
 				if !m.IsDir() || !isDigits(m.Name(), "dd") {
 					continue
 				}
-				for _, typ := range []Type{TypeSIP, TypeRTP} {
-					rel := path.Join(d.Name(), h.Name(), m.Name(), typ.Dir(), base)
+				for _, rel := range names(path.Join(d.Name(), h.Name(), m.Name())) {
 					if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil && fi.Mode().IsRegular() {
 						out = append(out, rel)
 					}
